@@ -1,0 +1,36 @@
+# ymir-executors: set-up, tests, demo, benchmarks and images.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install -q -c constraints.txt
+STAMP  := $(VENV)/.setup-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+CUDA   ?= cu111
+TAG    ?= latest
+
+.PHONY: setup test demo bench check-images lint-docker clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) "torch==2.14.1" "torchvision==0.29.1"
+	$(PIP) -e ".[seg,mining,test]"
+	rm -f $(VENV)/.setup-* && touch $@
+
+test: setup
+	$(PY) -m pytest -q tests
+
+demo: setup
+	$(PY) scripts/demo.py
+
+bench: setup
+	$(PY) benchmarks/convert.py
+
+check-images: setup
+	for d in executors/*/; do $(VENV)/bin/ymir-sdk check-image $$d || exit 1; done
+
+build-%:
+	docker build -f dockerfiles/Dockerfile.$(CUDA) --build-arg EXECUTOR=$* -t ymir-executors/$*:$(CUDA)-$(TAG) .
+
+clean:
+	rm -rf $(VENV) .pytest_cache demo-work

@@ -1,0 +1,105 @@
+"""The ``ymir-sdk`` command line: run, verify, check-image, exec."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from typing import List, Optional
+
+from .errors import YmirError
+
+
+def _cmd_run(args) -> int:
+    from .localdata import read_dataset
+    from .runner import execute, find_executor, lay_out, parse_sets, summary
+
+    spec = find_executor(args.executor, args.img_man)
+    dataset = read_dataset(args.dataset, args.format)
+    env_file = lay_out(args.work, dataset, args.task, spec.img_man, parse_sets(args.set or []), args.gpus,
+                       args.model, args.stage, args.object_type, args.candidates)
+    rc = execute(spec, env_file, progress=not args.no_progress, timeout=args.timeout)
+    print(summary(os.path.abspath(args.work), args.task, rc))
+    return rc
+
+
+def _cmd_verify(args) -> int:
+    from .verify import verify_work
+
+    errors = verify_work(args.work, args.task)
+    for e in errors:
+        print(e)
+    if not errors:
+        print(f"{args.work}: {args.task} outputs accepted")
+    return 1 if errors else 0
+
+
+def _cmd_check_image(args) -> int:
+    from .verify import check_image
+
+    errors = check_image(args.folder)
+    for e in errors:
+        print(e)
+    if not errors:
+        print(f"{args.folder}: img-man accepted")
+    return 1 if errors else 0
+
+
+def _cmd_exec(args) -> int:
+    """Run an executor class in this process: ``ymir-sdk exec package.module:ClassName``."""
+    from .executor import run
+
+    module, _, name = args.target.partition(":")
+    return run(getattr(importlib.import_module(module), name or "Executor"), args.env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ymir-sdk", description="YMIR executor SDK tools")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="lay out a platform work folder from a local dataset and run an executor")
+    r.add_argument("executor", help="executor name, start command, or folder with start.py")
+    r.add_argument("--task", required=True, choices=["train", "infer", "mine", "mine+infer"])
+    r.add_argument("--dataset", required=True, help="a COCO, YOLO, VOC or ark dataset folder")
+    r.add_argument("--work", required=True, help="work folder (in/ and out/ are recreated)")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="a hyper-parameter, sent as the web does")
+    r.add_argument("--model", help="a finished training's work folder (required for infer/mine)")
+    r.add_argument("--stage", help="model stage to use (default: the best)")
+    r.add_argument("--gpus", default="", help="gpu_id, e.g. '0,1' ('' = CPU)")
+    r.add_argument("--format", choices=["coco", "yolo", "voc", "ark"], help="dataset format (default: detected)")
+    r.add_argument("--object-type", type=int, help="object type for multi-type images")
+    r.add_argument("--candidates", default="val", choices=["val", "train", "all"], help="images to infer/mine")
+    r.add_argument("--img-man", help="img-man folder (default: next to the start command)")
+    r.add_argument("--timeout", type=float, help="kill the executor after this many seconds")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.set_defaults(func=_cmd_run)
+
+    v = sub.add_parser("verify", help="check WORKDIR/out against the platform contract")
+    v.add_argument("work")
+    v.add_argument("--task", required=True, choices=["train", "infer", "mine", "mine+infer"])
+    v.set_defaults(func=_cmd_verify)
+
+    c = sub.add_parser("check-image", help="check an image's img-man folder")
+    c.add_argument("folder")
+    c.set_defaults(func=_cmd_check_image)
+
+    e = sub.add_parser("exec", help="run an Executor class in-process against env.yaml")
+    e.add_argument("target", help="module:Class")
+    e.add_argument("--env", help="env.yaml path (default: $YMIR_ENV_FILE, then the platform's)")
+    e.set_defaults(func=_cmd_exec)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except YmirError as e:
+        print(f"error {int(e.code)}: {e.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Image sizes from file headers, honouring the EXIF orientation (a 90-degree rotation swaps width and height).
+
+Frameworks load images with the orientation applied (PIL ``exif_transpose``, yolov5 ``exif_size``), so annotation
+converters must use the same size. JPEG, PNG, BMP, GIF and WebP are read from their headers; anything else goes
+through PIL.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Optional, Tuple
+
+from ..errors import ImageError
+
+_SWAP_ORIENTATIONS = (5, 6, 7, 8)
+
+
+def _tiff_orientation(data: bytes) -> Optional[int]:
+    """Orientation tag (0x0112) of IFD0 of a TIFF/EXIF block, or None."""
+    if len(data) < 8 or data[:2] not in (b"II", b"MM"):
+        return None
+    endian = "<" if data[:2] == b"II" else ">"
+    try:
+        offset = struct.unpack(endian + "I", data[4:8])[0]
+        count = struct.unpack(endian + "H", data[offset:offset + 2])[0]
+        for i in range(count):
+            entry = data[offset + 2 + 12 * i: offset + 14 + 12 * i]
+            tag, typ = struct.unpack(endian + "HH", entry[:4])
+            if tag == 0x0112:
+                return struct.unpack(endian + "H", entry[8:10])[0] if typ == 3 else None
+    except struct.error:
+        return None
+    return None
+
+
+def _jpeg(f) -> Tuple[int, int, Optional[int]]:
+    f.seek(2)
+    orientation = None
+    while True:
+        marker = f.read(2)
+        while marker[:1] == b"\xff" and marker[1:2] == b"\xff":  # fill bytes
+            marker = marker[1:] + f.read(1)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            raise ValueError("broken JPEG marker")
+        code = marker[1]
+        if code in (0xD8, 0x01) or 0xD0 <= code <= 0xD7:
+            continue
+        length = struct.unpack(">H", f.read(2))[0]
+        if code == 0xE1 and orientation is None:
+            block = f.read(length - 2)
+            if block[:6] == b"Exif\x00\x00":
+                orientation = _tiff_orientation(block[6:])
+            continue
+        if code in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            h, w = struct.unpack(">xHH", f.read(5))
+            return w, h, orientation
+        if code == 0xD9:
+            raise ValueError("JPEG without a frame header")
+        f.seek(length - 2, 1)
+
+
+def _png(f, head: bytes) -> Tuple[int, int, Optional[int]]:
+    w, h = struct.unpack(">II", head[16:24])
+    orientation = None
+    f.seek(8)
+    while True:  # walk the chunks before the image data, looking for eXIf
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            break
+        length, kind = struct.unpack(">I4s", chunk)
+        if kind in (b"IDAT", b"IEND"):
+            break
+        if kind == b"eXIf":
+            orientation = _tiff_orientation(f.read(length))
+            break
+        f.seek(length + 4, 1)
+    return w, h, orientation
+
+
+def image_size(path: str) -> Tuple[int, int]:
+    """(width, height) as the image is displayed (EXIF orientation applied). Raises ImageError if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+            orientation = None
+            if head[:3] == b"\xff\xd8\xff":
+                w, h, orientation = _jpeg(f)
+            elif head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+                w, h, orientation = _png(f, head)
+            elif head[:2] == b"BM" and len(head) >= 26:
+                w, h = struct.unpack("<ii", head[18:26])
+                h = abs(h)
+            elif head[:6] in (b"GIF87a", b"GIF89a"):
+                w, h = struct.unpack("<HH", head[6:10])
+            else:
+                return _pil_size(path)
+    except FileNotFoundError:
+        raise ImageError(f"image not found: {path}") from None
+    except (OSError, ValueError, struct.error) as e:
+        raise ImageError(f"image unreadable: {path} ({e})") from None
+    if w <= 0 or h <= 0:
+        raise ImageError(f"image has no pixels: {path}")
+    return (h, w) if orientation in _SWAP_ORIENTATIONS else (w, h)
+
+
+def _pil_size(path: str) -> Tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112)
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise ImageError(f"image unreadable: {path} ({e})") from None
+    return (h, w) if orientation in _SWAP_ORIENTATIONS else (w, h)

@@ -1,0 +1,53 @@
+"""Index files (contract §4.2): ``train/val-index.tsv`` hold ``<image>\\t<annotation>`` per line,
+``candidate-index.tsv`` one image path per line. Blank lines and CRLF endings are tolerated."""
+from __future__ import annotations
+
+import os
+from typing import List, Tuple
+
+from ..errors import DatasetError
+
+
+def _lines(path: str, what: str) -> List[str]:
+    if not path:
+        raise DatasetError(f"no {what} index file given in env.yaml")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [ln.strip("\r\n") for ln in f]
+    except FileNotFoundError:
+        raise DatasetError(f"{what} index file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{what} index file {path} is unreadable: {e}") from None
+
+
+def read_pairs(path: str, what: str = "training", allow_empty: bool = False) -> List[Tuple[str, str]]:
+    """(image, annotation) pairs of a training or validation index."""
+    pairs = []
+    for no, line in enumerate(_lines(path, what), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2 or not parts[0].strip():
+            raise DatasetError(f"{what} index {path} line {no}: expected '<image>\\t<annotation>', got {line!r}")
+        pairs.append((parts[0].strip(), parts[1].strip()))
+    if not pairs and not allow_empty:
+        raise DatasetError(f"{what} dataset is empty: {path} lists no images")
+    return pairs
+
+
+def read_candidates(path: str, allow_empty: bool = False) -> List[str]:
+    """Image paths of a candidate index (mining/inference), in file order, duplicates removed."""
+    seen, out = set(), []
+    for line in _lines(path, "candidate"):
+        image = line.split("\t", 1)[0].strip()
+        if image and image not in seen:
+            seen.add(image)
+            out.append(image)
+    if not out and not allow_empty:
+        raise DatasetError(f"candidate dataset is empty: {path} lists no images")
+    return out
+
+
+def basename_key(path: str) -> str:
+    """The key the platform uses for an image in results: its basename."""
+    return os.path.basename(path)

@@ -1,0 +1,221 @@
+"""The executor base class and the entry point that runs it the way the platform expects.
+
+An executor is one class::
+
+    class MyExecutor(Executor):
+        name = "my-executor"
+        object_types = (2,)
+        TrainParams = MyTrainParams      # HyperParams subclasses: keys, types, defaults (= the img-man templates)
+        InferParams = MyInferParams
+        MineParams = MyMineParams
+
+        def train(self, ctx): ...        # ctx: typed params, paths, progress, result writers
+        def infer(self, ctx): ...
+        def mine(self, ctx): ...
+
+    if __name__ == "__main__":
+        raise SystemExit(run(MyExecutor))
+
+:func:`run` reads env.yaml, runs training alone, or mining then inference in one run, reports progress, and turns
+any exception into monitor state 4 with the right code, a one-line message and the traceback, a clear log line
+and a non-zero exit status.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type
+
+from . import results
+from .config import HyperParams, load_config
+from .dataset.imagesize import image_size
+from .dataset.index import read_candidates, read_pairs
+from .env import DEFAULT_OUT_ROOT, EnvConfig, load_env
+from .errors import ConfigError, ImageError, ModelError, ObjectTypeError, ReturnCode, code_for_exception, one_line
+from .monitor import Monitor
+
+log = logging.getLogger("ymir_sdk")
+TASKS = ("train", "mine", "infer")
+
+
+class Context:
+    """What one task of a run sees: the env, typed params, progress reporting and the result writers."""
+
+    def __init__(self, executor: "Executor", env: EnvConfig, params: HyperParams, monitor: Monitor, task: str):
+        self.executor, self.env, self.params, self.monitor, self.task = executor, env, params, monitor, task
+        self.skipped: List[str] = []
+
+    # ---------------------------------------------------------------- paths
+    @property
+    def class_names(self) -> List[str]:
+        return list(self.params.class_names)
+
+    @property
+    def object_type(self) -> int:
+        return self.params.object_type or self.executor.object_types[0]
+
+    @property
+    def work_dir(self) -> str:
+        """Scratch space under the output root (writable, cleaned by the platform after success)."""
+        path = os.path.join(self.env.output.root_dir, "work")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def training_pairs(self) -> List[Tuple[str, str]]:
+        return read_pairs(self.env.input.training_index_file, "training")
+
+    def validation_pairs(self) -> List[Tuple[str, str]]:
+        return read_pairs(self.env.input.val_index_file, "validation")
+
+    def candidates(self) -> List[str]:
+        return read_candidates(self.env.input.candidate_index_file)
+
+    def model_files(self) -> List[str]:
+        """The model files of this task (``pretrained_model_params`` in training, ``model_params_path`` else),
+        resolved against ``input.models_dir`` (a legacy package is extracted flat: looked up by basename)."""
+        paths = self.params.pretrained_model_params if self.task == "train" else self.params.model_params_path
+        return resolve_model_files(paths, self.env.input.models_dir)
+
+    # ---------------------------------------------------------------- progress and skipping
+    def progress(self, fraction: float, stage: str = "task") -> None:
+        self.monitor.progress(self.task, fraction, stage)
+
+    def skip(self, path: str, reason: str) -> None:
+        """Record an unreadable candidate: it is left out of the results, and said so in the log."""
+        self.skipped.append(path)
+        log.warning("skipping %s: %s", path, one_line(reason))
+
+    def readable(self, paths: Iterable[str]) -> List[str]:
+        """The paths whose image header reads; the others are skipped (and logged)."""
+        out = []
+        for p in paths:
+            try:
+                image_size(p)
+                out.append(p)
+            except ImageError as e:
+                self.skip(p, str(e))
+        return out
+
+    # ---------------------------------------------------------------- results
+    def training_result(self, max_stages: int = 11) -> results.TrainingResult:
+        return results.TrainingResult(self.env.output.models_dir, self.env.output.training_result_file,
+                                      self.object_type, max_stages)
+
+    def write_detections(self, detections: Dict[str, Sequence[results.Detection]]) -> None:
+        results.write_detection_result(self.env.output.infer_result_file, detections, self.class_names)
+
+    def write_segmentation(self, images) -> None:
+        results.write_coco_result(self.env.output.infer_result_file, images, self.class_names)
+
+    def write_mining(self, scores, candidates: Optional[Sequence[str]] = None) -> None:
+        results.write_mining_result(self.env.output.mining_result_file, scores, candidates, self.skipped)
+
+
+class Executor:
+    name = "executor"
+    object_types: Tuple[int, ...] = (2,)
+    TrainParams: Type[HyperParams] = HyperParams
+    InferParams: Type[HyperParams] = HyperParams
+    MineParams: Type[HyperParams] = HyperParams
+
+    def train(self, ctx: Context) -> None:
+        raise ConfigError("run_training", True, message=f"{self.name} does not support training")
+
+    def infer(self, ctx: Context) -> None:
+        raise ConfigError("run_infer", True, message=f"{self.name} does not support inference")
+
+    def mine(self, ctx: Context) -> None:
+        raise ConfigError("run_mining", True, message=f"{self.name} does not support mining")
+
+    def params_class(self, task: str) -> Type[HyperParams]:
+        return {"train": self.TrainParams, "infer": self.InferParams, "mine": self.MineParams}[task]
+
+
+def resolve_model_files(paths: Sequence[str], models_dir: str) -> List[str]:
+    """Existing files for the given model paths. A path that does not exist is looked up by basename under
+    ``models_dir`` (the platform extracts legacy packages flat while config.yaml names ``<stage>/<file>``)."""
+    out = []
+    for p in paths:
+        if os.path.isfile(p):
+            out.append(p)
+            continue
+        name = os.path.basename(p)
+        found = None
+        for root, _, files in os.walk(models_dir):
+            if name in files:
+                found = os.path.join(root, name)
+                break
+        if found is None:
+            raise ModelError(f"model file not found: {p}")
+        log.warning("model file %s not found; using %s", p, found)
+        out.append(found)
+    return out
+
+
+def pick_weight_file(files: Sequence[str], suffixes: Sequence[str] = (".pt", ".pth"), required: bool = True,
+                     what: str = "weights") -> Optional[str]:
+    """The weight file among a stage's files: one whose name says 'best' first, else the last by name."""
+    weights = sorted(f for f in files if f.lower().endswith(tuple(suffixes)))
+    if not weights:
+        if required:
+            raise ModelError(f"no {what} file ({', '.join(suffixes)}) among the model files {list(files)}")
+        return None
+    best = [f for f in weights if "best" in os.path.basename(f).lower()]
+    return (best or weights)[-1]
+
+
+def setup_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _fallback_monitor() -> Optional[Monitor]:
+    """Without a readable env.yaml the monitor path is unknown; the platform's output root is the best guess."""
+    path = os.path.join(DEFAULT_OUT_ROOT, "monitor.txt")
+    return Monitor(path, "default-task") if os.path.isdir(DEFAULT_OUT_ROOT) and os.access(DEFAULT_OUT_ROOT,
+                                                                                         os.W_OK) else None
+
+
+def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optional[str] = None) -> int:
+    """Run the tasks env.yaml asks for. Returns the exit status (0 on success)."""
+    setup_logging()
+    monitor: Optional[Monitor] = None
+    try:
+        env = load_env(env_file)
+        tasks = env.tasks
+        monitor = Monitor(env.output.monitor_file, env.task_id, tasks)
+        if not tasks:
+            raise ConfigError("run_training/run_mining/run_infer", False,
+                              message="env.yaml asks for no task (run_training, run_mining and run_infer are false)")
+        executor = executor_cls()
+        raw = load_config(env.input.config_file)
+        for task in tasks:
+            params = executor.params_class(task).parse(raw)
+            if params.object_type is not None and params.object_type not in executor.object_types:
+                raise ObjectTypeError(f"object_type {params.object_type} is not supported by {executor.name} "
+                                      f"(supported: {list(executor.object_types)})")
+            log.info("%s: %s starts", executor.name, task)
+            monitor.progress(task, 0.0, "preprocess")
+            getattr(executor, task)(Context(executor, env, params, monitor, task))
+            monitor.finish(task)
+            log.info("%s: %s done", executor.name, task)
+        return 0
+    except BaseException as exc:  # noqa: B036 - every failure must reach the monitor
+        if isinstance(exc, SystemExit) and exc.code in (0, None):
+            return 0
+        code = ReturnCode.CONTAINER_ERROR if isinstance(exc, KeyboardInterrupt) else code_for_exception(exc)
+        message = one_line(getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
+        log.error("failed with code %d: %s", int(code), message)
+        log.debug("traceback", exc_info=True)
+        traceback.print_exc(file=sys.stderr)
+        monitor = monitor or _fallback_monitor()
+        if monitor is not None:
+            try:
+                monitor.error(code, message, traceback.format_exc())
+            except OSError as e:  # pragma: no cover - nothing more can be done
+                log.error("could not write the monitor file: %s", e)
+        return 1

@@ -1,0 +1,53 @@
+"""Atomic file writes: every output goes to a temporary file in the same folder and is renamed into place,
+so a reader (the platform's monitor polls every 20 s) never sees a half-written file."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any, Union
+
+import yaml
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def atomic_write_bytes(path: PathLike, data: bytes, mode: int = 0o666) -> None:
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+        # mkstemp creates 0600; the platform (another uid in some deployments) must read our outputs.
+        os.chmod(tmp, mode & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path: PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_yaml(path: PathLike, data: Any) -> None:
+    atomic_write_text(path, yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+
+
+def atomic_write_json(path: PathLike, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")))
+
+
+def _read_umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+_UMASK = _read_umask()

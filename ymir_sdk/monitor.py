@@ -1,0 +1,94 @@
+"""Progress and error reporting through ``monitor.txt`` (contract §5.1, §7.3).
+
+Line grammar: ``task_id TAB timestamp TAB percent TAB state TAB code [TAB message]``, then optional free text.
+Writes are atomic (temp file + rename), the percent is clamped to [0, 1] and never goes backwards, the timestamp
+string always changes (the platform only reacts to a new one), and only the main process of a multi-process run
+writes.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Dict, Optional, Sequence, Tuple
+
+from .errors import ExecutorState, ReturnCode, one_line
+from .io import atomic_write_text
+
+STAGES = ("preprocess", "task", "postprocess")
+DEFAULT_STAGE_WEIGHTS = (1e-5, 0.99998, 1e-5)
+STAGE_WEIGHT_VARIABLES = ("PREPROCESS_WEIGHT", "TASK_WEIGHT", "POSTPROCESS_WEIGHT")
+MAX_TRACE_LINES = 99  # the platform keeps lines 2..100 as "stack error info"
+
+
+def is_main_process() -> bool:
+    """True unless this is a non-zero rank of a torchrun/launch group."""
+    return os.environ.get("RANK", "0") in ("", "0")
+
+
+def stage_weights_from_env() -> Tuple[float, float, float]:
+    values = [os.environ.get(v) for v in STAGE_WEIGHT_VARIABLES]
+    if not all(values):
+        return DEFAULT_STAGE_WEIGHTS
+    weights = tuple(float(v) for v in values)  # type: ignore[arg-type]
+    total = sum(weights)
+    if total <= 0 or min(weights) < 0:
+        return DEFAULT_STAGE_WEIGHTS
+    return tuple(w / total for w in weights)  # type: ignore[return-value]
+
+
+def task_spans(tasks: Sequence[str]) -> Dict[str, Tuple[float, float]]:
+    """Share [0, 1] between the tasks of one run: mining then inference each get half when both run."""
+    n = max(1, len(tasks))
+    return {task: (i / n, (i + 1) / n) for i, task in enumerate(tasks)}
+
+
+class Monitor:
+    def __init__(self, path: str, task_id: str, tasks: Sequence[str] = ("task",),
+                 stage_weights: Optional[Sequence[float]] = None):
+        self.path = path
+        self.task_id = task_id
+        self.spans = task_spans(tasks)
+        self.weights = tuple(stage_weights) if stage_weights else stage_weights_from_env()
+        self.percent = 0.0
+        self._last_stamp = ""
+        self._lock = threading.Lock()
+
+    def _stamp(self) -> str:
+        stamp = f"{time.time():.6f}"
+        if stamp <= self._last_stamp:
+            stamp = f"{float(self._last_stamp) + 1e-6:.6f}"
+        self._last_stamp = stamp
+        return stamp
+
+    def write(self, percent: float, state: ExecutorState = ExecutorState.RUNNING, code: int = ReturnCode.OK,
+              message: str = "", details: str = "") -> None:
+        if not is_main_process():
+            return
+        with self._lock:
+            if percent != percent:  # NaN
+                percent = self.percent
+            self.percent = max(self.percent, min(1.0, max(0.0, float(percent))))
+            if state == ExecutorState.RUNNING:
+                code, message, details = ReturnCode.OK, "", ""
+            fields = [self.task_id, self._stamp(), f"{self.percent:.4f}", str(int(state)), str(int(code))]
+            if message:
+                fields.append(one_line(message))
+            text = "\t".join(fields) + "\n"
+            if details:
+                lines = [ln.replace("\t", "    ") for ln in details.rstrip("\n").splitlines()]
+                text += "\n".join(lines[-MAX_TRACE_LINES:]) + "\n"
+            atomic_write_text(self.path, text)
+
+    def progress(self, task: str, fraction: float, stage: str = "task") -> None:
+        """Report ``fraction`` (0..1) of ``stage`` of ``task``, mapped onto the whole run's [0, 1]."""
+        start, end = self.spans.get(task, (0.0, 1.0))
+        index = STAGES.index(stage)
+        done = sum(self.weights[:index]) + self.weights[index] * min(1.0, max(0.0, fraction))
+        self.write(start + (end - start) * done)
+
+    def finish(self, task: str) -> None:
+        self.write(self.spans.get(task, (0.0, 1.0))[1])
+
+    def error(self, code: int, message: str, details: str = "") -> None:
+        self.write(self.percent, ExecutorState.ERROR, code, message or "executor failed", details)

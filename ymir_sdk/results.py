@@ -1,0 +1,293 @@
+"""Result writers (contract §5.2-5.5). Each one builds the output, checks it with :mod:`ymir_sdk.contract`
+and writes it atomically; an output that would break the platform raises :class:`ContractError` instead."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import yaml
+
+from . import contract
+from .errors import ContractError
+from .io import atomic_write_json, atomic_write_text, atomic_write_yaml
+
+log = logging.getLogger("ymir_sdk")
+
+
+def plain_float(value: Any, name: str = "value") -> float:
+    """A Python float from a number, a NumPy scalar/array of one element or a tensor (``.item()``)."""
+    if hasattr(value, "item") and not isinstance(value, (int, float)):
+        try:
+            value = value.item()
+        except (ValueError, RuntimeError):
+            raise ContractError(f"{name} must be a single number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ContractError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _fail_on(errors: List[str], what: str) -> None:
+    if errors:
+        raise ContractError(f"{what} would break the platform contract: " + "; ".join(errors[:5]))
+
+
+def _place(src: str, dest: str) -> None:
+    """Hard-link (or copy) src to dest; no shell involved."""
+    if os.path.abspath(src) == os.path.abspath(dest):
+        return
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    if os.path.exists(dest):
+        os.unlink(dest)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+# ------------------------------------------------------------------------------------------------ training
+class TrainingResult:
+    """``models/result.yaml`` with model stages.
+
+    * each stage's files end up in ``models/<stage>/`` (absolute paths elsewhere are linked or copied there);
+    * metrics become plain floats, checked to lie in [0, 1]; ``TP/FP/FN`` are written lower-case;
+    * the best stage is the one with the highest main metric of the object type (mAP / mIoU / maskAP), the later
+      one on a tie;
+    * at most ``max_stages`` stages are kept (the oldest non-best goes first), and a stage whose files were
+      deleted meanwhile (a framework's checkpoint rotation) is dropped, so the file never points at missing files.
+    """
+
+    def __init__(self, models_dir: str, result_file: Optional[str] = None, object_type: int = 2,
+                 max_stages: int = 11):
+        self.models_dir = models_dir
+        self.path = result_file or os.path.join(models_dir, "result.yaml")
+        self.object_type = object_type
+        self.main_metric = contract.MAIN_METRIC.get(object_type, "mAP")
+        self.max_stages = max_stages
+        self.stages: Dict[str, dict] = {}
+        self.attachments: Dict[str, List[str]] = {}
+        self.evaluate_config: Dict[str, float] = {}
+        self._load()
+
+    def _load(self) -> None:
+        if not os.path.exists(self.path):
+            return
+        with open(self.path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+        if isinstance(data, dict) and isinstance(data.get("model_stages"), dict):
+            self.stages = dict(data["model_stages"])
+            self.attachments = dict(data.get("attachments") or {})
+            self.evaluate_config = dict(data.get("evaluate_config") or {})
+
+    def _stage_files(self, stage: str, files: Sequence[str]) -> List[str]:
+        names = []
+        for f in files:
+            f = os.fspath(f)
+            if os.path.isabs(f):
+                _place(f, os.path.join(self.models_dir, stage, os.path.basename(f)))
+                f = os.path.basename(f)
+            elif not (os.path.isfile(os.path.join(self.models_dir, stage, f))
+                      or os.path.isfile(os.path.join(self.models_dir, f))):
+                raise ContractError(f"stage {stage!r}: file {f!r} is neither in models/{stage}/ nor in models/")
+            if f not in names:
+                names.append(f)
+        if not names:
+            raise ContractError(f"stage {stage!r} has no files")
+        return names
+
+    def add_stage(self, name: str, files: Sequence[str], metrics: Mapping[str, Any],
+                  timestamp: Optional[int] = None, attachments: Optional[Mapping[str, Sequence[str]]] = None,
+                  evaluate_config: Optional[Mapping[str, Any]] = None) -> str:
+        """Add or replace a stage and rewrite result.yaml. Returns the best stage's name."""
+        if not contract.STAGE_NAME.match(name or "") or "@" in name:
+            raise ContractError(f"stage name {name!r}: use letters, digits, '_', '-', '.' (no '@')")
+        stage: Dict[str, Any] = {"stage_name": name, "files": self._stage_files(name, files),
+                                 "timestamp": int(timestamp if timestamp is not None else time.time())}
+        for key, value in metrics.items():
+            low = key.lower()
+            if low in contract.COUNT_METRICS:
+                v = plain_float(value, key)
+                if v < 0 or not v.is_integer():
+                    raise ContractError(f"metric {key} must be a count >= 0, got {value!r}")
+                stage[low] = int(v)
+                continue
+            v = plain_float(value, key)
+            if not math.isfinite(v) or not 0 <= v <= 1:
+                raise ContractError(f"metric {key} = {v} must lie in [0, 1] (fractions, not percentages)")
+            stage[key] = v
+        if self.main_metric not in stage:
+            raise ContractError(f"stage {name!r} lacks the main metric {self.main_metric}")
+        self.stages[name] = stage
+        for section, names in (attachments or {}).items():
+            placed = []
+            for f in names:
+                f = os.fspath(f)
+                if os.path.isabs(f):
+                    _place(f, os.path.join(self.models_dir, "attachments", section, os.path.basename(f)))
+                placed.append(os.path.basename(f))
+            self.attachments[section] = placed
+        for k, v in (evaluate_config or {}).items():
+            self.evaluate_config[str(k)] = plain_float(v, f"evaluate_config[{k}]")
+        return self.write()
+
+    def best(self) -> str:
+        order = list(self.stages)
+        return max(order, key=lambda n: (self.stages[n].get(self.main_metric, 0.0), self.stages[n]["timestamp"],
+                                         order.index(n)))
+
+    def _prune(self) -> None:
+        for name in list(self.stages):
+            files = self.stages[name]["files"]
+            if not all(os.path.isfile(os.path.join(self.models_dir, name, f)) or
+                       os.path.isfile(os.path.join(self.models_dir, f)) for f in files):
+                log.warning("stage %s dropped from result.yaml: its files were deleted", name)
+                del self.stages[name]
+        while len(self.stages) > self.max_stages:
+            best = self.best()
+            oldest = min((n for n in self.stages if n != best), key=lambda n: self.stages[n]["timestamp"])
+            del self.stages[oldest]
+
+    def write(self) -> str:
+        self._prune()
+        if not self.stages:
+            raise ContractError("no model stage with existing files to write")
+        best = self.best()
+        data: Dict[str, Any] = {"best_stage_name": best, "model_stages": self.stages,
+                                self.main_metric: self.stages[best][self.main_metric],
+                                "object_type": self.object_type}
+        if self.attachments:
+            data["attachments"] = self.attachments
+        if self.evaluate_config:
+            data["evaluate_config"] = self.evaluate_config
+        _fail_on(contract.check_training_result(data, self.models_dir, self.object_type), "result.yaml")
+        atomic_write_yaml(self.path, data)
+        return best
+
+
+# ------------------------------------------------------------------------------------------------ detection
+@dataclass
+class Detection:
+    """One detected box in original-image pixels: ``x1, y1, x2, y2`` (x2/y2 exclusive) and, for rotated boxes,
+    ``angle`` in radians about the centre (see :mod:`ymir_sdk.dataset.rotated`)."""
+
+    class_id: int
+    score: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    angle: Optional[float] = None
+
+
+def detection_json(results: Mapping[str, Sequence[Detection]], class_names: Sequence[str]) -> dict:
+    out: Dict[str, dict] = {}
+    for image, dets in results.items():
+        boxes = []
+        for d in dets:
+            if not 0 <= int(d.class_id) < len(class_names):
+                raise ContractError(f"{image}: class id {d.class_id} outside class_names")
+            x, y = int(round(float(d.x1))), int(round(float(d.y1)))
+            box = {"x": x, "y": y, "w": max(1, int(round(float(d.x2))) - x),
+                   "h": max(1, int(round(float(d.y2))) - y)}
+            if d.angle is not None:
+                box["rotate_angle"] = plain_float(d.angle, "rotate_angle")
+            boxes.append({"box": box, "class_name": class_names[int(d.class_id)],
+                          "score": plain_float(d.score, "score")})
+        out[os.path.basename(image)] = {"boxes": boxes}
+    return {"detection": out}
+
+
+def write_detection_result(path: str, results: Mapping[str, Sequence[Detection]],
+                           class_names: Sequence[str]) -> None:
+    """``{"detection": {basename: {"boxes": [...]}}}`` with integer boxes; every image gets an entry."""
+    data = detection_json(results, class_names)
+    _fail_on(contract.check_detection_result(data, class_names), "infer-result.json")
+    atomic_write_json(path, data)
+
+
+# ------------------------------------------------------------------------------------------------ segmentation
+@dataclass
+class Instance:
+    """One segmented object: a boolean mask at the original resolution; ``score`` None for semantic results."""
+
+    class_id: int
+    mask: np.ndarray
+    score: Optional[float] = None
+
+
+def coco_result(images: Sequence[Tuple[str, int, int, Sequence[Instance]]], class_names: Sequence[str]) -> dict:
+    from pycocotools import mask as mask_utils
+
+    out_images, annotations = [], []
+    for img_id, (path, width, height, instances) in enumerate(images, 1):
+        out_images.append({"id": img_id, "file_name": os.path.basename(path), "width": int(width),
+                           "height": int(height)})
+        for inst in instances:
+            mask = np.asarray(inst.mask, dtype=bool)
+            if mask.shape != (height, width):
+                raise ContractError(f"{path}: mask shape {mask.shape} differs from the image ({height}, {width})")
+            area = int(mask.sum())
+            if not area:
+                continue  # an empty mask would need an empty segmentation, which crashes the platform
+            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+            x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
+            ann = {"id": len(annotations) + 1, "image_id": img_id, "category_id": int(inst.class_id),
+                   "bbox": [x, y, w, h], "area": area, "iscrowd": 0,
+                   "segmentation": {"size": [int(height), int(width)], "counts": rle["counts"].decode("ascii")}}
+            if inst.score is not None:
+                ann["confidence"] = plain_float(inst.score, "score")
+            annotations.append(ann)
+    categories = [{"id": i, "name": n, "supercategory": "none"} for i, n in enumerate(class_names)]
+    return {"images": out_images, "categories": categories, "annotations": annotations}
+
+
+def write_coco_result(path: str, images: Sequence[Tuple[str, int, int, Sequence[Instance]]],
+                      class_names: Sequence[str]) -> None:
+    """COCO infer-result.json for semantic/instance segmentation: basename ``file_name``, ``bbox`` and ``area`` on
+    every annotation, compressed RLE strings, empty masks left out."""
+    data = coco_result(images, class_names)
+    _fail_on(contract.check_coco_result(data, class_names), "infer-result.json")
+    atomic_write_json(path, data)
+
+
+def semantic_instances(label_map: np.ndarray, n_classes: int, offset: int = 0) -> List[Instance]:
+    """One instance per class present in an argmax label map (``offset`` 1 when label 0 is background)."""
+    out = []
+    for label in np.unique(label_map):
+        cls = int(label) - offset
+        if 0 <= cls < n_classes:
+            out.append(Instance(cls, label_map == label))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ mining
+def mining_lines(scores: Union[Mapping[str, float], Iterable[Tuple[str, float]]]) -> List[Tuple[str, float]]:
+    items = list(scores.items()) if isinstance(scores, Mapping) else list(scores)
+    clean = []
+    for path, score in items:
+        v = plain_float(score, f"score of {path}")
+        if v != v:
+            raise ContractError(f"mining score of {path} is NaN")
+        clean.append((path, v))
+    # stable: equal scores keep the candidate order
+    return sorted(clean, key=lambda item: -item[1])
+
+
+def write_mining_result(path: str, scores: Union[Mapping[str, float], Iterable[Tuple[str, float]]],
+                        candidates: Optional[Sequence[str]] = None, skipped: Iterable[str] = ()) -> None:
+    """``result.tsv``: every candidate once, best (highest score) first."""
+    lines = mining_lines(scores)
+    text = "".join(f"{p}\t{s!r}\n" for p, s in lines)
+    _fail_on(contract.check_mining_result(text, candidates, skipped), "result.tsv")
+    atomic_write_text(path, text)
+
+
+def read_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

@@ -1,0 +1,415 @@
+"""``ymir-sdk run``: lay out a work folder exactly as the platform would, run an executor on it, summarise.
+
+``WORKDIR/in`` gets hash-named assets, index files, annotations in the template's ``export_format``, env.yaml,
+and a config.yaml built from the image's template the way the web form and the controller build it (typed
+values stay typed, values given with ``--set`` arrive as strings, mining/infer forms drop falsy values, the
+platform keys are added). ``WORKDIR/out`` starts as the platform leaves it: a pending monitor line, empty
+``models/`` and ``tensorboard/``. The executor runs as its own process with the console going to
+``out/ymir-executor-out.log``, while a progress bar follows monitor.txt.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+from .contract import OBJECT_TYPES
+from .dataset.imagesize import image_size
+from .errors import ConfigError, DatasetError, ModelError
+from .localdata import LocalDataset, LocalImage
+
+TEMPLATE_FILES = {"train": "training-template.yaml", "mine": "mining-template.yaml", "infer": "infer-template.yaml"}
+RUN_TASKS = ("train", "infer", "mine", "mine+infer")
+
+
+@dataclass
+class ExecutorSpec:
+    command: List[str]
+    img_man: str
+    cwd: str
+
+
+def find_executor(spec: str, img_man: Optional[str] = None) -> ExecutorSpec:
+    """EXECUTOR is a path to a start command (or a folder holding ``start.py``), or the name of one of this
+    project's executors (``executors/<name>``, looked up from the current folder and ``YMIR_EXECUTORS_DIR``)."""
+    candidates = [spec]
+    if not os.path.exists(spec):
+        roots = [os.environ.get("YMIR_EXECUTORS_DIR", ""), os.path.join(os.getcwd(), "executors"),
+                 os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "executors")]
+        candidates = [os.path.join(r, spec) for r in roots if r]
+    for cand in candidates:
+        if os.path.isdir(cand) and os.path.isfile(os.path.join(cand, "start.py")):
+            cand = os.path.join(cand, "start.py")
+        if os.path.isfile(cand):
+            cand = os.path.abspath(cand)
+            folder = os.path.dirname(cand)
+            command = [sys.executable, cand] if cand.endswith(".py") else [cand]
+            return ExecutorSpec(command, os.path.abspath(img_man or os.path.join(folder, "img-man")), folder)
+    raise ConfigError("EXECUTOR", spec, "a start command, a folder with start.py, or an executor name")
+
+
+# ------------------------------------------------------------------------------------------------ config
+def read_templates(img_man: str, object_type: Optional[int]) -> Tuple[Dict[str, dict], int]:
+    """The image's templates for one object type (flat files, or the per-type folder of a list manifest)."""
+    manifest_path = os.path.join(img_man, "manifest.yaml")
+    manifest = {}
+    if os.path.exists(manifest_path):
+        with open(manifest_path, encoding="utf-8") as f:
+            manifest = yaml.safe_load(f) or {}
+    declared = manifest.get("object_type", 2)
+    folder = img_man
+    if isinstance(declared, list):
+        object_type = object_type or declared[0]
+        if object_type not in declared:
+            raise ConfigError("object_type", object_type, f"one of the image's types {declared}")
+        folder = os.path.join(img_man, OBJECT_TYPES[object_type])
+    else:
+        object_type = object_type or declared
+    templates = {}
+    for task, name in TEMPLATE_FILES.items():
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                data = yaml.safe_load(f)
+            if isinstance(data, dict):
+                templates[task] = data
+    return templates, object_type
+
+
+def web_config(template: dict, sets: Dict[str, str], task: str) -> dict:
+    """What the web form submits: the template, the user's edits as strings, then its filter (training keeps
+    everything but '' values; mining and inference drop every falsy value)."""
+    config = dict(template)
+    config.update(sets)
+    if task == "train":
+        return {k: v for k, v in config.items() if k != "" and v != ""}
+    return {k: v for k, v in config.items() if k and v}
+
+
+def parse_sets(items: Sequence[str]) -> Dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError("--set", item, "key=value")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ assets
+def _sha1(path: str) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _asset_ext(path: str) -> str:
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:3] == b"\xff\xd8\xff":
+        return "jpg"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if head[:2] == b"BM":
+        return "bmp"
+    return "unknown"
+
+
+def _link(src: str, dest: str) -> None:
+    if os.path.exists(dest):
+        return
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def _ark_text(image: LocalImage) -> str:
+    lines = []
+    for o in image.objects:
+        x1, y1, x2, y2 = o.box
+        x, y = int(round(x1)), int(round(y1))
+        w, h = int(round(x2 - x1)), int(round(y2 - y1))
+        lines.append(f"{o.class_id}, {x}, {y}, {x + w - 1}, {y + h - 1}, -1.0, {float(o.angle)!r}\n")
+    return "".join(lines)
+
+
+def _voc_text(image: LocalImage, asset: str, class_names: Sequence[str]) -> str:
+    w, h = image_size(asset)
+    objs = []
+    for o in image.objects:
+        x1, y1, x2, y2 = o.box
+        x, y = int(round(x1)), int(round(y1))
+        xmax, ymax = x + int(round(x2 - x1)) - 1, y + int(round(y2 - y1)) - 1
+        objs.append(f"<object><name>{class_names[o.class_id]}</name><pose>Unspecified</pose><truncated>0</truncated>"
+                    f"<occluded>0</occluded><bndbox><xmin>{x}</xmin><ymin>{y}</ymin><xmax>{xmax}</xmax>"
+                    f"<ymax>{ymax}</ymax><rotate_angle>{o.angle:.4f}</rotate_angle></bndbox><difficult>0</difficult>"
+                    f"<box_quality>-1.0000</box_quality><confidence>-1.0000</confidence></object>")
+    return (f"<annotation><folder>folder</folder><filename>{asset}</filename><source><database>Unknown</database>"
+            f"</source><size><width>{w}</width><height>{h}</height><depth>3</depth></size><segmented>0</segmented>"
+            + "".join(objs) + "</annotation>")
+
+
+def _coco_export(entries: List[Tuple[str, LocalImage]], class_names: Sequence[str]) -> dict:
+    """The platform's single COCO file: images sorted by hash, basename file_name, 0-based category ids listing
+    only classes that occur, int bbox, RLE/polygon or {} segmentation."""
+    images, annotations, used = [], [], set()
+    for img_id, (asset, image) in enumerate(sorted(entries, key=lambda e: os.path.basename(e[0])), 1):
+        w, h = image_size(asset)
+        images.append({"id": img_id, "file_name": os.path.basename(asset), "width": w, "height": h,
+                       "date_captured": "", "license": 1, "coco_url": "", "flickr_url": ""})
+        for o in image.objects:
+            x1, y1, x2, y2 = o.box
+            bbox = [int(round(x1)), int(round(y1)), int(round(x2 - x1)), int(round(y2 - y1))]
+            seg = o.segmentation or {}
+            area = 0
+            if seg:
+                from .dataset.convert import decode_segmentation
+
+                area = int(decode_segmentation(seg, h, w).sum())
+            used.add(o.class_id)
+            annotations.append({"id": len(annotations) + 1, "image_id": img_id, "category_id": o.class_id,
+                                "iscrowd": 0, "bbox": bbox, "confidence": -1.0, "area": area, "segmentation": seg})
+    categories = [{"id": i, "name": class_names[i], "supercategory": "object"} for i in sorted(used)]
+    return {"images": images, "licenses": [{"id": 1, "name": "", "url": ""}], "categories": categories,
+            "annotations": annotations}
+
+
+# ------------------------------------------------------------------------------------------------ layout
+def task_id() -> str:
+    return "t" + hashlib.sha1(str(time.time_ns()).encode()).hexdigest()[:29]
+
+
+def _copy_model(source: str, models_in: str, stage: Optional[str]) -> Tuple[List[str], dict]:
+    """Copy one stage of a finished training (a work folder, or its out/models) into ``in/models/<stage>/``,
+    as the platform unpacks a model package; returns the copied paths and the ymir-info.yaml content."""
+    models_out = os.path.join(source, "out", "models") if os.path.isdir(os.path.join(source, "out")) else source
+    result_file = os.path.join(models_out, "result.yaml")
+    if not os.path.exists(result_file):
+        raise ModelError(f"no result.yaml in {models_out}: not a finished training")
+    with open(result_file, encoding="utf-8") as f:
+        result = yaml.safe_load(f) or {}
+    stage = stage or result.get("best_stage_name")
+    stages = result.get("model_stages") or {}
+    if stage not in stages:
+        raise ModelError(f"stage {stage!r} is not in {result_file} (stages: {sorted(stages)})")
+    copied = []
+    for name in stages[stage]["files"]:
+        src = next(p for p in (os.path.join(models_out, stage, name), os.path.join(models_out, name))
+                   if os.path.exists(p))
+        dest = os.path.join(models_in, stage, name)
+        _link(src, dest)
+        copied.append(dest)
+    train_config = {}
+    cfg_path = os.path.join(os.path.dirname(models_out), "..", "in", "config.yaml")
+    if os.path.exists(cfg_path):
+        with open(cfg_path, encoding="utf-8") as f:
+            train_config = yaml.safe_load(f) or {}
+    info = {"executor_config": train_config, "stages": stages, "best_stage_name": result.get("best_stage_name"),
+            "object_type": result.get("object_type", 2), "package_version": "2.0.0", "stage_name": stage}
+    return copied, info
+
+
+def lay_out(work: str, dataset: LocalDataset, task: str, img_man: str, sets: Dict[str, str], gpus: str = "",
+            model: Optional[str] = None, stage: Optional[str] = None, object_type: Optional[int] = None,
+            candidates: str = "val") -> str:
+    """Create ``work/in`` and ``work/out`` for one platform task; returns the env.yaml path."""
+    if task not in RUN_TASKS:
+        raise ConfigError("--task", task, f"one of {RUN_TASKS}")
+    work = os.path.abspath(work)
+    for sub in ("in", "out"):
+        shutil.rmtree(os.path.join(work, sub), ignore_errors=True)
+    din, dout = os.path.join(work, "in"), os.path.join(work, "out")
+    for d in (os.path.join(din, "assets"), os.path.join(din, "annotations"), os.path.join(din, "models"),
+              os.path.join(dout, "models"), os.path.join(dout, "tensorboard")):
+        os.makedirs(d)
+    templates, object_type = read_templates(img_man, object_type)
+    template_task = "mine" if task.startswith("mine") else task
+    if template_task not in templates:
+        raise ConfigError(TEMPLATE_FILES[template_task], img_man, message=f"the image has no "
+                          f"{TEMPLATE_FILES[template_task]} for object type {object_type}: it does not support {task}")
+    config = web_config(templates[template_task], sets, template_task)
+    tid = task_id()
+    config.update({"task_id": tid, "gpu_id": gpus, "gpu_count": len(gpus.split(",")) if gpus else 0,
+                   "object_type": object_type})
+
+    def asset_of(image: LocalImage) -> str:
+        digest = _sha1(image.path)
+        dest = os.path.join(din, "assets", digest[-2:], f"{digest}.{_asset_ext(image.path)}")
+        _link(image.path, dest)
+        return dest
+
+    index = {"training_index_file": "", "val_index_file": "", "candidate_index_file": ""}
+    if task == "train":
+        config["class_names"] = list(dataset.class_names)
+        if model:
+            config["pretrained_model_params"], info = _copy_model(model, os.path.join(din, "models"), stage)
+            _dump(os.path.join(din, "models", "ymir-info.yaml"), info)
+        else:
+            config.pop("pretrained_model_params", None)  # the platform deletes it when no model is chosen
+        fmt = str(config.get("export_format") or "voc:raw").split(":")[0].lower()
+        split_assets = {split: [(asset_of(im), im) for im in dataset.split(split)] for split in ("train", "val")}
+        if not split_assets["train"]:
+            raise DatasetError("the dataset has no training images")
+        coco_file = os.path.join(din, "annotations", "coco-annotations.json")
+        if fmt in ("coco", "seg-coco"):
+            entries = split_assets["train"] + split_assets["val"]
+            _dump_json(coco_file, _coco_export(entries, dataset.class_names))
+        for split, key, fname in (("train", "training_index_file", "train-index.tsv"),
+                                  ("val", "val_index_file", "val-index.tsv")):
+            rows = []
+            for asset, im in split_assets[split]:
+                digest = os.path.splitext(os.path.basename(asset))[0]
+                if fmt in ("ark", "det-ark"):
+                    ann = os.path.join(din, "annotations", digest[-2:], digest + ".txt")
+                    _write(ann, _ark_text(im))
+                elif fmt in ("voc", "det-voc"):
+                    ann = os.path.join(din, "annotations", digest[-2:], digest + ".xml")
+                    _write(ann, _voc_text(im, asset, dataset.class_names))
+                elif fmt in ("coco", "seg-coco"):
+                    ann = coco_file
+                else:
+                    continue  # 'none' or a typo: the platform writes no pairs at all
+                rows.append(f"{asset}\t{ann}\n")
+            path = os.path.join(din, fname)
+            _write(path, "".join(rows))
+            index[key] = path
+        _write(os.path.join(din, "test-index.tsv"), "")
+    else:
+        if not model:
+            raise ModelError(f"--task {task} needs --model (a finished training's work folder)")
+        config["model_params_path"], info = _copy_model(model, os.path.join(din, "models"), stage)
+        _dump(os.path.join(din, "models", "ymir-info.yaml"), info)
+        config["class_names"] = list(info["executor_config"].get("class_names") or dataset.class_names)
+        config["run_mining"] = task.startswith("mine")
+        config["run_infer"] = task.endswith("infer")
+        images = dataset.all_images() if candidates == "all" else (dataset.split(candidates) or dataset.all_images())
+        paths = [asset_of(im) for im in images]
+        index["candidate_index_file"] = os.path.join(din, "candidate-index.tsv")
+        _write(index["candidate_index_file"], "".join(p + "\n" for p in paths))
+    _dump(os.path.join(din, "config.yaml"), dict(sorted(config.items())))
+    env = {
+        "input": {"annotations_dir": os.path.join(din, "annotations"), "assets_dir": os.path.join(din, "assets"),
+                  "config_file": os.path.join(din, "config.yaml"), "models_dir": os.path.join(din, "models"),
+                  "root_dir": din, **index},
+        "manifest_file": os.path.join(img_man, "manifest.yaml"),
+        "output": {"executor_log_file": os.path.join(dout, "ymir-executor-out.log"),
+                   "infer_result_file": os.path.join(dout, "infer-result.json"),
+                   "mining_result_file": os.path.join(dout, "result.tsv"),
+                   "models_dir": os.path.join(dout, "models"), "monitor_file": os.path.join(dout, "monitor.txt"),
+                   "root_dir": dout, "tensorboard_dir": os.path.join(dout, "tensorboard"),
+                   "training_result_file": os.path.join(dout, "models", "result.yaml")},
+        "protocol_version": "1.1.0",
+        "run_infer": task.endswith("infer"), "run_mining": task.startswith("mine"), "run_training": task == "train",
+        "task_id": tid,
+    }
+    env_file = os.path.join(din, "env.yaml")
+    _dump(env_file, env)
+    _write(os.path.join(dout, "monitor.txt"), f"{tid}\t{time.time():.6f}\t0.00\t1\t0\n")
+    return env_file
+
+
+def _write(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _dump(path: str, data: dict) -> None:
+    _write(path, yaml.safe_dump(data, allow_unicode=True, sort_keys=True))
+
+
+def _dump_json(path: str, data: dict) -> None:
+    _write(path, json.dumps(data))
+
+
+# ------------------------------------------------------------------------------------------------ run
+def read_percent(monitor_file: str) -> Optional[float]:
+    try:
+        with open(monitor_file, encoding="utf-8") as f:
+            return float(f.readline().split("\t")[2])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def execute(spec: ExecutorSpec, env_file: str, progress: bool = True, timeout: Optional[float] = None) -> int:
+    """Run the executor as its own process (arguments as a list: no shell), following its monitor."""
+    work_out = os.path.join(os.path.dirname(os.path.dirname(env_file)), "out")
+    env = dict(os.environ, YMIR_ENV_FILE=env_file, PYTHONUNBUFFERED="1")
+    with open(os.path.join(work_out, "ymir-executor-out.log"), "ab") as logf:
+        proc = subprocess.Popen(spec.command, stdout=logf, stderr=subprocess.STDOUT, cwd=spec.cwd, env=env,
+                                stdin=subprocess.DEVNULL)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=100, desc="executor", unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}]")
+        start = time.time()
+        try:
+            while proc.poll() is None:
+                if timeout and time.time() - start > timeout:
+                    proc.kill()
+                    break
+                if bar is not None:
+                    p = read_percent(os.path.join(work_out, "monitor.txt"))
+                    if p is not None:
+                        bar.n = round(100 * p, 1)
+                        bar.refresh()
+                time.sleep(0.2)
+        finally:
+            if bar is not None:
+                bar.close()
+        return proc.wait()
+
+
+def summary(work: str, task: str, rc: int) -> str:
+    out = os.path.join(work, "out")
+    lines = [f"task {task}: exit status {rc}"]
+    try:
+        with open(os.path.join(out, "monitor.txt"), encoding="utf-8") as f:
+            lines.append("monitor: " + f.readline().rstrip("\n").replace("\t", " | "))
+    except OSError:
+        lines.append("monitor: (missing)")
+    result = os.path.join(out, "models", "result.yaml")
+    if task == "train" and os.path.exists(result):
+        with open(result, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+        best = data.get("best_stage_name")
+        stage = (data.get("model_stages") or {}).get(best, {})
+        metrics = {k: v for k, v in stage.items() if isinstance(v, (int, float)) and k != "timestamp"}
+        lines.append(f"best stage: {best} {metrics}; stages: {sorted(data.get('model_stages') or {})}")
+    infer = os.path.join(out, "infer-result.json")
+    if task.endswith("infer") and os.path.exists(infer):
+        with open(infer, encoding="utf-8") as f:
+            data = json.load(f)
+        if "detection" in data:
+            n = sum(len(v.get("boxes", [])) for v in data["detection"].values())
+            lines.append(f"inference: {len(data['detection'])} images, {n} boxes")
+        else:
+            lines.append(f"inference: {len(data.get('images', []))} images, "
+                         f"{len(data.get('annotations', []))} annotations")
+    mining = os.path.join(out, "result.tsv")
+    if task.startswith("mine") and os.path.exists(mining):
+        with open(mining, encoding="utf-8") as f:
+            rows = [ln.rstrip("\n").split("\t") for ln in f if ln.strip()]
+        lines.append(f"mining: {len(rows)} images ranked; top: " +
+                     ", ".join(f"{os.path.basename(r[0])[:12]} ({float(r[1]):.4g})" for r in rows[:5]))
+    if rc != 0:
+        try:
+            with open(os.path.join(out, "ymir-executor-out.log"), encoding="utf-8", errors="replace") as f:
+                tail = f.read().splitlines()[-15:]
+            lines.append("executor log tail:\n  " + "\n  ".join(tail))
+        except OSError:
+            pass
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""Small synthetic datasets with known boxes and masks (coloured shapes on a textured background), for the
+demo, the tests and the benchmarks. Nothing is downloaded."""
+from __future__ import annotations
+
+import json
+import os
+from typing import List, Tuple
+
+import numpy as np
+
+CLASSES = ("square", "disc", "triangle")
+COLOURS = ((220, 40, 40), (40, 80, 220), (40, 180, 60))
+
+
+def _shape_mask(kind: int, box: Tuple[int, int, int, int], size: Tuple[int, int]) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    w, h = size
+    x1, y1, x2, y2 = box
+    im = Image.new("L", (w, h), 0)
+    d = ImageDraw.Draw(im)
+    if kind == 0:
+        d.rectangle([x1, y1, x2 - 1, y2 - 1], fill=1)
+    elif kind == 1:
+        d.ellipse([x1, y1, x2 - 1, y2 - 1], fill=1)
+    else:
+        d.polygon([((x1 + x2) / 2, y1), (x2 - 1, y2 - 1), (x1, y2 - 1)], fill=1)
+    return np.asarray(im, dtype=bool)
+
+
+def make_image(rng: np.random.Generator, size: Tuple[int, int] = (96, 96), max_objects: int = 3,
+               classes: int = 2, holes: bool = False):
+    """One image: (H, W, 3) uint8 array and its objects [(class, (x1, y1, x2, y2) exclusive, mask)]."""
+    w, h = size
+    img = (rng.normal(128, 12, (h, w, 3))).clip(0, 255).astype(np.uint8)
+    objects: List[tuple] = []
+    occupied = np.zeros((h, w), bool)
+    for _ in range(int(rng.integers(1, max_objects + 1))):
+        for _try in range(20):
+            bw, bh = int(rng.integers(w // 5, w // 2)), int(rng.integers(h // 5, h // 2))
+            x1, y1 = int(rng.integers(0, w - bw)), int(rng.integers(0, h - bh))
+            box = (x1, y1, x1 + bw, y1 + bh)
+            if not occupied[y1:y1 + bh, x1:x1 + bw].any():
+                break
+        else:
+            continue
+        cls = int(rng.integers(0, classes))
+        mask = _shape_mask(cls, box, size)
+        if holes and cls == 0 and bw > 12 and bh > 12:  # a square with a square hole: one object, two boundaries
+            mask[y1 + bh // 3: y1 + 2 * bh // 3, x1 + bw // 3: x1 + 2 * bw // 3] = False
+        occupied[y1:y1 + bh, x1:x1 + bw] = True
+        img[mask] = COLOURS[cls]
+        objects.append((cls, box, mask))
+    return img, objects
+
+
+def write_ark_dataset(root: str, n_train: int = 40, n_val: int = 10, size: Tuple[int, int] = (96, 96),
+                      classes: int = 2, seed: int = 0, ext: str = "png") -> List[str]:
+    """A local ark dataset (``classes.txt``, ``images/<split>/``, ``annotations/<split>/``); returns class names."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    names = list(CLASSES[:classes])
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "classes.txt"), "w") as f:
+        f.write("\n".join(names) + "\n")
+    for split, n in (("train", n_train), ("val", n_val)):
+        os.makedirs(os.path.join(root, "images", split), exist_ok=True)
+        os.makedirs(os.path.join(root, "annotations", split), exist_ok=True)
+        for i in range(n):
+            img, objects = make_image(rng, size, classes=classes)
+            stem = f"{split}_{i:05d}"
+            Image.fromarray(img).save(os.path.join(root, "images", split, f"{stem}.{ext}"))
+            with open(os.path.join(root, "annotations", split, f"{stem}.txt"), "w") as f:
+                for cls, (x1, y1, x2, y2), _ in objects:
+                    f.write(f"{cls}, {x1}, {y1}, {x2 - 1}, {y2 - 1}, -1.0, 0.0\n")
+    return names
+
+
+def write_coco_dataset(root: str, n_train: int = 20, n_val: int = 6, size: Tuple[int, int] = (96, 96),
+                       classes: int = 2, seed: int = 0, holes: bool = True) -> List[str]:
+    """A local COCO dataset with RLE masks (``train.json``, ``val.json``, ``images/``)."""
+    from PIL import Image
+    from pycocotools import mask as mask_utils
+
+    rng = np.random.default_rng(seed)
+    names = list(CLASSES[:classes])
+    os.makedirs(os.path.join(root, "images"), exist_ok=True)
+    for split, n in (("train", n_train), ("val", n_val)):
+        images, anns = [], []
+        for i in range(n):
+            img, objects = make_image(rng, size, classes=classes, holes=holes)
+            name = f"{split}_{i:05d}.png"
+            Image.fromarray(img).save(os.path.join(root, "images", name))
+            images.append({"id": i + 1, "file_name": name, "width": size[0], "height": size[1]})
+            for cls, (x1, y1, x2, y2), mask in objects:
+                rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+                anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": cls + 1,
+                             "bbox": [x1, y1, x2 - x1, y2 - y1], "area": int(mask.sum()), "iscrowd": 0,
+                             "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
+        cats = [{"id": i + 1, "name": n} for i, n in enumerate(names)]
+        with open(os.path.join(root, f"{split}.json"), "w") as f:
+            json.dump({"images": images, "annotations": anns, "categories": cats}, f)
+    return names
+
+
+def write_broken_image(path: str) -> None:
+    """A file with an image name and no image inside (for the skipping rules)."""
+    with open(path, "wb") as f:
+        f.write(b"this is not an image")
