@@ -1,0 +1,242 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from ymir_sdk.dataset import (ConversionStats, convert_to_coco, convert_to_mmseg, convert_to_yolo, image_size,
+                              load_records, merge_segments, parse_ark, parse_voc, read_candidates, read_pairs)
+from ymir_sdk.dataset import rotated
+from ymir_sdk.dataset.convert import cached, decode_segmentation, object_polygon
+
+
+def img(path, w=64, h=48, exif_orientation=None, fmt=None):
+    im = Image.new("RGB", (w, h), (10, 20, 30))
+    kwargs = {}
+    if exif_orientation:
+        exif = Image.Exif()
+        exif[0x0112] = exif_orientation
+        kwargs["exif"] = exif.tobytes()
+    im.save(path, format=fmt, **kwargs)
+    return str(path)
+
+
+def test_ark_seven_and_five_fields_blank_lines_crlf_inclusive_corners():
+    text = "0, 48, 120, 207, 389, -1.0, 0.0\r\n\r\n2, 301, 210, 455, 330, 0.85, 0.5\n1,1,2,3,4\n   \n"
+    classes, boxes, quality, angles = parse_ark(text)
+    assert classes == [0, 2, 1]
+    assert boxes[0] == (48, 120, 208, 390)  # xmax inclusive -> exclusive x2
+    assert quality == [-1.0, 0.85, -1.0] and angles == [0.0, 0.5, 0.0]
+
+
+def test_voc_parse_names_angles_quality():
+    xml = ("<annotation><object><name>Dog</name><bndbox><xmin>1</xmin><ymin>2</ymin><xmax>10</xmax><ymax>20</ymax>"
+           "<rotate_angle>0.2500</rotate_angle></bndbox><box_quality>0.9000</box_quality></object>"
+           "<object><name>cat</name><bndbox><xmin>0</xmin><ymin>0</ymin><xmax>1</xmax><ymax>1</ymax></bndbox>"
+           "</object></annotation>")
+    classes, boxes, quality, angles = parse_voc(xml, {"dog": 0})
+    assert classes == [0, -1] and boxes[0] == (1, 2, 11, 21) and angles[0] == 0.25 and quality[0] == 0.9
+
+
+def test_image_size_respects_exif_orientation(tmp_path):
+    assert image_size(img(tmp_path / "a.jpg", 64, 48)) == (64, 48)
+    assert image_size(img(tmp_path / "b.jpg", 64, 48, exif_orientation=6)) == (48, 64)
+    assert image_size(img(tmp_path / "c.jpg", 64, 48, exif_orientation=3)) == (64, 48)
+    assert image_size(img(tmp_path / "d.png", 30, 20)) == (30, 20)
+    assert image_size(img(tmp_path / "e.png", 30, 20, exif_orientation=8)) == (20, 30)
+    assert image_size(img(tmp_path / "f.bmp", 7, 5)) == (7, 5)
+    assert image_size(img(tmp_path / "g.webp", 9, 4, fmt="WEBP")) == (9, 4)
+
+
+def test_index_readers(tmp_path):
+    idx = tmp_path / "train-index.tsv"
+    idx.write_text("/a/1.jpg\t/a/1.txt\r\n\n/a/2.jpg\t/a/2.txt\n")
+    assert read_pairs(str(idx)) == [("/a/1.jpg", "/a/1.txt"), ("/a/2.jpg", "/a/2.txt")]
+    cand = tmp_path / "candidate-index.tsv"
+    cand.write_text("/a/1.jpg\n/a/2.jpg\n\n/a/1.jpg\n")
+    assert read_candidates(str(cand)) == ["/a/1.jpg", "/a/2.jpg"]
+
+
+def _pairs(tmp_path, lines_per_image):
+    pairs = []
+    for i, lines in enumerate(lines_per_image):
+        image = img(tmp_path / f"{i}.png", 100, 80)
+        ann = tmp_path / f"{i}.txt"
+        ann.write_text("".join(ln + "\n" for ln in lines))
+        pairs.append((image, str(ann)))
+    return pairs
+
+
+def test_rules_are_counted_and_never_drop_an_image(tmp_path):
+    pairs = _pairs(tmp_path, [
+        ["0, 10, 10, 19, 19", "5, 10, 10, 19, 19"],          # unknown class -> box dropped
+        ["1, 90, 70, 119, 99"],                                # partly outside -> clipped
+        ["0, 200, 200, 210, 210", "0, 5, 5, 3, 3"],           # wholly outside, zero size -> dropped
+        [],                                                    # background image
+    ])
+    pairs.append((img(tmp_path / "nolabel.png", 100, 80), str(tmp_path / "missing.txt")))
+    stats = ConversionStats()
+    records = load_records(pairs, ["a", "b"], stats)
+    assert len(records) == 5  # every image kept
+    assert (stats.unknown_class, stats.clipped, stats.outside, stats.degenerate, stats.missing_annotation) == \
+        (1, 1, 1, 1, 1)
+    assert records[1].boxes.tolist() == [[90, 70, 100, 80]]
+    assert "1 objects with a class outside class_names" in stats.report("train")
+
+
+def test_unreadable_image_dropped_and_reported(tmp_path, caplog):
+    pairs = _pairs(tmp_path, [["0, 1, 1, 5, 5"]])
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    ann = tmp_path / "bad.txt"
+    ann.write_text("0, 1, 1, 5, 5\n")
+    stats = ConversionStats()
+    records = load_records(pairs + [(str(bad), str(ann))], ["a"], stats)
+    stats.log("train")
+    assert len(records) == 1 and stats.unreadable_images == [str(bad)]
+    assert "bad.png" in caplog.text
+
+
+def test_coco_conversion_and_cache(tmp_path):
+    pairs = _pairs(tmp_path, [["0, 10, 10, 19, 29"], ["1, 0, 0, 9, 9", "0, 50, 40, 59, 49"]])
+    out = convert_to_coco({"train": pairs, "val": pairs[:1]}, ["a", "b"], str(tmp_path / "conv"))
+    data = json.load(open(out["train"]))
+    assert [a["bbox"] for a in data["annotations"]] == [[10, 10, 10, 20], [0, 0, 10, 10], [50, 40, 10, 10]]
+    assert data["categories"][0] == {"id": 0, "name": "a", "supercategory": "none"}
+    assert data["images"][0]["file_name"] == pairs[0][0] and data["images"][0]["width"] == 100
+    # unchanged input: reused; changed annotation: rebuilt
+    mtime = os.path.getmtime(out["train"])
+    convert_to_coco({"train": pairs, "val": pairs[:1]}, ["a", "b"], str(tmp_path / "conv"))
+    assert os.path.getmtime(out["train"]) == mtime
+    with open(pairs[0][1], "a") as f:
+        f.write("1, 1, 1, 4, 4\n")
+    os.utime(pairs[0][1], ns=(1, 10**18))
+    convert_to_coco({"train": pairs, "val": pairs[:1]}, ["a", "b"], str(tmp_path / "conv"))
+    assert len(json.load(open(out["train"]))["annotations"]) == 4
+
+
+def test_half_written_cache_is_never_reused(tmp_path):
+    target = str(tmp_path / "out")
+    calls = []
+
+    def broken(path):
+        os.makedirs(path)
+        open(os.path.join(path, "part"), "w").write("half")
+        raise KeyboardInterrupt  # the run is killed mid-way
+
+    with pytest.raises(KeyboardInterrupt):
+        cached(target, "k1", broken)
+    assert not os.path.exists(target) and not os.path.exists(target + ".key")
+
+    def good(path):
+        calls.append(1)
+        os.makedirs(path)
+
+    assert cached(target, "k1", good) is False
+    assert cached(target, "k1", good) is True and len(calls) == 1
+    # an output without its key file (killed between rename and key write) is rebuilt
+    os.unlink(target + ".key")
+    assert cached(target, "k1", good) is False and len(calls) == 2
+
+
+def test_yolo_boxes(tmp_path):
+    pairs = _pairs(tmp_path, [["1, 10, 20, 29, 59"]])
+    data_yaml = convert_to_yolo({"train": pairs, "val": pairs}, ["a", "b"], str(tmp_path / "y"))
+    data = yaml.safe_load(open(data_yaml))
+    assert data["nc"] == 2 and data["names"] == ["a", "b"]
+    listed = open(data["train"]).read().split()
+    label = listed[0].replace("/images/", "/labels/").rsplit(".", 1)[0] + ".txt"
+    cls, cx, cy, w, h = open(label).read().split()
+    assert cls == "1" and float(cx) == pytest.approx(20 / 100) and float(cy) == pytest.approx(40 / 80)
+    assert float(w) == pytest.approx(0.2) and float(h) == pytest.approx(0.5)
+    assert os.path.realpath(listed[0]) == os.path.realpath(pairs[0][0])
+
+
+def _coco_seg_pairs(tmp_path, segmentation):
+    image = img(tmp_path / "s.png", 40, 40)
+    coco = {"images": [{"id": 1, "file_name": "s.png", "width": 40, "height": 40}],
+            "categories": [{"id": 0, "name": "a"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 0, "bbox": [5, 5, 30, 30], "area": 1,
+                             "segmentation": segmentation}]}
+    path = tmp_path / "coco-annotations.json"
+    path.write_text(json.dumps(coco))
+    return [(image, str(path))]
+
+
+def _ring_rle():
+    from pycocotools import mask as mask_utils
+
+    m = np.zeros((40, 40), np.uint8)
+    m[5:35, 5:35] = 1
+    m[15:25, 15:25] = 0  # a hole
+    rle = mask_utils.encode(np.asfortranarray(m))
+    return m, {"size": [40, 40], "counts": rle["counts"].decode()}
+
+
+def test_yolo_seg_keeps_a_holed_object_as_one_instance(tmp_path):
+    import cv2
+
+    mask, rle = _ring_rle()
+    pairs = _coco_seg_pairs(tmp_path, rle)
+    data = yaml.safe_load(open(convert_to_yolo({"train": pairs}, ["a"], str(tmp_path / "y"), segments=True)))
+    listed = open(data["train"]).read().split()
+    lines = open(listed[0].replace("/images/", "/labels/").rsplit(".", 1)[0] + ".txt").read().splitlines()
+    assert len(lines) == 1  # one instance, not one per boundary
+    xy = np.array(lines[0].split()[1:], float).reshape(-1, 2) * 40
+    drawn = np.zeros((40, 40), np.uint8)
+    cv2.fillPoly(drawn, [np.round(xy).astype(np.int32)], 1)
+    iou = (drawn & mask).sum() / (drawn | mask).sum()
+    assert iou > 0.8 and drawn[20, 20] == 0  # the hole stays a hole
+
+
+def test_multi_part_polygons_merge_into_one():
+    a = [0, 0, 10, 0, 10, 10, 0, 10]
+    b = [20, 0, 30, 0, 30, 10, 20, 10]
+    poly = object_polygon([a, b], 20, 40)
+    assert len(poly) == 4 + 5 + 1  # both parts plus a bridge
+    assert {tuple(p) for p in np.asarray(b).reshape(-1, 2)} <= {tuple(p) for p in poly}
+    assert merge_segments([]).shape == (0, 2)
+
+
+def test_mmseg_label_maps_with_and_without_background(tmp_path):
+    import cv2
+
+    mask, rle = _ring_rle()
+    pairs = _coco_seg_pairs(tmp_path, rle)
+    for bg, fill, label in ((True, 0, 1), (False, 255, 0)):
+        index = convert_to_mmseg({"train": pairs}, ["a"], str(tmp_path / "m"), with_background=bg)
+        image, png = open(index["train"]).read().split()
+        lm = cv2.imread(png, cv2.IMREAD_UNCHANGED)
+        assert image == pairs[0][0] and lm.dtype == np.uint8
+        assert lm[20, 20] == fill and lm[6, 6] == label and lm[0, 0] == fill
+        assert ((lm == label) == mask.astype(bool)).all()
+
+
+def test_decode_polygon_and_rle_agree():
+    mask, rle = _ring_rle()
+    assert (decode_segmentation(rle, 40, 40) == mask).all()
+    square = decode_segmentation([[5, 5, 35, 5, 35, 35, 5, 35]], 40, 40)
+    assert square[20, 20] == 1 and square[0, 0] == 0
+
+
+def test_rotated_convention_round_trip():
+    boxes = np.array([[10.0, 20.0, 50.0, 40.0]])
+    r = rotated.rboxes_from_boxes(boxes, np.array([np.pi / 2]))
+    assert r.tolist() == [[30.0, 30.0, 40.0, 20.0, np.pi / 2]]
+    c = rotated.corners(r).reshape(4, 2)
+    # turned by 90 degrees clockwise (y down): the 40-wide side now runs vertically
+    assert np.ptp(c[:, 0]) == pytest.approx(20) and np.ptp(c[:, 1]) == pytest.approx(40)
+    b, a = rotated.boxes_from_rboxes(r)
+    assert b.tolist() == boxes.tolist() and a.tolist() == [np.pi / 2]
+    assert rotated.normalize_le90(np.array([[0, 0, 4, 2, np.pi]]))[0, 4] == pytest.approx(0.0)
+
+
+def test_rotated_coco_polygons(tmp_path):
+    pairs = _pairs(tmp_path, [["0, 10, 10, 49, 29, -1.0, 0.5"]])
+    data = json.load(open(convert_to_coco({"train": pairs}, ["a"], str(tmp_path / "r"), "rotated")["train"]))
+    ann = data["annotations"][0]
+    assert ann["rotate_angle"] == 0.5 and len(ann["segmentation"][0]) == 8
+    expected = rotated.corners(rotated.rboxes_from_boxes(np.array([[10, 10, 50, 30]]), np.array([0.5])))[0]
+    assert ann["segmentation"][0] == pytest.approx(expected.tolist())

@@ -1,0 +1,120 @@
+"""Malformed inputs: each one gets the right return code and a message that says what is wrong."""
+import json
+import os
+
+import pytest
+from PIL import Image
+
+from conftest import write_env, write_yaml
+from ymir_sdk import (ConfigError, ContractError, DatasetError, HyperParams, ImageError, ModelError, ReturnCode,
+                      TrainingResult, YmirError, load_env, pick_weight_file, resolve_model_files)
+from ymir_sdk.config import FloatList, load_config
+from ymir_sdk.dataset import image_size, load_records, parse_ark, parse_voc, read_candidates, read_pairs
+from ymir_sdk.dataset.annotations import CocoSource
+from ymir_sdk.localdata import read_dataset
+from ymir_sdk.results import write_mining_result
+from ymir_sdk.runner import parse_sets
+from typing import Literal
+
+
+class P(HyperParams):
+    model: Literal["yolov5n", "yolov5s"] = "yolov5s"
+    epochs: int = 10
+    lr: float = 0.01
+    sync_bn: bool = False
+    scores: FloatList = []
+
+
+def _file(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return str(path)
+
+
+def _png(tmp_path, name="ok.png"):
+    path = tmp_path / name
+    Image.new("RGB", (20, 20)).save(path)
+    return str(path)
+
+
+CASES = {
+    # env.yaml
+    "env missing": (lambda t: load_env(str(t / "none.yaml")), 300001, "env file not found"),
+    "env is a list": (lambda t: load_env(_file(t, "e.yaml", "- a\n- b\n")), 300001, "not a YAML mapping"),
+    "env bad yaml": (lambda t: load_env(_file(t, "e.yaml", "a: [b\n")), 300001, "unreadable"),
+    "env bad bool": (lambda t: load_env(_file(t, "e.yaml", "run_training: maybe\n")), 300001, "run_training"),
+    "env input not a mapping": (lambda t: load_env(_file(t, "e.yaml", "input: 3\n")), 300001, "input"),
+    # config.yaml
+    "config missing": (lambda t: load_config(str(t / "c.yaml")), 300001, "config file not found"),
+    "config is a list": (lambda t: load_config(_file(t, "c.yaml", "- 1\n")), 300001, "not a YAML mapping"),
+    "config bad yaml": (lambda t: load_config(_file(t, "c.yaml", "{a: 1\n")), 300001, "unreadable"),
+    "int as text": (lambda t: P.parse({"epochs": "ten"}), 300001, "'epochs' = 'ten': expected an integer"),
+    "float as text": (lambda t: P.parse({"lr": "fast"}), 300001, "'lr' = 'fast': expected a number"),
+    "bool as text": (lambda t: P.parse({"sync_bn": "perhaps"}), 300001, "'sync_bn' = 'perhaps': expected a boolean"),
+    "unknown choice": (lambda t: P.parse({"model": "yolov9"}), 300001, "'model' = 'yolov9': expected one of"),
+    "bad gpu id": (lambda t: P.parse({"gpu_id": "a,b"}), 300001, "'gpu_id' = 'a,b'"),
+    "bad list item": (lambda t: P.parse({"scores": "1,x"}), 300001, "'scores"),
+    "class_names not a list": (lambda t: P.parse({"class_names": {"a": 1}}), 300001, "'class_names'"),
+    "set without =": (lambda t: parse_sets(["epochs"]), 300001, "key=value"),
+    # index files
+    "index missing": (lambda t: read_pairs(str(t / "x.tsv")), 300002, "training index file not found"),
+    "index empty": (lambda t: read_pairs(_file(t, "x.tsv", "\n\n")), 300002, "training dataset is empty"),
+    "index without TAB": (lambda t: read_pairs(_file(t, "x.tsv", "/a.jpg /a.txt\n")), 300002, "line 1"),
+    "candidates empty": (lambda t: read_candidates(_file(t, "c.tsv", "")), 300002, "candidate dataset is empty"),
+    "no index in env": (lambda t: read_pairs(""), 300002, "no training index file"),
+    # ark / voc / coco
+    "ark 3 fields": (lambda t: parse_ark("0, 1, 2\n", "a.txt"), 300002, "a.txt line 1: expected 5 or 7"),
+    "ark 9 fields": (lambda t: parse_ark("0,1,2,3,4,5,6,7,8\n", "a.txt"), 300002, "expected 5 or 7"),
+    "ark text field": (lambda t: parse_ark("0, 1, two, 3, 4\n", "a.txt"), 300002, "non-numeric"),
+    "ark fractional class": (lambda t: parse_ark("1.5, 1, 2, 3, 4\n", "a.txt"), 300002, "class id must be an integer"),
+    "voc not xml": (lambda t: parse_voc("<annotation>", {}, "a.xml"), 300002, "a.xml: not valid XML"),
+    "voc no bndbox": (lambda t: parse_voc("<a><object><name>x</name></object></a>", {}, "a.xml"), 300002,
+                      "no bndbox"),
+    "voc text coordinate": (lambda t: parse_voc("<a><object><name>x</name><bndbox><xmin>a</xmin></bndbox></object></a>",
+                                                {}, "a.xml"), 300002, "non-numeric"),
+    "coco not json": (lambda t: CocoSource(_file(t, "c.json", "{"), ["a"]), 300002, "not valid JSON"),
+    "coco no images": (lambda t: CocoSource(_file(t, "c.json", "{}"), ["a"]), 300002, "no 'images' list"),
+    "coco annotation without bbox": (lambda t: CocoSource(_file(t, "c.json", json.dumps(
+        {"images": [{"id": 1, "file_name": "ok.png"}], "annotations": [{"id": 7, "image_id": 1}]})), ["a"])
+        .objects("/x/ok.png"), 300002, "annotation 7 has no 4-number bbox"),
+    "all training images unreadable": (lambda t: __import__("ymir_sdk.dataset.convert", fromlist=["x"])._load(
+        {"train": [(_file(t, "b.png", b"junk"), _file(t, "b.txt", ""))]}, ["a"], True), 300002,
+        "train dataset has no readable image"),
+    "training set without objects": (lambda t: __import__("ymir_sdk.dataset.convert", fromlist=["x"])._load(
+        {"train": [(_png(t), _file(t, "b.txt", ""))]}, ["a"], True), 300002, "no annotated object"),
+    "unknown dataset folder": (lambda t: read_dataset(str(t)), 300002, "not a COCO, YOLO, VOC or ark"),
+    # images
+    "image missing": (lambda t: image_size(str(t / "none.jpg")), 300003, "image not found"),
+    "image garbage": (lambda t: image_size(_file(t, "x.jpg", b"garbage")), 300003, "image unreadable"),
+    "jpeg without frame": (lambda t: image_size(_file(t, "x.jpg", b"\xff\xd8\xff\xd9")), 300003, "image unreadable"),
+    "png zero size": (lambda t: image_size(_file(t, "x.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(8))),
+                      300003, "no pixels"),
+    # models
+    "model file missing": (lambda t: resolve_model_files([str(t / "m" / "best.pt")], str(t)), 300004,
+                           "model file not found"),
+    "no weight file": (lambda t: pick_weight_file(["/in/models/s/cfg.py"]), 300004, "no weights file"),
+    # outputs our writers refuse
+    "metric as percent": (lambda t: TrainingResult(str(t)).add_stage("s", [_png(t)], {"mAP": 57.0}), 160004,
+                          "fractions, not percentages"),
+    "NaN mining score": (lambda t: write_mining_result(str(t / "r.tsv"), {"/a.jpg": float("nan")}), 160004, "NaN"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_malformed_input(tmp_path, name):
+    call, code, needle = CASES[name]
+    with pytest.raises(YmirError) as e:
+        call(tmp_path)
+    assert e.value.code == code, e.value.message
+    assert needle in e.value.message, e.value.message
+    assert "\n" not in e.value.message
+
+
+def test_there_are_at_least_thirty_distinct_cases():
+    assert len(CASES) >= 30
+
+
+def test_error_classes_carry_their_codes():
+    assert (ConfigError("k").code, DatasetError("x").code, ImageError("x").code, ModelError("x").code,
+            ContractError("x").code) == (300001, 300002, 300003, 300004, 160004)
+    assert ReturnCode.OBJECT_TYPE_ERROR == 300005
