@@ -10,6 +10,7 @@ only then is a key file written. A half-written output (a killed run) has no mat
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -20,7 +21,7 @@ import numpy as np
 import yaml
 
 from ..errors import DatasetError
-from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..io import atomic_write_bytes, atomic_write_text
 from . import rotated
 from .annotations import ConversionStats, ImageRecord, load_records
 
@@ -32,21 +33,19 @@ Pairs = Sequence[Tuple[str, str]]
 # ----------------------------------------------------------------------------------------------- cache
 def dataset_key(splits: Dict[str, Pairs], class_names: Sequence[str], *extra: object) -> str:
     """A key that changes when the index, the class list, the options or any annotation file changes."""
-    h = hashlib.sha1()
-    h.update(repr((CONVERTER_VERSION, list(class_names), extra)).encode())
-    seen = set()
+    parts = [repr((CONVERTER_VERSION, list(class_names), extra))]
+    stamps: Dict[str, str] = {}
     for split in sorted(splits):
-        h.update(split.encode())
+        parts.append(split)
         for image, ann in splits[split]:
-            h.update(f"{image}\t{ann}\n".encode())
-            if ann and ann not in seen:
-                seen.add(ann)
+            if ann and ann not in stamps:
                 try:
                     st = os.stat(ann)
-                    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+                    stamps[ann] = f"{st.st_size}:{st.st_mtime_ns}"
                 except OSError:
-                    h.update(b"-")
-    return h.hexdigest()
+                    stamps[ann] = "-"
+            parts.append(f"{image}\t{ann}\t{stamps.get(ann, '')}")
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 
 def cached(out_path: str, key: str, build: Callable[[str], None]) -> bool:
@@ -91,36 +90,46 @@ def _load(splits: Dict[str, Pairs], class_names: Sequence[str], require_objects:
 
 
 # ----------------------------------------------------------------------------------------------- COCO
-def coco_dict(records: Sequence[ImageRecord], class_names: Sequence[str], segmentation: str = "none") -> dict:
-    """A COCO dict; ``file_name`` is the absolute image path; category ids are 0-based class indices.
+def coco_json(records: Sequence[ImageRecord], class_names: Sequence[str], segmentation: str = "none") -> str:
+    """COCO json text; ``file_name`` is the absolute image path; category ids are 0-based class indices.
     ``segmentation``: ``none`` (boxes), ``masks`` (the source polygons/RLE), ``rotated`` (4-corner polygons of
-    the rotated boxes, plus ``rotate_angle``)."""
+    the rotated boxes, plus ``rotate_angle``). Written as text from arrays concatenated over the split: it is the
+    hot path of dataset conversion (tens of thousands of objects)."""
+    dumps = json.dumps
+    counts = [len(rec) for rec in records]
+    boxes = np.concatenate([rec.boxes for rec in records]) if records else np.zeros((0, 4))
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    area = xywh[:, 2] * xywh[:, 3]
+    classes = np.concatenate([rec.classes for rec in records]).tolist() if records else []
+    extra = [""] * len(classes)
+    if segmentation == "masks":
+        stored = np.concatenate([rec.areas if rec.areas is not None else np.zeros(len(rec)) for rec in records])
+        area = np.where(stored > 0, stored, area)
+        segs = [seg for rec in records for seg in (rec.segmentations or [None] * len(rec))]
+        for k, ((x, y, w, h), seg) in enumerate(zip(xywh.tolist(), segs)):
+            extra[k] = ',"segmentation":' + dumps(seg or [[x, y, x + w, y, x + w, y + h, x, y + h]])
+    elif segmentation == "rotated":
+        angles = np.concatenate([rec.angles for rec in records])
+        polys = rotated.corners(rotated.rboxes_from_boxes(boxes, angles)).tolist()
+        extra = [f',"segmentation":[{poly}],"rotate_angle":{a!r}' for poly, a in zip(polys, angles.tolist())]
+    rows = iter(zip(xywh.tolist(), area.tolist(), classes, extra))
     images, annotations = [], []
     ann_id = 0
-    for img_id, rec in enumerate(records, 1):
-        images.append({"id": img_id, "file_name": rec.image, "width": rec.width, "height": rec.height})
-        if not len(rec):
-            continue
-        wh = rec.boxes[:, 2:] - rec.boxes[:, :2]
-        polys = rotated.corners(rotated.rboxes_from_boxes(rec.boxes, rec.angles)) if segmentation == "rotated" \
-            else None
-        for k in range(len(rec)):
+    for img_id, (rec, n) in enumerate(zip(records, counts), 1):
+        images.append(f'{{"id":{img_id},"file_name":{dumps(rec.image)},"width":{rec.width},"height":{rec.height}}}')
+        for _ in range(n):
+            (x, y, w, h), a, c, e = next(rows)
             ann_id += 1
-            x, y = float(rec.boxes[k, 0]), float(rec.boxes[k, 1])
-            w, h = float(wh[k, 0]), float(wh[k, 1])
-            ann = {"id": ann_id, "image_id": img_id, "category_id": int(rec.classes[k]),
-                   "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0}
-            if segmentation == "masks":
-                seg = rec.segmentations[k] if rec.segmentations else None
-                ann["segmentation"] = seg if seg else [[x, y, x + w, y, x + w, y + h, x, y + h]]
-                if rec.areas is not None and rec.areas[k] > 0:
-                    ann["area"] = float(rec.areas[k])
-            elif segmentation == "rotated":
-                ann["segmentation"] = [[float(v) for v in polys[k]]]
-                ann["rotate_angle"] = float(rec.angles[k])
-            annotations.append(ann)
-    categories = [{"id": i, "name": n, "supercategory": "none"} for i, n in enumerate(class_names)]
-    return {"images": images, "annotations": annotations, "categories": categories}
+            annotations.append(f'{{"id":{ann_id},"image_id":{img_id},"category_id":{c},'
+                               f'"bbox":[{x!r},{y!r},{w!r},{h!r}],"area":{a!r},"iscrowd":0{e}}}')
+    categories = dumps([{"id": i, "name": n, "supercategory": "none"} for i, n in enumerate(class_names)])
+    return (f'{{"images":[{",".join(images)}],"annotations":[{",".join(annotations)}],'
+            f'"categories":{categories}}}')
+
+
+def coco_dict(records: Sequence[ImageRecord], class_names: Sequence[str], segmentation: str = "none") -> dict:
+    """The same COCO content as :func:`coco_json`, as a dict (for pycocotools)."""
+    return json.loads(coco_json(records, class_names, segmentation))
 
 
 def convert_to_coco(splits: Dict[str, Pairs], class_names: Sequence[str], out_dir: str,
@@ -132,7 +141,7 @@ def convert_to_coco(splits: Dict[str, Pairs], class_names: Sequence[str], out_di
     def build(target: str) -> None:
         os.makedirs(target)
         for split, (records, _) in _load(splits, class_names, require_objects=True).items():
-            atomic_write_json(os.path.join(target, f"{split}.json"), coco_dict(records, class_names, segmentation))
+            atomic_write_text(os.path.join(target, f"{split}.json"), coco_json(records, class_names, segmentation))
 
     cached(out, key, build)
     return {split: os.path.join(out, f"{split}.json") for split in splits}

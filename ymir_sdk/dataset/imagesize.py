@@ -6,6 +6,7 @@ through PIL.
 """
 from __future__ import annotations
 
+import os
 import struct
 from typing import Optional, Tuple
 
@@ -30,6 +31,22 @@ def _tiff_orientation(data: bytes) -> Optional[int]:
     except struct.error:
         return None
     return None
+
+
+class _Reader:
+    """Sequential reads over a file descriptor, served from one initial block when it suffices."""
+
+    def __init__(self, fd: int, head: bytes):
+        self.fd, self.head, self.pos = fd, head, 0
+
+    def read(self, n: int) -> bytes:
+        end = self.pos + n
+        data = self.head[self.pos:end] if end <= len(self.head) else os.pread(self.fd, n, self.pos)
+        self.pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> None:
+        self.pos = offset if whence == 0 else self.pos + offset
 
 
 def _jpeg(f) -> Tuple[int, int, Optional[int]]:
@@ -79,24 +96,32 @@ def _png(f, head: bytes) -> Tuple[int, int, Optional[int]]:
 def image_size(path: str) -> Tuple[int, int]:
     """(width, height) as the image is displayed (EXIF orientation applied). Raises ImageError if unreadable."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(32)
-            orientation = None
-            if head[:3] == b"\xff\xd8\xff":
-                w, h, orientation = _jpeg(f)
-            elif head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-                w, h, orientation = _png(f, head)
-            elif head[:2] == b"BM" and len(head) >= 26:
-                w, h = struct.unpack("<ii", head[18:26])
-                h = abs(h)
-            elif head[:6] in (b"GIF87a", b"GIF89a"):
-                w, h = struct.unpack("<HH", head[6:10])
-            else:
-                return _pil_size(path)
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise ImageError(f"image not found: {path}") from None
+    except OSError as e:
+        raise ImageError(f"image unreadable: {path} ({e})") from None
+    try:
+        head = os.pread(fd, 1024, 0)
+        f = _Reader(fd, head)
+        orientation = None
+        if head[:3] == b"\xff\xd8\xff":
+            w, h, orientation = _jpeg(f)
+        elif head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
+            w, h, orientation = _png(f, head)
+        elif head[:2] == b"BM" and len(head) >= 26:
+            w, h = struct.unpack("<ii", head[18:26])
+            h = abs(h)
+        elif head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+            w, h = struct.unpack("<HH", head[6:10])
+        else:
+            return _pil_size(path)
     except FileNotFoundError:
         raise ImageError(f"image not found: {path}") from None
     except (OSError, ValueError, struct.error) as e:
         raise ImageError(f"image unreadable: {path} ({e})") from None
+    finally:
+        os.close(fd)
     if w <= 0 or h <= 0:
         raise ImageError(f"image has no pixels: {path}")
     return (h, w) if orientation in _SWAP_ORIENTATIONS else (w, h)
