@@ -1,0 +1,12 @@
+"""Mining algorithms, implemented once, framework-free (NumPy/OpenCV). Executors supply model outputs; the
+scores are always "higher = label first".
+
+* detection (and the box part of instance segmentation): ``random``, ``entropy``, ``aldd``, ``cald``
+  (:mod:`ymir_sdk.mining.detection`);
+* :func:`algorithm_name` validates a user's ``mining_algorithm`` (a 300001 error lists the valid names).
+"""
+from .base import ALGORITHMS, DetOutput, HeadMaps, algorithm_name, random_scores
+from .detection import aldd_scores, cald_scores, entropy_scores
+
+__all__ = ["ALGORITHMS", "DetOutput", "HeadMaps", "algorithm_name", "random_scores", "aldd_scores",
+           "cald_scores", "entropy_scores"]
