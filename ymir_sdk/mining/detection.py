@@ -3,6 +3,7 @@ image, higher = label first, finite."""
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -33,23 +34,47 @@ def entropy_scores(outputs: Sequence[DetOutput], num_classes: int) -> np.ndarray
 
 
 def _binary_entropy(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return -(p * np.log(p) + (1 - p) * np.log1p(-p))
+    """H(p) = -p ln p - (1 - p) ln(1 - p), elementwise, in the input's precision (float32 stays float32), with p
+    clipped to [1e-6, 1 - 1e-6] in place (plain log: it vectorises where log1p does not)."""
+    np.clip(p, 1e-6, 1 - 1e-6, out=p)
+    q = 1 - p
+    out = np.log(p)
+    out *= p
+    lq = np.log(q)
+    lq *= q
+    out += lq
+    np.negative(out, out=out)
+    return out
 
 
-def _box_mean(x: np.ndarray, k: int) -> np.ndarray:
-    """k x k mean over the first two axes (stride 1, zero padding, padded cells not counted)."""
+_THREADS = max(1, min(8, os.cpu_count() or 1))
+_POOL = None
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(_THREADS, thread_name_prefix="ymir-mining")
+    return _POOL
+
+
+def _box_sum(x: np.ndarray, k: int) -> np.ndarray:
+    """k x k sums over the first two axes (stride 1, zero padding)."""
     import cv2
 
-    pad = k // 2
     if x.ndim == 3 and x.shape[2] > 256:  # OpenCV filters take at most 512 channels
-        return np.concatenate([_box_mean(x[:, :, i:i + 256], k) for i in range(0, x.shape[2], 256)], axis=2)
-    summed = cv2.boxFilter(x, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT).reshape(x.shape)
-    h, w = x.shape[:2]
+        return np.concatenate([_box_sum(x[:, :, i:i + 256], k) for i in range(0, x.shape[2], 256)], axis=2)
+    return cv2.boxFilter(x, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT).reshape(x.shape)
+
+
+def _window_counts(h: int, w: int, k: int) -> np.ndarray:
+    """How many real (not padded) pixels each k x k window holds: the divisor of count_include_pad=False."""
+    pad = k // 2
     rows = np.minimum(np.arange(h) + pad, h - 1) - np.maximum(np.arange(h) - pad, 0) + 1
     cols = np.minimum(np.arange(w) + pad, w - 1) - np.maximum(np.arange(w) - pad, 0) + 1
-    count = (rows[:, None] * cols[None, :]).astype(x.dtype)
-    return summed / (count[:, :, None] if x.ndim == 3 else count)
+    return (rows[:, None] * cols[None, :]).astype(np.float32)[:, :, None]
 
 
 def aldd_scores(heads: Sequence[HeadMaps], class_weights: Optional[Sequence[float]] = None, pool: int = 9,
@@ -62,22 +87,20 @@ def aldd_scores(heads: Sequence[HeadMaps], class_weights: Optional[Sequence[floa
     neighbouring predictions, >= 0); U is max-pooled over 32 x 32 cells and averaged over the cells: s_c.
     Image score = sum_c w_c s_c with w = ``class_distribution_scores`` (missing weights are 1).
     Needs: the dense head probabilities (:class:`HeadMaps`). Direction: higher = more disagreement = first.
+    (M is linear, so sum_k M H(p_k) is computed as M sum_k H(p_k).)
     """
-    import cv2
-
     out = np.zeros(len(heads))
     for i, head in enumerate(heads):
         H, W = head.input_hw
-        planes = []
-        for m in head.maps:
-            m = np.asarray(m, dtype=np.float32)
-            for a in range(m.shape[0]):
-                planes.append(cv2.resize(m[a], (W, H), interpolation=cv2.INTER_LINEAR).reshape(H, W, -1))
-        p = np.clip(np.concatenate(planes, axis=2), 0, 1)  # (H, W, K*C), k-major
         n_classes = head.maps[0].shape[-1]
-        mean_of_entropy = _box_mean(_binary_entropy(p).astype(np.float32), pool)
-        entropy_of_mean = _binary_entropy(_box_mean(p, pool))
-        u = (entropy_of_mean - mean_of_entropy).reshape(H, W, -1, n_classes).sum(axis=2)  # (H, W, C)
+        count = _window_counts(H, W, pool)
+        channels = [(np.asarray(m[a], dtype=np.float32), H, W, pool, count) for m in head.maps
+                    for a in range(m.shape[0])]
+        # each anchor channel is independent: NumPy and OpenCV release the GIL, so threads use every core
+        parts = list(_pool().map(_aldd_channel, channels))
+        entropy_sum = np.sum([e for e, _ in parts], axis=0)  # sum_k H(p_k), (H, W, C)
+        u = np.sum([m for _, m in parts], axis=0)  # sum_k H(M p_k)
+        u -= _box_sum(entropy_sum, pool) / count
         hh, ww = (H // cell) * cell, (W // cell) * cell
         if hh == 0 or ww == 0:
             cells = u.reshape(1, -1, n_classes).max(axis=1)
@@ -90,6 +113,17 @@ def aldd_scores(heads: Sequence[HeadMaps], class_weights: Optional[Sequence[floa
             weights[: len(given)] = given
         out[i] = float((per_class * weights).sum())
     return out
+
+
+def _aldd_channel(args):
+    """One anchor channel (h, w, C): upsampled to (H, W), its entropy H(p) and the entropy of its mean H(M p)."""
+    import cv2
+
+    m, H, W, pool, count = args
+    p = cv2.resize(m, (W, H), interpolation=cv2.INTER_LINEAR).reshape(H, W, -1)
+    mean_p = _box_sum(p, pool)
+    mean_p /= count
+    return _binary_entropy(p), _binary_entropy(mean_p)
 
 
 # ------------------------------------------------------------------------------------------------ CALD

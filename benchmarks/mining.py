@@ -1,0 +1,148 @@
+"""Mining cost against a plain batched forward pass, measured in one run on the CPU.
+
+The model is a YOLO-style detector (ResNet-18 backbone, 3 anchors on strides 8/16/32, sigmoid objectness and
+classes, NMS) of about yolov5s' compute at 640 px, randomly initialised (no download). For each algorithm the
+time covers everything mining needs (forward passes, head maps, scoring) on the same images, and is printed as a
+ratio to the plain forward pass (forward + NMS, what inference does). Targets on the CPU: entropy <= 1.1x,
+aldd <= 1.3x, cald <= 5.5x (five forward passes).
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torchvision
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ymir_sdk.mining import DetOutput, HeadMaps, aldd_scores, cald_scores, entropy_scores, random_scores  # noqa
+from ymir_sdk.synthetic import make_image  # noqa: E402
+
+STRIDES = (8, 16, 32)
+ANCHORS = ((10, 13, 16, 30, 33, 23), (30, 61, 62, 45, 59, 119), (116, 90, 156, 198, 373, 326))
+
+
+class TinyYolo(torch.nn.Module):
+    def __init__(self, num_classes: int):
+        super().__init__()
+        r = torchvision.models.resnet18(weights=None)
+        self.stem = torch.nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1, r.layer2)
+        self.c4, self.c5 = r.layer3, r.layer4
+        self.nc = num_classes
+        self.heads = torch.nn.ModuleList(torch.nn.Conv2d(c, 3 * (5 + num_classes), 1) for c in (128, 256, 512))
+
+    def forward(self, x):
+        c3 = self.stem(x)
+        c4 = self.c4(c3)
+        c5 = self.c5(c4)
+        outs = []
+        for head, f in zip(self.heads, (c3, c4, c5)):
+            b, _, h, w = f.shape
+            outs.append(head(f).view(b, 3, 5 + self.nc, h, w).permute(0, 1, 3, 4, 2).contiguous())
+        return outs  # per scale (B, A, h, w, 5 + C) raw logits
+
+
+def decode(raw, conf=0.25, iou=0.45, max_det=100):
+    dets = []
+    b = raw[0].shape[0]
+    boxes_all, scores_all = [], []
+    for s, (out, stride) in enumerate(zip(raw, STRIDES)):
+        _, a, h, w, _ = out.shape
+        p = out.sigmoid()
+        gy, gx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        anchor = torch.tensor(ANCHORS[s], dtype=torch.float32).view(1, 3, 1, 1, 2)
+        xy = (p[..., :2] * 2 - 0.5 + torch.stack([gx, gy], -1)) * stride
+        wh = (p[..., 2:4] * 2) ** 2 * anchor
+        boxes_all.append(torch.cat([xy - wh / 2, xy + wh / 2], -1).view(b, -1, 4))
+        scores_all.append((p[..., 4:5] * p[..., 5:]).view(b, -1, p.shape[-1] - 5))
+    boxes, probs = torch.cat(boxes_all, 1), torch.cat(scores_all, 1)
+    for i in range(b):
+        score, label = probs[i].max(1)
+        keep = score > conf
+        bx, sc, lb, pr = boxes[i][keep], score[keep], label[keep], probs[i][keep]
+        k = torchvision.ops.batched_nms(bx, sc, lb, iou)[:max_det]
+        dets.append(DetOutput(bx[k].numpy(), sc[k].numpy(), lb[k].numpy(), pr[k].numpy()))
+    return dets
+
+
+def to_tensor(images):
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--size", type=int, default=640)
+    ap.add_argument("--classes", type=int, default=2)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    model = TinyYolo(args.classes).eval()
+    rng = np.random.default_rng(0)
+    images = [make_image(rng, (args.size, args.size))[0] for _ in range(args.images)]
+    batches = [images[i:i + args.batch] for i in range(0, len(images), args.batch)]
+    paths = [f"/in/assets/{i}.png" for i in range(len(images))]
+
+    @torch.no_grad()
+    def detect(imgs):
+        out = []
+        for i in range(0, len(imgs), args.batch):
+            out += decode(model(to_tensor(imgs[i:i + args.batch])))
+        return out
+
+    @torch.no_grad()
+    def forward():
+        return [d for b in batches for d in decode(model(to_tensor(b)))]
+
+    @torch.no_grad()
+    def entropy():
+        return np.concatenate([entropy_scores(decode(model(to_tensor(b))), args.classes) for b in batches])
+
+    @torch.no_grad()
+    def aldd():
+        out = []
+        for b in batches:
+            raw = model(to_tensor(b))
+            decode(raw)  # the detections (mining + inference runs reuse them)
+            probs = [(r[..., 4:5].sigmoid() * r[..., 5:].sigmoid()).numpy() for r in raw]
+            heads = [HeadMaps([p[i] for p in probs], (args.size, args.size)) for i in range(len(b))]
+            out.append(aldd_scores(heads))
+        return np.concatenate(out)
+
+    @torch.no_grad()
+    def cald():
+        out = []
+        for b in batches:
+            refs = decode(model(to_tensor(b)))
+            out.append(cald_scores(b, refs, detect, args.classes))
+        return np.concatenate(out)
+
+    def random_():
+        return random_scores(paths)
+
+    def timed(fn, repeat=2):
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    forward()  # warm-up
+    base = timed(forward)
+    print(f"model: YOLO-style ResNet-18, {args.size}px, {args.images} images, batch {args.batch}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"plain forward pass (+NMS): {base:.3f} s  ({base / args.images * 1000:.0f} ms/image)")
+    targets = {"random": None, "entropy": 1.1, "aldd": 1.3, "cald": 5.5}
+    for name, fn in (("random", random_), ("entropy", entropy), ("aldd", aldd), ("cald", cald)):
+        t = timed(fn)
+        target = targets[name]
+        verdict = "" if target is None else f"  target <= {target}x: {'met' if t / base <= target else 'NOT met'}"
+        print(f"{name:8s} {t:.3f} s  {t / base:.2f}x forward{verdict}")
+
+
+if __name__ == "__main__":
+    main()
