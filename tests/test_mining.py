@@ -180,3 +180,52 @@ def test_cald_finite_and_permutation_invariant(seed):
     flip_rev = cald_scores(images[::-1], refs[::-1], white_detector, 1,
                            augmentations=cald_scores.__defaults__[-1][:1])
     assert np.allclose(flip_only, flip_rev[::-1])
+
+
+# ------------------------------------------------------------------ instance segmentation
+from ymir_sdk.mining import InstOutput, apis_scores, maskal_certainty, maskal_scores  # noqa: E402
+
+
+def _inst(boxes, probs, masks):
+    return InstOutput(det(boxes, probs), np.asarray(masks, dtype=np.float32))
+
+
+def test_apis_by_hand():
+    m_sure = np.zeros((1, 4, 4))
+    m_sure[0, 1:3, 1:3] = 0.99
+    m_half = m_sure.copy()
+    m_half[0, 0, 0] = 0.5  # one maximally uncertain pixel: 1 bit
+    two = np.concatenate([m_half, m_half])
+    s = apis_scores([_inst([[1, 1, 3, 3]], [[0.9]], m_sure), _inst([[1, 1, 3, 3]], [[0.9]], m_half),
+                     _inst([[1, 1, 3, 3], [0, 0, 2, 2]], [[0.9], [0.8]], two), InstOutput(DetOutput.empty(1),
+                                                                                         np.zeros((0, 4, 4)))])
+    h99 = -(0.99 * math.log2(0.99) + 0.01 * math.log2(0.01))
+    assert s[0] == pytest.approx(h99, rel=1e-4) and s[1] == pytest.approx(1.0, rel=1e-4)
+    assert s[2] == pytest.approx(2.0, rel=1e-4) and s[3] == 0.0
+
+
+def _square_mask(x1, y1, x2, y2, size=20):
+    m = np.zeros((1, size, size), np.float32)
+    m[0, y1:y2, x1:x2] = 1
+    return m
+
+
+def test_maskal_one_class_consistent_instance_by_hand():
+    # 3 passes, the same instance each time, one class with p = 0.5: q = (0.5, 0.5), H = log 2 = max entropy
+    passes = [_inst([[2, 2, 9, 9]], [[0.5]], _square_mask(2, 2, 10, 10)) for _ in range(3)]
+    assert maskal_certainty(passes, num_classes=1) == pytest.approx(0.0)  # u_sem = 1 - 1 = 0
+    sure = [_inst([[2, 2, 9, 9]], [[1.0]], _square_mask(2, 2, 10, 10)) for _ in range(3)]
+    assert maskal_certainty(sure, num_classes=1) == pytest.approx(1.0)  # u_sem 1, u_spl 1, u_n 1
+    # found in only 2 of 4 passes: u_n = 1/2
+    half = sure[:2] + [InstOutput(DetOutput.empty(1), np.zeros((0, 20, 20)))] * 2
+    assert maskal_certainty(half, num_classes=1) == pytest.approx(0.5)
+
+
+def test_maskal_ranks_unstable_images_first():
+    stable = [[_inst([[2, 2, 9, 9]], [[0.95, 0.05]], _square_mask(2, 2, 10, 10)) for _ in range(4)]]
+    shaky_masks = [_square_mask(2, 2, 10, 10), _square_mask(3, 2, 11, 10), _square_mask(2, 3, 10, 12),
+                   _square_mask(2, 2, 9, 9)]
+    shaky = [[_inst([[2, 2, 9, 9]], [[0.6, 0.4]], m) for m in shaky_masks]]
+    nothing = [[InstOutput(DetOutput.empty(2), np.zeros((0, 20, 20)))] * 4]
+    s = maskal_scores(stable + shaky + nothing, num_classes=2)
+    assert np.isfinite(s).all() and s[2] == 1.0 and s[1] > s[0]

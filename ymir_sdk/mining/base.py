@@ -60,7 +60,7 @@ class HeadMaps:
 
 
 DETECTION = ("random", "entropy", "aldd", "cald")
-INSTANCE_SEGMENTATION = DETECTION  # the box-level algorithms apply to instance segmentation models too
+INSTANCE_SEGMENTATION = DETECTION + ("apis", "maskal")  # box-level ones apply to instance models too
 SEMANTIC_SEGMENTATION = ("random", "rsal", "ripu")
 ALGORITHMS: Dict[int, Tuple[str, ...]] = {2: DETECTION, 4: INSTANCE_SEGMENTATION, 3: SEMANTIC_SEGMENTATION}
 
