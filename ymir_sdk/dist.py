@@ -67,3 +67,10 @@ def distributed_map(fn: Callable[[Sequence[Any]], Sequence[Any]], items: Sequenc
     if [i for i, _ in merged] != list(range(len(items))):
         raise YmirError(f"distributed map gathered {len(merged)} results for {len(items)} items")
     return [r for _, r in merged]
+
+
+def relaunch_command(nproc: int, argv: Sequence[str]) -> List[str]:
+    """The command that runs this same program as ``nproc`` torchrun processes on this machine."""
+    import sys
+
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *argv]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 import traceback
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type
@@ -32,6 +33,7 @@ from . import results
 from .config import HyperParams, load_config
 from .dataset.imagesize import image_size
 from .dataset.index import read_candidates, read_pairs
+from .dist import relaunch_command
 from .env import DEFAULT_OUT_ROOT, EnvConfig, load_env
 from .errors import ConfigError, ImageError, ModelError, ObjectTypeError, ReturnCode, code_for_exception, one_line
 from .monitor import Monitor
@@ -193,6 +195,11 @@ def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optiona
                               message="env.yaml asks for no task (run_training, run_mining and run_infer are false)")
         executor = executor_cls()
         raw = load_config(env.input.config_file)
+        gpus = HyperParams.parse({k: v for k, v in raw.items() if k == "gpu_id"}).gpu_ids
+        if len(gpus) > 1 and "WORLD_SIZE" not in os.environ:
+            # several GPUs: the same program as one process per GPU (torchrun); rank 0 reports and writes
+            log.info("%s: starting %d processes for GPUs %s", executor.name, len(gpus), gpus)
+            return subprocess.call(relaunch_command(len(gpus), sys.argv), stdin=subprocess.DEVNULL)
         for task in tasks:
             params = executor.params_class(task).parse(raw)
             if params.object_type is not None and params.object_type not in executor.object_types:
