@@ -134,6 +134,7 @@ def _pil_size(path: str) -> Tuple[int, int]:
         with Image.open(path) as im:
             w, h = im.size
             orientation = im.getexif().get(0x0112)
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise ImageError(f"image unreadable: {path} ({e})") from None
+    except (OSError, UnidentifiedImageError, ValueError, ImportError) as e:
+        # ImportError: some packages (ultralytics) patch Image.open to try optional decoders they lack
+        raise ImageError(f"image unreadable: {path} ({type(e).__name__}: {e})") from None
     return (h, w) if orientation in _SWAP_ORIENTATIONS else (w, h)

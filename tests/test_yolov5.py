@@ -1,0 +1,194 @@
+"""executors/yolov5 end to end on generated data, on the CPU, through `ymir-sdk run` and `ymir-sdk verify`."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT, cli
+
+EXECUTOR = os.path.join(ROOT, "executors", "yolov5")
+sys.path.insert(0, EXECUTOR)
+pytest.importorskip("yolov5")
+FAST = ["--set", "model=yolov5n", "--set", "img_size=64", "--set", "batch_size_per_gpu=8",
+        "--set", "num_workers_per_gpu=0"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from ymir_sdk.synthetic import write_ark_dataset
+
+    root = str(tmp_path_factory.mktemp("y5data"))
+    write_ark_dataset(root, n_train=16, n_val=6, size=(64, 64))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    work = str(tmp_path_factory.mktemp("y5") / "train")
+    r = cli("run", "yolov5", "--task", "train", "--dataset", dataset, "--work", work, "--no-progress", *FAST,
+            "--set", "epochs=2", "--set", "save_best_only=false", "--set", "save_period=1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return work
+
+
+def test_templates_are_the_params_models():
+    from executor import InferParams, MineParams, TrainParams
+
+    for name, model in (("training", TrainParams), ("infer", InferParams), ("mining", MineParams)):
+        with open(os.path.join(EXECUTOR, "img-man", f"{name}-template.yaml")) as f:
+            assert yaml.safe_load(f) == model.template()
+    assert cli("check-image", EXECUTOR).returncode == 0
+
+
+def test_seed_keys_and_defaults():
+    from executor import InferParams, MineParams, TrainParams
+
+    assert TrainParams.template() == {
+        "shm_size": "128G", "export_format": "ark:raw", "model": "yolov5s", "batch_size_per_gpu": 16,
+        "num_workers_per_gpu": 4, "epochs": 100, "img_size": 640, "opset": 11, "args_options": "--exist-ok",
+        "save_best_only": True, "save_period": 10, "sync_bn": False, "activate": ""}
+    assert InferParams.template() == {"img_size": 640, "conf_thres": 0.25, "iou_thres": 0.45,
+                                      "batch_size_per_gpu": 16, "num_workers_per_gpu": 4, "shm_size": "128G",
+                                      "pin_memory": False}
+    mine = MineParams.template()
+    assert mine["mining_algorithm"] == "aldd" and mine["class_distribution_scores"] == ""
+    assert TrainParams.parse({"activation": "ReLU"}).activate == "ReLU"
+
+
+def test_training_outputs(trained):
+    assert cli("verify", trained, "--task", "train").returncode == 0
+    result = yaml.safe_load(open(os.path.join(trained, "out", "models", "result.yaml")))
+    assert set(result["model_stages"]) == {"best", "epoch_1", "epoch_2"}
+    assert result["model_stages"]["best"]["files"] == ["best.pt", "best.onnx"]
+    assert result["evaluate_config"] == {"iou_thr": 0.5, "conf_thr": 0.001}
+    assert os.listdir(os.path.join(trained, "out", "tensorboard"))
+
+
+@pytest.mark.parametrize("task,algorithm", [("infer", None), ("mine", "aldd"), ("mine", "cald"),
+                                            ("mine", "entropy"), ("mine+infer", "random")])
+def test_infer_and_mine(dataset, trained, tmp_path, task, algorithm):
+    work = str(tmp_path / "w")
+    extra = ["--set", f"mining_algorithm={algorithm}"] if algorithm else []
+    r = cli("run", "yolov5", "--task", task, "--dataset", dataset, "--work", work, "--model", trained,
+            "--no-progress", "--set", "img_size=64", "--set", "conf_thres=0.001", *extra)
+    assert r.returncode == 0, r.stdout + r.stderr
+    v = cli("verify", work, "--task", task)
+    assert v.returncode == 0, v.stdout
+
+
+def test_two_processes_lose_no_image(dataset, trained, tmp_path):
+    """Inference and mining sharded over 2 torchrun processes (gloo, CPU): every candidate exactly once."""
+    from ymir_sdk.localdata import read_dataset
+    from ymir_sdk.runner import lay_out
+
+    work = str(tmp_path / "w")
+    env_file = lay_out(work, read_dataset(dataset), "mine+infer", os.path.join(EXECUTOR, "img-man"),
+                       {"img_size": "64", "mining_algorithm": "entropy", "conf_thres": "0.001"}, model=trained,
+                       candidates="all")
+    env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        os.path.join(EXECUTOR, "start.py")], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert cli("verify", work, "--task", "mine+infer").returncode == 0
+    candidates = open(os.path.join(work, "in", "candidate-index.tsv")).read().split()
+    assert len(candidates) == 22  # odd shards: 11 per rank
+    ranked = [ln.split("\t")[0] for ln in open(os.path.join(work, "out", "result.tsv")).read().splitlines()]
+    assert sorted(ranked) == sorted(candidates)
+    detections = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
+    assert set(detections) == {os.path.basename(c) for c in candidates}
+
+
+# ------------------------------------------------------------------ malformed inputs
+def _monitor(work):
+    return open(os.path.join(work, "out", "monitor.txt")).readline().rstrip("\n").split("\t")
+
+
+def _run_train(dataset, work, *sets):
+    return cli("run", "yolov5", "--task", "train", "--dataset", dataset, "--work", work, "--no-progress", *FAST,
+               "--set", "epochs=1", *sets)
+
+
+def test_unknown_model_name(dataset, tmp_path):
+    work = str(tmp_path / "w")
+    assert _run_train(dataset, work, "--set", "model=yolov9").returncode != 0
+    line = _monitor(work)
+    assert line[3:5] == ["4", "300001"] and "'model' = 'yolov9'" in line[5]
+
+
+def test_args_options_never_reach_a_shell(dataset, tmp_path):
+    work = str(tmp_path / "w")
+    marker = tmp_path / "pwned"
+    r = _run_train(dataset, work, "--set", f"args_options=--exist-ok; touch {marker} && echo $(id)")
+    assert r.returncode != 0 and not marker.exists()
+    line = _monitor(work)
+    assert line[3:5] == ["4", "300001"] and "args_options" in line[5]
+
+
+def test_empty_training_set(dataset, tmp_path):
+    from ymir_sdk.localdata import read_dataset
+    from ymir_sdk.runner import lay_out
+
+    work = str(tmp_path / "w")
+    env_file = lay_out(work, read_dataset(dataset), "train", os.path.join(EXECUTOR, "img-man"), {"epochs": "1"})
+    open(os.path.join(work, "in", "train-index.tsv"), "w").close()
+    r = subprocess.run([sys.executable, os.path.join(EXECUTOR, "start.py")], capture_output=True, text=True,
+                       env=dict(os.environ, YMIR_ENV_FILE=env_file), timeout=300)
+    assert r.returncode != 0
+    line = _monitor(work)
+    assert line[3:5] == ["4", "300002"] and "training dataset is empty" in line[5]
+
+
+def test_class_id_out_of_range_and_unreadable_image_are_reported(dataset, tmp_path):
+    import shutil
+
+    ds = str(tmp_path / "ds")
+    shutil.copytree(dataset, ds)
+    with open(os.path.join(ds, "annotations", "train", "train_00000.txt"), "a") as f:
+        f.write("7, 1, 1, 10, 10, -1.0, 0.0\n")
+    with open(os.path.join(ds, "images", "train", "broken.png"), "wb") as f:
+        f.write(b"not an image")
+    work = str(tmp_path / "w")
+    r = _run_train(ds, work)
+    assert r.returncode == 0, r.stdout
+    logtext = open(os.path.join(work, "out", "ymir-executor-out.log")).read()
+    assert "1 objects with a class outside class_names (dropped)" in logtext
+    assert "1 unreadable images (dropped)" in logtext
+
+
+def test_missing_corrupt_and_foreign_weights(dataset, trained, tmp_path):
+    from ymir_sdk.localdata import read_dataset
+    from ymir_sdk.runner import lay_out
+
+    img_man = os.path.join(EXECUTOR, "img-man")
+    # missing: the config names a file that is not there
+    work = str(tmp_path / "missing")
+    env_file = lay_out(work, read_dataset(dataset), "infer", img_man, {}, model=trained)
+    cfg_path = os.path.join(work, "in", "config.yaml")
+    cfg = yaml.safe_load(open(cfg_path))
+    cfg["model_params_path"] = [os.path.join(work, "in", "models", "best", "nothere.pt")]
+    yaml.safe_dump(cfg, open(cfg_path, "w"))
+    r = subprocess.run([sys.executable, os.path.join(EXECUTOR, "start.py")], capture_output=True, text=True,
+                       env=dict(os.environ, YMIR_ENV_FILE=env_file), timeout=300)
+    assert r.returncode != 0 and _monitor(work)[3:5] == ["4", "300004"]
+    # corrupt: the weights file is garbage
+    work = str(tmp_path / "corrupt")
+    env_file = lay_out(work, read_dataset(dataset), "infer", img_man, {}, model=trained)
+    cfg = yaml.safe_load(open(os.path.join(work, "in", "config.yaml")))
+    weights = next(p for p in cfg["model_params_path"] if p.endswith(".pt"))
+    os.unlink(weights)
+    open(weights, "wb").write(b"garbage")
+    r = subprocess.run([sys.executable, os.path.join(EXECUTOR, "start.py")], capture_output=True, text=True,
+                       env=dict(os.environ, YMIR_ENV_FILE=env_file), timeout=300)
+    assert r.returncode != 0
+    line = _monitor(work)
+    assert line[3:5] == ["4", "300004"] and os.path.basename(weights) in line[5]
+    # another architecture: a yolov5n checkpoint offered to a yolov5s training
+    work = str(tmp_path / "foreign")
+    r = cli("run", "yolov5", "--task", "train", "--dataset", dataset, "--work", work, "--model", trained,
+            "--no-progress", "--set", "model=yolov5s", "--set", "epochs=1", "--set", "img_size=64")
+    assert r.returncode != 0
+    line = _monitor(work)
+    assert line[3:5] == ["4", "300004"] and "not a yolov5s model" in line[5]
