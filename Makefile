@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q -c constraints.txt
-STAMP  := $(VENV)/.setup-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+REQS   := $(wildcard executors/*/requirements.txt)
+STAMP  := $(VENV)/.setup-$(shell cat pyproject.toml constraints.txt $(REQS) | sha1sum | cut -c1-12)
 CUDA   ?= cu111
 TAG    ?= latest
 
@@ -11,10 +12,12 @@ TAG    ?= latest
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) "torch==2.14.1" "torchvision==0.29.1"
-	$(PIP) -e ".[seg,mining,test]"
+	$(PIP) -e ".[seg,mining,test]" $(addprefix -r ,$(REQS))
+	# the frameworks pull opencv-python(-headless); the contrib build (ximgproc superpixels) must own cv2
+	$(PIP) --force-reinstall --no-deps opencv-contrib-python-headless
 	rm -f $(VENV)/.setup-* && touch $@
 
 test: setup

@@ -8,6 +8,7 @@ without a process group (a plain run) it is a local map.
 """
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 from typing import Any, Callable, List, Optional, Sequence, Tuple
@@ -34,29 +35,75 @@ def init_process_group(backend: Optional[str] = None, timeout_minutes: float = 1
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
+        atexit.register(_close_process_group)
     return True
+
+
+def _close_process_group() -> None:
+    """Leave the group together before the interpreter exits (a gloo group torn down by exit aborts)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def shard_indices(n: int, rank: int, size: int) -> List[int]:
     return list(range(rank, n, size))
 
 
+class _Loading:
+    """A map-style dataset over this rank's items: ``load(item)`` in DataLoader workers; a failure is passed on
+    as the exception (the caller skips the item and says so) instead of ending the run."""
+
+    def __init__(self, items: Sequence[Any], indices: Sequence[int], load: Callable[[Any], Any]):
+        self.items, self.indices, self.load = items, indices, load
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int):
+        i = self.indices[k]
+        try:
+            return i, self.load(self.items[i])
+        except Exception as e:  # noqa: BLE001 - reported per item
+            return i, e
+
+
+def _collate(batch):
+    return batch
+
+
 def distributed_map(fn: Callable[[Sequence[Any]], Sequence[Any]], items: Sequence[Any], batch_size: int = 1,
-                    progress: Optional[Callable[[float], None]] = None) -> List[Any]:
-    """``fn`` maps a batch of items to as many results. Returns the results of all items, in order, on every
-    rank. ``progress`` (called on rank 0) gets the fraction of this rank's shard done."""
+                    progress: Optional[Callable[[float], None]] = None, load: Optional[Callable[[Any], Any]] = None,
+                    workers: int = 0, pin_memory: bool = False) -> List[Any]:
+    """``fn`` maps a batch to as many results. Returns the results of all items, in order, on every rank.
+
+    With ``load``, items are loaded by a torch DataLoader (``workers`` processes, ``pin_memory``) and ``fn``
+    gets ``(item, loaded)`` pairs, where ``loaded`` is the exception if loading failed. ``progress`` (called on
+    rank 0) gets the fraction of this rank's shard done."""
     rank, size = world()
     distributed = init_process_group() if size > 1 else False
     mine = shard_indices(len(items), rank, size) if distributed else list(range(len(items)))
+    if load is None:
+        batches = ([(i, items[i]) for i in mine[s:s + batch_size]] for s in range(0, len(mine), max(1, batch_size)))
+    else:
+        from torch.utils.data import DataLoader
+
+        batches = DataLoader(_Loading(items, mine, load), batch_size=max(1, batch_size), num_workers=workers,
+                             pin_memory=pin_memory, collate_fn=_collate)
     local: List[Tuple[int, Any]] = []
-    for start in range(0, len(mine), max(1, batch_size)):
-        idx = mine[start:start + batch_size]
-        results = list(fn([items[i] for i in idx]))
+    for batch in batches:
+        idx = [i for i, _ in batch]
+        args = [x for _, x in batch] if load is None else [(items[i], x) for i, x in batch]
+        results = list(fn(args))
         if len(results) != len(idx):
             raise YmirError(f"a batch of {len(idx)} items gave {len(results)} results")
         local.extend(zip(idx, results))
         if progress is not None and rank == 0:
-            progress(min(1.0, (start + len(idx)) / max(1, len(mine))))
+            progress(min(1.0, len(local) / max(1, len(mine))))
     if not distributed:
         return [r for _, r in sorted(local, key=lambda x: x[0])]
     import torch.distributed as dist

@@ -351,21 +351,26 @@ def execute(spec: ExecutorSpec, env_file: str, progress: bool = True, timeout: O
         proc = subprocess.Popen(spec.command, stdout=logf, stderr=subprocess.STDOUT, cwd=spec.cwd, env=env,
                                 stdin=subprocess.DEVNULL)
         bar = None
+        last_shown = -1.0
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=100, desc="executor", unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}]")
+            bar = tqdm(total=100, desc="executor", unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}]",
+                       disable=not sys.stderr.isatty())
         start = time.time()
         try:
             while proc.poll() is None:
                 if timeout and time.time() - start > timeout:
                     proc.kill()
                     break
-                if bar is not None:
-                    p = read_percent(os.path.join(work_out, "monitor.txt"))
-                    if p is not None:
+                p = read_percent(os.path.join(work_out, "monitor.txt")) if progress else None
+                if p is not None and p != last_shown:
+                    if bar is not None and not bar.disable:
                         bar.n = round(100 * p, 1)
                         bar.refresh()
+                    elif int(p * 10) != int(last_shown * 10):  # no terminal: a line every 10 %
+                        print(f"executor: {100 * p:.0f}%", file=sys.stderr, flush=True)
+                    last_shown = p
                 time.sleep(0.2)
         finally:
             if bar is not None:

@@ -3,6 +3,7 @@ v7.0 models). Training goes through ``yolov5.train.main`` with callbacks (no pat
 mining use the model's own forward pass; mining algorithms come from ``ymir_sdk.mining``."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shlex
@@ -147,17 +148,21 @@ def apply_args_options(opt, text: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ model use
-def letterbox_batch(images: Sequence[np.ndarray], size: int):
-    """Letterboxed CHW float tensor batch and, per image, (ratio, (pad_w, pad_h), original shape)."""
+def letterbox_one(img: np.ndarray, size: int):
+    """The letterboxed CHW uint8 tensor of one RGB image and (ratio, padding, original shape)."""
     import torch
     from yolov5.utils.augmentations import letterbox
 
-    tensors, metas = [], []
-    for img in images:
-        boxed, ratio, pad = letterbox(img, (size, size), auto=False)
-        tensors.append(torch.from_numpy(np.ascontiguousarray(boxed.transpose(2, 0, 1))))
-        metas.append((ratio, pad, img.shape[:2]))
-    return torch.stack(tensors).float() / 255, metas
+    boxed, ratio, pad = letterbox(img, (size, size), auto=False)
+    return torch.from_numpy(np.ascontiguousarray(boxed.transpose(2, 0, 1))), (ratio, pad, img.shape[:2])
+
+
+def letterbox_batch(images: Sequence[np.ndarray], size: int):
+    """Letterboxed float batch in [0, 1] and, per image, (ratio, padding, original shape)."""
+    import torch
+
+    done = [letterbox_one(img, size) for img in images]
+    return torch.stack([t for t, _ in done]).float() / 255, [m for _, m in done]
 
 
 def nms_with_probs(pred, conf_thres: float, iou_thres: float, metas) -> List[DetOutput]:
@@ -178,6 +183,13 @@ def nms_with_probs(pred, conf_thres: float, iou_thres: float, metas) -> List[Det
         b[:, [1, 3]] = ((b[:, [1, 3]] - ph) / ratio[1]).clamp(0, h)
         out.append(DetOutput(b.numpy(), score[idx].numpy(), label[idx].numpy(), probs[idx].numpy()))
     return out
+
+
+def load_item(path: str, size: int):
+    """What a DataLoader worker prepares for one image: the RGB image, its letterboxed CHW uint8 tensor, and
+    (ratio, padding, original shape) to map boxes back."""
+    img = read_rgb(path)
+    return (img, *letterbox_one(img, size))
 
 
 def read_rgb(path: str) -> np.ndarray:
@@ -263,12 +275,12 @@ class Yolov5Executor(Executor):
         local = int(os.environ.get("LOCAL_RANK", "0"))
         return torch.device("cuda", ctx.params.gpu_ids[local % len(ctx.params.gpu_ids)])
 
-    def _forward(self, model, device, images, size, heads: bool = False):
+    def _forward(self, model, device, images, size, heads: bool = False, prepared=None):
         import torch
 
-        x, metas = letterbox_batch(images, size)
+        x, metas = prepared if prepared is not None else letterbox_batch(images, size)
         with torch.no_grad():
-            pred, raw = model(x.to(device))
+            pred, raw = model(x.to(device, non_blocking=True))
         dets = nms_with_probs(pred.float().cpu(), self._conf, self._iou, metas)
         if not heads:
             return dets, None
@@ -276,29 +288,38 @@ class Yolov5Executor(Executor):
         return dets, [HeadMaps([m[i] for m in maps], (size, size)) for i in range(len(images))]
 
     def _map(self, ctx, fn):
-        """Apply fn(images, paths) -> per-image results over the readable candidates, sharded over ranks."""
+        """fn(images, (batch tensor, metas)) -> per-image results, over the readable candidates: images are read
+        and letterboxed by a DataLoader (``num_workers_per_gpu``, ``pin_memory``), the list is sharded over
+        ranks, and an image that fails to decode is skipped and reported."""
+        import torch
+
         paths = ctx.readable(ctx.candidates())
+        size = ctx.params.img_size
 
-        def batch(items):
-            images, ok = [], []
-            for path in items:
-                try:
-                    images.append(read_rgb(path))
-                    ok.append(path)
-                except ImageError as e:
-                    ctx.skip(path, str(e))
-            results = fn(images, ok) if images else []
-            by_path = dict(zip(ok, results))
-            return [by_path.get(path) for path in items]
+        def batch(pairs):
+            good = [(path, item) for path, item in pairs if not isinstance(item, Exception)]
+            for path, item in pairs:
+                if isinstance(item, Exception):
+                    ctx.skip(path, str(item))
+            if not good:
+                return [None] * len(pairs)
+            images = [item[0] for _, item in good]
+            prepared = (torch.stack([item[1] for _, item in good]).float() / 255, [item[2] for _, item in good])
+            by_path = dict(zip([p for p, _ in good], fn(images, prepared)))
+            return [by_path.get(path) for path, _ in pairs]
 
-        results = distributed_map(batch, paths, ctx.params.batch_size_per_gpu, progress=ctx.progress)
+        results = distributed_map(batch, paths, ctx.params.batch_size_per_gpu, progress=ctx.progress,
+                                  load=functools.partial(load_item, size=size),
+                                  workers=ctx.params.num_workers_per_gpu,
+                                  pin_memory=ctx.params.pin_memory and bool(ctx.params.gpu_ids))
         return {p: r for p, r in zip(paths, results) if r is not None}
 
     # ------------------------------------------------------------------------------------------- inference
     def infer(self, ctx) -> None:
         model, device = self._load(ctx)
         self._conf, self._iou = ctx.params.conf_thres, ctx.params.iou_thres
-        found = self._map(ctx, lambda images, paths: self._forward(model, device, images, ctx.params.img_size)[0])
+        found = self._map(ctx, lambda images, prep: self._forward(model, device, images, ctx.params.img_size,
+                                                                  prepared=prep)[0])
         if world()[0] == 0:
             ctx.write_detections({p: [Detection(int(c), float(s), *b) for b, s, c in zip(d.boxes, d.scores, d.labels)]
                                   for p, d in found.items()})
@@ -315,8 +336,9 @@ class Yolov5Executor(Executor):
         else:
             model, device = self._load(ctx)
 
-            def score(images, paths):
-                dets, heads = self._forward(model, device, images, p.img_size, heads=algorithm == "aldd")
+            def score(images, prep):
+                dets, heads = self._forward(model, device, images, p.img_size, heads=algorithm == "aldd",
+                                            prepared=prep)
                 if algorithm == "entropy":
                     return entropy_scores(dets, n).tolist()
                 if algorithm == "aldd":

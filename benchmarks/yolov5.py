@@ -1,0 +1,81 @@
+"""executors/yolov5 on the CPU, measured in one run: inference images/s, and the cost of each mining algorithm
+as a ratio to the plain batched forward pass (letterbox, forward, NMS) on the same images.
+
+The model is yolov5s (or --model) built from the package's yaml, randomly initialised (nothing downloaded).
+Targets of issue "ymir_sdk.mining" on the CPU: entropy <= 1.1x, aldd <= 1.3x, cald <= 5.5x.
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "executors", "yolov5"))
+
+from executor import Yolov5Executor, model_yaml, prepare_offline  # noqa: E402
+
+from ymir_sdk.mining import aldd_scores, cald_scores, entropy_scores, random_scores  # noqa: E402
+from ymir_sdk.synthetic import make_image  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="yolov5s")
+    ap.add_argument("--images", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--size", type=int, default=640)
+    args = ap.parse_args()
+    prepare_offline(tempfile.mkdtemp(prefix="ymir-bench-"))
+    import torch
+    from yolov5.models.yolo import Model
+
+    torch.manual_seed(0)
+    model = Model(model_yaml(args.model), nc=2).fuse().eval()
+    rng = np.random.default_rng(0)
+    images = [make_image(rng, (args.size, args.size))[0] for _ in range(args.images)]
+    batches = [images[i:i + args.batch] for i in range(0, len(images), args.batch)]
+    ex = Yolov5Executor()
+    ex._conf, ex._iou = 0.01, 0.45  # a random model: a low threshold keeps detections to score
+    cpu = torch.device("cpu")
+
+    def forward(imgs, heads=False):
+        return ex._forward(model, cpu, imgs, args.size, heads=heads)
+
+    def detect(imgs):
+        return [d for i in range(0, len(imgs), args.batch) for d in forward(imgs[i:i + args.batch])[0]]
+
+    runs = {
+        "forward": lambda: [forward(b) for b in batches],
+        "random": lambda: random_scores([f"/in/{i}.png" for i in range(len(images))]),
+        "entropy": lambda: [entropy_scores(forward(b)[0], 2) for b in batches],
+        "aldd": lambda: [aldd_scores(forward(b, heads=True)[1]) for b in batches],
+        "cald": lambda: [cald_scores(b, forward(b)[0], detect, 2) for b in batches],
+    }
+
+    def timed(fn, repeat=2):
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    runs["forward"]()  # warm-up
+    base = timed(runs["forward"])
+    print(f"model {args.model}, {args.size}px, {args.images} images, batch {args.batch}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"inference: {args.images / base:.2f} images/s ({base / args.images * 1000:.0f} ms/image)")
+    targets = {"entropy": 1.1, "aldd": 1.3, "cald": 5.5}
+    for name in ("random", "entropy", "aldd", "cald"):
+        t = timed(runs[name])
+        target = targets.get(name)
+        verdict = f"  target <= {target}x: {'met' if t / base <= target else 'NOT met'}" if target else ""
+        print(f"{name:8s} {t:.3f} s  {t / base:.2f}x forward{verdict}")
+
+
+if __name__ == "__main__":
+    main()

