@@ -12,13 +12,13 @@ import random
 import shutil
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from PIL import Image  # noqa: E402
 
 from ymir_sdk.dataset import convert_to_coco  # noqa: E402
+from timing import best_time  # noqa: E402
 
 
 def generate(root: str, n: int):
@@ -42,15 +42,6 @@ def generate(root: str, n: int):
             f.write("".join(lines))
         pairs.append((image, ann))
     return pairs
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():
@@ -81,9 +72,9 @@ def main():
             convert_to_coco({"train": pairs}, ["a", "b", "c"], out)
 
         read_annotations()  # warm the page cache for every variant alike
-        floor = best_of(read_annotations, args.repeat)
-        inputs = best_of(read_all_inputs, args.repeat)
-        conv = best_of(convert, args.repeat)
+        floor = best_time(read_annotations, args.repeat)
+        inputs = best_time(read_all_inputs, args.repeat)
+        conv = best_time(convert, args.repeat)
         print(f"files: {args.files}")
         print(f"read annotation files (floor):        {floor:.3f} s")
         print(f"read annotations + image headers:     {inputs:.3f} s  ({inputs / floor:.2f}x floor)")

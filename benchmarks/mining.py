@@ -9,7 +9,6 @@ aldd <= 1.3x, cald <= 5.5x (five forward passes).
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 import torch
@@ -19,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ymir_sdk.mining import DetOutput, HeadMaps, aldd_scores, cald_scores, entropy_scores, random_scores  # noqa
 from ymir_sdk.synthetic import make_image  # noqa: E402
+from timing import best_time  # noqa: E402
 
 STRIDES = (8, 16, 32)
 ANCHORS = ((10, 13, 16, 30, 33, 23), (30, 61, 62, 45, 59, 119), (116, 90, 156, 198, 373, 326))
@@ -122,23 +122,15 @@ def main():
     def random_():
         return random_scores(paths)
 
-    def timed(fn, repeat=2):
-        best = float("inf")
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - t)
-        return best
-
     torch.set_num_threads(os.cpu_count() or 1)
     forward()  # warm-up
-    base = timed(forward)
+    base = best_time(forward)
     print(f"model: YOLO-style ResNet-18, {args.size}px, {args.images} images, batch {args.batch}, "
           f"{torch.get_num_threads()} threads")
     print(f"plain forward pass (+NMS): {base:.3f} s  ({base / args.images * 1000:.0f} ms/image)")
     targets = {"random": None, "entropy": 1.1, "aldd": 1.3, "cald": 5.5}
     for name, fn in (("random", random_), ("entropy", entropy), ("aldd", aldd), ("cald", cald)):
-        t = timed(fn)
+        t = best_time(fn)
         target = targets[name]
         verdict = "" if target is None else f"  target <= {target}x: {'met' if t / base <= target else 'NOT met'}"
         print(f"{name:8s} {t:.3f} s  {t / base:.2f}x forward{verdict}")

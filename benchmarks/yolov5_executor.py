@@ -8,7 +8,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from executor import Yolov5Executor, model_yaml, prepare_offline  # noqa: E402
 
 from ymir_sdk.mining import aldd_scores, cald_scores, entropy_scores, random_scores  # noqa: E402
 from ymir_sdk.synthetic import make_image  # noqa: E402
+from timing import best_time  # noqa: E402
 
 
 def main():
@@ -56,22 +56,14 @@ def main():
         "cald": lambda: [cald_scores(b, forward(b)[0], detect, 2) for b in batches],
     }
 
-    def timed(fn, repeat=2):
-        best = float("inf")
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - t)
-        return best
-
     runs["forward"]()  # warm-up
-    base = timed(runs["forward"])
+    base = best_time(runs["forward"])
     print(f"model {args.model}, {args.size}px, {args.images} images, batch {args.batch}, "
           f"{torch.get_num_threads()} threads")
     print(f"inference: {args.images / base:.2f} images/s ({base / args.images * 1000:.0f} ms/image)")
     targets = {"entropy": 1.1, "aldd": 1.3, "cald": 5.5}
     for name in ("random", "entropy", "aldd", "cald"):
-        t = timed(runs[name])
+        t = best_time(runs[name])
         target = targets.get(name)
         verdict = f"  target <= {target}x: {'met' if t / base <= target else 'NOT met'}" if target else ""
         print(f"{name:8s} {t:.3f} s  {t / base:.2f}x forward{verdict}")

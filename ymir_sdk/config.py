@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, fi
 from typing_extensions import Annotated
 
 from .errors import ConfigError
+from .io import read_yaml_mapping
 
 log = logging.getLogger("ymir_sdk")
 
@@ -151,18 +152,7 @@ def _describe(annotation: Any) -> str:
 
 def load_config(path: str) -> Dict[str, Any]:
     """Read config.yaml as a mapping; an empty file is an empty mapping; anything else is a 300001 error."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise ConfigError("config.yaml", path, message=f"config file not found: {path}") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError("config.yaml", path, message=f"config file {path} is unreadable: {e}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError("config.yaml", path, message=f"config file {path} is not a YAML mapping")
-    return data
+    return read_yaml_mapping(path, "config")
 
 
 def write_template(cls: type, path: str) -> None:

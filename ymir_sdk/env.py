@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Optional
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .errors import ConfigError
+from .io import read_yaml_mapping
 
 DEFAULT_IN_ROOT = "/in"
 DEFAULT_OUT_ROOT = "/out"
@@ -138,15 +138,7 @@ def env_file_path(path: Optional[str] = None) -> str:
 def load_env(path: Optional[str] = None) -> EnvConfig:
     """Read and validate env.yaml. Any problem is a 300001 error naming the file and the key."""
     path = env_file_path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise ConfigError("env.yaml", path, message=f"env file not found: {path}") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError("env.yaml", path, message=f"env file {path} is unreadable: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError("env.yaml", path, message=f"env file {path} is not a YAML mapping")
+    data = read_yaml_mapping(path, "env")
     try:
         return EnvConfig.model_validate(data)
     except ValidationError as e:

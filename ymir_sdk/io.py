@@ -44,6 +44,26 @@ def atomic_write_json(path: PathLike, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")))
 
 
+def read_yaml_mapping(path: PathLike, what: str) -> dict:
+    """A YAML file that must hold a mapping (``what``: 'env' or 'config'); an empty file is an empty mapping.
+    Anything else is a 300001 error naming the file."""
+    from .errors import ConfigError
+
+    key = f"{what}.yaml"
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(key, path, message=f"{what} file not found: {path}") from None
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(key, path, message=f"{what} file {path} is unreadable: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(key, path, message=f"{what} file {path} is not a YAML mapping")
+    return data
+
+
 def _read_umask() -> int:
     current = os.umask(0)
     os.umask(current)
