@@ -4,7 +4,9 @@ The model is a YOLO-style detector (ResNet-18 backbone, 3 anchors on strides 8/1
 classes, NMS) of about yolov5s' compute at 640 px, randomly initialised (no download). For each algorithm the
 time covers everything mining needs (forward passes, head maps, scoring) on the same images, and is printed as a
 ratio to the plain forward pass (forward + NMS, what inference does). Targets on the CPU: entropy <= 1.1x,
-aldd <= 1.3x, cald <= 5.5x (five forward passes).
+aldd <= 1.3x, cald <= 5.5x (five forward passes). Semantic segmentation: a ResNet-18 segmenter (stride-8
+features, bilinear upsampling, softmax at full resolution); rsal (SLICO superpixels) and ripu should be
+dominated by its forward pass.
 """
 import argparse
 import os
@@ -16,7 +18,8 @@ import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ymir_sdk.mining import DetOutput, HeadMaps, aldd_scores, cald_scores, entropy_scores, random_scores  # noqa
+from ymir_sdk.mining import (DetOutput, HeadMaps, aldd_scores, cald_scores, entropy_scores,  # noqa: E402
+                             random_scores, ripu_scores, rsal_regions, rsal_scores)
 from ymir_sdk.synthetic import make_image  # noqa: E402
 from timing import best_time  # noqa: E402
 
@@ -42,6 +45,18 @@ class TinyYolo(torch.nn.Module):
             b, _, h, w = f.shape
             outs.append(head(f).view(b, 3, 5 + self.nc, h, w).permute(0, 1, 3, 4, 2).contiguous())
         return outs  # per scale (B, A, h, w, 5 + C) raw logits
+
+
+class TinySeg(torch.nn.Module):
+    def __init__(self, num_classes: int):
+        super().__init__()
+        r = torchvision.models.resnet18(weights=None)
+        self.stem = torch.nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1, r.layer2)
+        self.head = torch.nn.Conv2d(128, num_classes, 1)
+
+    def forward(self, x):
+        logits = self.head(self.stem(x))
+        return torch.nn.functional.interpolate(logits, size=x.shape[-2:], mode="bilinear").softmax(1)
 
 
 def decode(raw, conf=0.25, iou=0.45, max_det=100):
@@ -134,6 +149,26 @@ def main():
         target = targets[name]
         verdict = "" if target is None else f"  target <= {target}x: {'met' if t / base <= target else 'NOT met'}"
         print(f"{name:8s} {t:.3f} s  {t / base:.2f}x forward{verdict}")
+
+    seg = TinySeg(args.classes + 1).eval()
+
+    @torch.no_grad()
+    def seg_forward():
+        return [p for b in batches for p in seg(to_tensor(b)).numpy()]
+
+    def rsal():
+        probs = seg_forward()
+        return rsal_scores([rsal_regions(p, img, "slico", 1024) for p, img in zip(probs, images)], args.classes + 1)
+
+    def ripu():
+        return ripu_scores(seg_forward(), radius=1, topk=3)
+
+    seg_forward()  # warm-up
+    seg_base = best_time(seg_forward)
+    print(f"segmenter forward pass: {seg_base:.3f} s  ({seg_base / args.images * 1000:.0f} ms/image)")
+    for name, fn in (("rsal", rsal), ("ripu", ripu)):
+        t = best_time(fn)
+        print(f"{name:8s} {t:.3f} s  {t / seg_base:.2f}x forward  (mining share {(t - seg_base) / t:.0%})")
 
 
 if __name__ == "__main__":
