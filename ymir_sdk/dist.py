@@ -40,14 +40,12 @@ def init_process_group(backend: Optional[str] = None, timeout_minutes: float = 1
 
 
 def _close_process_group() -> None:
-    """Leave the group together before the interpreter exits (a gloo group torn down by exit aborts)."""
+    """Destroy the group before the interpreter exits (a gloo group torn down by exit aborts). No barrier: a
+    rank that failed must exit, so that torchrun stops the others, instead of waiting for them."""
     import torch.distributed as dist
 
     if dist.is_initialized():
-        try:
-            dist.barrier()
-        finally:
-            dist.destroy_process_group()
+        dist.destroy_process_group()
 
 
 def shard_indices(n: int, rank: int, size: int) -> List[int]:
