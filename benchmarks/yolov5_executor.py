@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "executors", "yolov5"))
 
-from executor import Yolov5Executor, model_yaml, prepare_offline  # noqa: E402
+from executor import forward as executor_forward, model_yaml, prepare_offline  # noqa: E402
 
 from ymir_sdk.mining import aldd_scores, cald_scores, entropy_scores, random_scores  # noqa: E402
 from ymir_sdk.synthetic import make_image  # noqa: E402
@@ -38,12 +38,11 @@ def main():
     rng = np.random.default_rng(0)
     images = [make_image(rng, (args.size, args.size))[0] for _ in range(args.images)]
     batches = [images[i:i + args.batch] for i in range(0, len(images), args.batch)]
-    ex = Yolov5Executor()
-    ex._conf, ex._iou = 1e-4, 0.45  # a random model scores about 5e-4: a low threshold keeps boxes to score
     cpu = torch.device("cpu")
 
     def forward(imgs, heads=False):
-        return ex._forward(model, cpu, imgs, args.size, heads=heads)
+        # a random model scores about 5e-4: a low threshold keeps boxes to score
+        return executor_forward(model, cpu, imgs, args.size, 1e-4, 0.45, heads=heads)
 
     def detect(imgs):
         return [d for i in range(0, len(imgs), args.batch) for d in forward(imgs[i:i + args.batch])[0]]

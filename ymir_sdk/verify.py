@@ -61,13 +61,9 @@ def verify_work(work: str, task: str) -> List[str]:
     cand_file = (env.get("input") or {}).get("candidate_index_file")
     if cand_file and os.path.exists(cand_file):
         candidates = read_candidates(cand_file, allow_empty=True)
-    unreadable = []
-    for p in candidates or []:
-        try:
-            image_size(p)
-        except ImageError:
-            unreadable.append(p)
-    readable = [p for p in candidates or [] if p not in set(unreadable)] if candidates is not None else None
+    unreadable = [p for p in candidates or [] if not _decodes(p)]
+    skip = set(unreadable)
+    readable = [p for p in candidates if p not in skip] if candidates is not None else None
 
     if task.endswith("infer"):
         path = os.path.join(out, "infer-result.json")
@@ -90,6 +86,20 @@ def verify_work(work: str, task: str) -> List[str]:
             with open(path, encoding="utf-8") as f:
                 errors += contract.check_mining_result(f.read(), candidates, unreadable)
     return errors
+
+
+def _decodes(path: str) -> bool:
+    """Whether an executor could read the image: its header and its pixels decode (an executor may skip the
+    others, contract permitting)."""
+    from PIL import Image
+
+    try:
+        image_size(path)
+        with Image.open(path) as im:
+            im.load()
+        return True
+    except (ImageError, OSError, ValueError, SyntaxError):
+        return False
 
 
 def check_image(folder: str) -> List[str]:

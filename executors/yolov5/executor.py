@@ -185,6 +185,21 @@ def nms_with_probs(pred, conf_thres: float, iou_thres: float, metas) -> List[Det
     return out
 
 
+def forward(model, device, images, size: int, conf: float, iou: float, heads: bool = False, prepared=None):
+    """Detections (with class probabilities) of a batch, and for ``heads`` the dense head probabilities ALDD
+    needs. ``prepared``: the letterboxed batch and its metas when a DataLoader made them already."""
+    import torch
+
+    x, metas = prepared if prepared is not None else letterbox_batch(images, size)
+    with torch.no_grad():
+        pred, raw = model(x.to(device, non_blocking=True))
+    dets = nms_with_probs(pred.float().cpu(), conf, iou, metas)
+    if not heads:
+        return dets, None
+    maps = [(r[..., 4:5].sigmoid() * r[..., 5:].sigmoid()).float().cpu().numpy() for r in raw]
+    return dets, [HeadMaps([m[i] for m in maps], (size, size)) for i in range(len(images))]
+
+
 def load_item(path: str, size: int):
     """What a DataLoader worker prepares for one image: the RGB image, its letterboxed CHW uint8 tensor, and
     (ratio, padding, original shape) to map boxes back."""
@@ -275,18 +290,6 @@ class Yolov5Executor(Executor):
         local = int(os.environ.get("LOCAL_RANK", "0"))
         return torch.device("cuda", ctx.params.gpu_ids[local % len(ctx.params.gpu_ids)])
 
-    def _forward(self, model, device, images, size, heads: bool = False, prepared=None):
-        import torch
-
-        x, metas = prepared if prepared is not None else letterbox_batch(images, size)
-        with torch.no_grad():
-            pred, raw = model(x.to(device, non_blocking=True))
-        dets = nms_with_probs(pred.float().cpu(), self._conf, self._iou, metas)
-        if not heads:
-            return dets, None
-        maps = [(r[..., 4:5].sigmoid() * r[..., 5:].sigmoid()).float().cpu().numpy() for r in raw]
-        return dets, [HeadMaps([m[i] for m in maps], (size, size)) for i in range(len(images))]
-
     def _map(self, ctx, fn):
         """fn(images, (batch tensor, metas)) -> per-image results, over the readable candidates: images are read
         and letterboxed by a DataLoader (``num_workers_per_gpu``, ``pin_memory``), the list is sharded over
@@ -312,14 +315,17 @@ class Yolov5Executor(Executor):
                                   load=functools.partial(load_item, size=size),
                                   workers=ctx.params.num_workers_per_gpu,
                                   pin_memory=ctx.params.pin_memory and bool(ctx.params.gpu_ids))
+        for path, result in zip(paths, results):
+            if result is None and path not in ctx.skipped:
+                ctx.skipped.append(path)  # failed to decode on another rank, which logged why
         return {p: r for p, r in zip(paths, results) if r is not None}
 
     # ------------------------------------------------------------------------------------------- inference
     def infer(self, ctx) -> None:
+        p = ctx.params
         model, device = self._load(ctx)
-        self._conf, self._iou = ctx.params.conf_thres, ctx.params.iou_thres
-        found = self._map(ctx, lambda images, prep: self._forward(model, device, images, ctx.params.img_size,
-                                                                  prepared=prep)[0])
+        found = self._map(ctx, lambda images, prep: forward(model, device, images, p.img_size, p.conf_thres,
+                                                            p.iou_thres, prepared=prep)[0])
         if world()[0] == 0:
             ctx.write_detections({p: [Detection(int(c), float(s), *b) for b, s, c in zip(d.boxes, d.scores, d.labels)]
                                   for p, d in found.items()})
@@ -328,7 +334,6 @@ class Yolov5Executor(Executor):
     def mine(self, ctx) -> None:
         p = ctx.params
         algorithm = algorithm_name(p.mining_algorithm, 2)
-        self._conf, self._iou = p.conf_thres, p.iou_thres
         n = len(ctx.class_names)
         if algorithm == "random":
             paths = ctx.readable(ctx.candidates())
@@ -337,15 +342,15 @@ class Yolov5Executor(Executor):
             model, device = self._load(ctx)
 
             def score(images, prep):
-                dets, heads = self._forward(model, device, images, p.img_size, heads=algorithm == "aldd",
-                                            prepared=prep)
+                dets, heads = forward(model, device, images, p.img_size, p.conf_thres, p.iou_thres,
+                                      heads=algorithm == "aldd", prepared=prep)
                 if algorithm == "entropy":
                     return entropy_scores(dets, n).tolist()
                 if algorithm == "aldd":
                     return aldd_scores(heads, p.class_distribution_scores).tolist()
                 detect = lambda imgs: [d for i in range(0, len(imgs), p.batch_size_per_gpu)  # noqa: E731
-                                       for d in self._forward(model, device, imgs[i:i + p.batch_size_per_gpu],
-                                                              p.img_size)[0]]
+                                       for d in forward(model, device, imgs[i:i + p.batch_size_per_gpu],
+                                                        p.img_size, p.conf_thres, p.iou_thres)[0]]
                 return cald_scores(images, dets, detect, n).tolist()
 
             scores = self._map(ctx, score)
