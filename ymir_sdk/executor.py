@@ -195,7 +195,7 @@ def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optiona
                               message="env.yaml asks for no task (run_training, run_mining and run_infer are false)")
         executor = executor_cls()
         raw = load_config(env.input.config_file)
-        gpus = HyperParams.parse({k: v for k, v in raw.items() if k == "gpu_id"}).gpu_ids
+        gpus = HyperParams.parse({"gpu_id": raw.get("gpu_id")}).gpu_ids
         if len(gpus) > 1 and "WORLD_SIZE" not in os.environ:
             # several GPUs: the same program as one process per GPU (torchrun); rank 0 reports and writes
             log.info("%s: starting %d processes for GPUs %s", executor.name, len(gpus), gpus)

@@ -292,12 +292,3 @@ def convert_to_mmseg(splits: Dict[str, Pairs], class_names: Sequence[str], out_d
 
     cached(out, key, build)
     return {split: os.path.join(out, f"{split}.tsv") for split in splits}
-
-
-def mmseg_classes(class_names: Sequence[str], with_background: bool) -> List[str]:
-    return (["background"] if with_background else []) + list(class_names)
-
-
-def has_blank_area(records: Sequence[ImageRecord]) -> bool:
-    """True if some image has pixels no object covers (then a background class is needed)."""
-    return any(label_map(rec, with_background=True).min() == 0 for rec in records)
