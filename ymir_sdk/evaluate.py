@@ -11,37 +11,64 @@ from .dataset.convert import coco_dict
 from .results import Detection
 
 
+COCO_STATS = ("mAP_50_95", "mAP_50", "mAP_75", "mAP_s", "mAP_m", "mAP_l", "AR_1", "AR_10", "AR_100", "AR_s",
+              "AR_m", "AR_l")
+
+
 def detection_metrics(records: Sequence[ImageRecord], detections: Mapping[str, Sequence[Detection]],
                       class_names: Sequence[str], conf_thr: float = 0.0) -> Dict[str, float]:
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
+    """Metrics of detections keyed by image path against the records' boxes (see :func:`coco_metrics`)."""
     gt = coco_dict(records, class_names)
     dets = []
     ids = {img["file_name"]: img["id"] for img in gt["images"]}
     for path, items in detections.items():
         for d in items:
-            if path in ids and d.score >= conf_thr:
+            if path in ids:
                 dets.append({"image_id": ids[path], "category_id": int(d.class_id), "score": float(d.score),
                              "bbox": [float(d.x1), float(d.y1), float(d.x2 - d.x1), float(d.y2 - d.y1)]})
+    return coco_metrics(gt, dets, conf_thr)
+
+
+def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_stats: bool = False
+                 ) -> Dict[str, float]:
+    """pycocotools evaluation of COCO-format detections (``image_id``, ``category_id``, ``score``, ``bbox``
+    xywh) with score >= ``conf_thr`` against a COCO dict: ``mAP`` (AP at IoU 0.5, 101-point, all areas, 100
+    detections: COCO's AP50), ``mAR`` (recall at IoU 0.5), ``tp/fp/fn`` at IoU 0.5; with ``coco_stats`` also the
+    standard COCO summary numbers that are defined for this set (``mAP_50_95``, ``mAP_75``, ``mAP_s`` ...;
+    a size range without ground truth is left out rather than reported as -1)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    dets = [d for d in dets if d["score"] >= conf_thr]
     n_gt = len(gt["annotations"])
     if not dets or not n_gt:
-        return {"mAP": 0.0, "mAR": 0.0, "tp": 0, "fp": len(dets), "fn": n_gt}
+        out = {"mAP": 0.0, "mAR": 0.0, "tp": 0, "fp": len(dets), "fn": n_gt}
+        if coco_stats and n_gt:  # nothing detected: every AP/AR over the whole set is 0
+            out.update(mAP_50_95=0.0, mAP_75=0.0, AR_1=0.0, AR_10=0.0, AR_100=0.0)
+        return out
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = gt
         coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(dets)
+        coco_dt = coco_gt.loadRes(list(dets))
         ev = COCOeval(coco_gt, coco_dt, "bbox")
         ev.params.catIds = sorted({a["category_id"] for a in gt["annotations"]})
+        ev.params.imgIds = sorted(img["id"] for img in gt["images"])
         ev.evaluate()
         ev.accumulate()
+        if coco_stats:
+            ev.summarize()
     precision = ev.eval["precision"][0, :, :, 0, -1]  # IoU 0.5, all recalls, classes, all areas, 100 dets
     recall = ev.eval["recall"][0, :, 0, -1]
     valid_p = precision[precision > -1]
     valid_r = recall[recall > -1]
     tp = sum(int((e["dtMatches"][0, :] > 0).sum()) for e in ev.evalImgs if e and e["aRng"] == [0, 1e10])
     n_dt = len(dets)
-    return {"mAP": float(valid_p.mean()) if valid_p.size else 0.0,
-            "mAR": float(valid_r.mean()) if valid_r.size else 0.0,
-            "tp": tp, "fp": n_dt - tp, "fn": n_gt - tp}
+    out: Dict[str, float] = {"mAP": float(valid_p.mean()) if valid_p.size else 0.0,
+                             "mAR": float(valid_r.mean()) if valid_r.size else 0.0,
+                             "tp": tp, "fp": n_dt - tp, "fn": n_gt - tp}
+    if coco_stats:
+        for name, value in zip(COCO_STATS, ev.stats):
+            if name != "mAP_50" and value >= 0:
+                out[name] = float(value)
+    return out

@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 import traceback
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type
 
 from . import results
 from .config import HyperParams, load_config
@@ -99,6 +99,33 @@ class Context:
             except ImageError as e:
                 self.skip(p, str(e))
         return out
+
+    def map_candidates(self, fn: Callable[[List[Any]], Sequence[Any]], load: Callable[[str], Any],
+                       batch_size: int = 1, workers: int = 0, pin_memory: bool = False) -> Dict[str, Any]:
+        """``fn(loaded items) -> results`` over the readable candidates, in batches: ``load(path)`` runs in
+        DataLoader workers, the candidates are sharded over the torchrun ranks (losslessly), and an image whose
+        loading fails is skipped and reported (also when another rank loaded it). Returns path -> result, on
+        every rank, for the images that loaded."""
+        from .dist import distributed_map
+
+        paths = self.readable(self.candidates())
+
+        def batch(pairs):
+            good = [(path, item) for path, item in pairs if not isinstance(item, Exception)]
+            for path, item in pairs:
+                if isinstance(item, Exception):
+                    self.skip(path, str(item))
+            if not good:
+                return [None] * len(pairs)
+            by_path = dict(zip([p for p, _ in good], fn([item for _, item in good])))
+            return [by_path.get(path) for path, _ in pairs]
+
+        results = distributed_map(batch, paths, batch_size, progress=self.progress, load=load, workers=workers,
+                                  pin_memory=pin_memory)
+        for path, result in zip(paths, results):
+            if result is None and path not in self.skipped:
+                self.skipped.append(path)  # failed to load on another rank, which logged why
+        return {p: r for p, r in zip(paths, results) if r is not None}
 
     # ---------------------------------------------------------------- results
     def training_result(self, max_stages: int = 11) -> results.TrainingResult:

@@ -136,6 +136,17 @@ class TrainingResult:
             self.evaluate_config[str(k)] = plain_float(v, f"evaluate_config[{k}]")
         return self.write()
 
+    def remove_stage(self, name: str, delete_files: bool = True) -> str:
+        """Drop a stage: result.yaml is rewritten without it first, then its folder ``models/<name>/`` is
+        deleted, so the file never points at a deleted checkpoint. Returns the best stage's name."""
+        if name not in self.stages or len(self.stages) == 1:
+            raise ContractError(f"cannot remove stage {name!r} (unknown, or the only one)")
+        del self.stages[name]
+        best = self.write()
+        if delete_files:
+            shutil.rmtree(os.path.join(self.models_dir, name), ignore_errors=True)
+        return best
+
     def best(self) -> str:
         order = list(self.stages)
         return max(order, key=lambda n: (self.stages[n].get(self.main_metric, 0.0), self.stages[n]["timestamp"],
@@ -192,6 +203,8 @@ def detection_json(results: Mapping[str, Sequence[Detection]], class_names: Sequ
         for d in dets:
             if not 0 <= int(d.class_id) < len(class_names):
                 raise ContractError(f"{image}: class id {d.class_id} outside class_names")
+            if not all(math.isfinite(float(v)) for v in (d.x1, d.y1, d.x2, d.y2, d.score)):
+                raise ContractError(f"{image}: a box or score that is not finite ({d})")
             x, y = int(round(float(d.x1))), int(round(float(d.y1)))
             box = {"x": x, "y": y, "w": max(1, int(round(float(d.x2))) - x),
                    "h": max(1, int(round(float(d.y2))) - y)}

@@ -16,7 +16,7 @@ from pydantic import AliasChoices, Field
 from ymir_sdk import ConfigError, Executor, HyperParams, ImageError, ModelError, YmirError, pick_weight_file
 from ymir_sdk.config import FloatList
 from ymir_sdk.dataset import convert_to_yolo
-from ymir_sdk.dist import distributed_map, world
+from ymir_sdk.dist import world
 from ymir_sdk.mining import (DetOutput, HeadMaps, aldd_scores, algorithm_name, cald_scores, entropy_scores,
                              random_scores)
 from ymir_sdk.results import Detection
@@ -291,34 +291,17 @@ class Yolov5Executor(Executor):
         return torch.device("cuda", ctx.params.gpu_ids[local % len(ctx.params.gpu_ids)])
 
     def _map(self, ctx, fn):
-        """fn(images, (batch tensor, metas)) -> per-image results, over the readable candidates: images are read
-        and letterboxed by a DataLoader (``num_workers_per_gpu``, ``pin_memory``), the list is sharded over
-        ranks, and an image that fails to decode is skipped and reported."""
+        """fn(images, (batch tensor, metas)) -> per-image results over the readable candidates: images are read
+        and letterboxed by DataLoader workers (``num_workers_per_gpu``, ``pin_memory``), sharded over ranks."""
         import torch
 
-        paths = ctx.readable(ctx.candidates())
-        size = ctx.params.img_size
+        def batch(items):
+            prepared = (torch.stack([it[1] for it in items]).float() / 255, [it[2] for it in items])
+            return fn([it[0] for it in items], prepared)
 
-        def batch(pairs):
-            good = [(path, item) for path, item in pairs if not isinstance(item, Exception)]
-            for path, item in pairs:
-                if isinstance(item, Exception):
-                    ctx.skip(path, str(item))
-            if not good:
-                return [None] * len(pairs)
-            images = [item[0] for _, item in good]
-            prepared = (torch.stack([item[1] for _, item in good]).float() / 255, [item[2] for _, item in good])
-            by_path = dict(zip([p for p, _ in good], fn(images, prepared)))
-            return [by_path.get(path) for path, _ in pairs]
-
-        results = distributed_map(batch, paths, ctx.params.batch_size_per_gpu, progress=ctx.progress,
-                                  load=functools.partial(load_item, size=size),
-                                  workers=ctx.params.num_workers_per_gpu,
-                                  pin_memory=ctx.params.pin_memory and bool(ctx.params.gpu_ids))
-        for path, result in zip(paths, results):
-            if result is None and path not in ctx.skipped:
-                ctx.skipped.append(path)  # failed to decode on another rank, which logged why
-        return {p: r for p, r in zip(paths, results) if r is not None}
+        return ctx.map_candidates(batch, functools.partial(load_item, size=ctx.params.img_size),
+                                  ctx.params.batch_size_per_gpu, ctx.params.num_workers_per_gpu,
+                                  ctx.params.pin_memory and bool(ctx.params.gpu_ids))
 
     # ------------------------------------------------------------------------------------------- inference
     def infer(self, ctx) -> None:

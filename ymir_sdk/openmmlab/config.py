@@ -1,0 +1,467 @@
+"""Adapting an OpenMMLab 2.x config (mmengine ``Config``) to a YMIR task.
+
+Two steps, in this order:
+
+1. **Re-derivation.** Base configs compute values from their top-level variables when the file is read
+   (``switch_epoch = max_epochs - num_last_epochs``, ``dynamic_intervals``, stage-2 pipelines, the param
+   schedulers' ``begin/end/T_max``, ``base_lr * batch``, ...). Setting ``train_cfg.max_epochs`` afterwards leaves
+   them stale (the reference executors' stage-2 pipeline never ran). So the config's local ``_base_`` chain is
+   copied to the work dir with the top-level assignments of the task's variables rewritten (``max_epochs``, the
+   last-phase length, ``num_classes``, batch size, workers, and any top-level variable a user names in
+   ``cfg_options``), then loaded: every value derived from them is computed by the config itself.
+   The last phase (YOLOX ``num_last_epochs``, YOLOv5/v8 ``close_mosaic_epochs``, RTMDet ``stage2_num_epochs``)
+   keeps its length when it fits in half the run, else it becomes half the run (at least one epoch), so the
+   stage-2 pipeline always runs (see :func:`tail_epochs`).
+2. **Structure.** Datasets (the SDK's COCO json), classes and ``num_classes`` everywhere in the model, batch
+   size and workers, epochs and evaluation interval, checkpointing into scratch space (model stages are written
+   by :mod:`ymir_sdk.openmmlab.hooks`), TensorBoard, ``load_from`` from ``pretrained_model_params`` only,
+   ``init_cfg`` pretrained weights that would be downloaded removed, schedulers clipped to the run, and finally
+   the user's ``cfg_options`` merged last (they win).
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import difflib
+import glob
+import logging
+import os
+import shlex
+import shutil
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from ..errors import ConfigError, ModelError
+
+log = logging.getLogger("ymir_sdk")
+
+TAIL_EPOCH_VARS = ("num_last_epochs", "close_mosaic_epochs", "stage2_num_epochs", "num_epochs_stage2")
+INF = 10 ** 9
+
+
+def tail_epochs(tail: int, max_epochs: int) -> int:
+    """Length of a base config's last training phase (no mosaic/mix-up) in a run of ``max_epochs``: the base
+    value when it fits in half the run, else half the run, and at least one epoch."""
+    return max(1, min(int(tail), int(max_epochs) // 2))
+
+
+# ------------------------------------------------------------------------------------------------ files
+def package_config_root(package: str) -> str:
+    """The configs folder a released OpenMMLab package installs (``<package>/.mim/configs``)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the framework package {package} is not installed")
+    return os.path.join(list(spec.submodule_search_locations)[0], ".mim", "configs")
+
+
+def resolve_config_file(name: str, package: str, aliases: Optional[Mapping[str, str]] = None,
+                        key: str = "config_file") -> str:
+    """A config named by a user: an existing file, or a path inside the package's own configs (with or without
+    the leading ``configs/``), or an alias (e.g. the mmdet 2.x file names of the reference images). Else a 300001
+    error naming close matches."""
+    text = str(name or "").strip()
+    if not text:
+        raise ConfigError(key, name, f"a config file of {package}")
+    if os.path.isfile(text):
+        return os.path.abspath(text)
+    root = package_config_root(package)
+    rel = text[len("configs/"):] if text.startswith("configs/") else text
+    rel = (aliases or {}).get(rel, (aliases or {}).get(text, rel))
+    if rel.startswith("configs/"):
+        rel = rel[len("configs/"):]
+    path = os.path.join(root, rel)
+    if os.path.isfile(path):
+        return path
+    known = [os.path.relpath(p, root) for p in glob.glob(os.path.join(root, "*", "*.py"))
+             if "_base_" not in p]
+    close = difflib.get_close_matches(rel, known + list(aliases or {}), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join('configs/' + c for c in close)}?" if close else ""
+    raise ConfigError(key, name, f"an existing file or a config of {package} (configs/<family>/<file>.py){hint}")
+
+
+def _local_bases(path: str) -> List[str]:
+    """The ``_base_`` files of a config that live next to it (package-scoped ``pkg::`` bases are left to
+    mmengine)."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), filename=path)
+    bases: List[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_base_" for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            bases += [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)]
+    return [os.path.normpath(os.path.join(os.path.dirname(path), b)) for b in bases if "::" not in b]
+
+
+def config_chain(path: str) -> List[str]:
+    """The config file and its local base files, recursively (each once)."""
+    out: List[str] = []
+    todo = [os.path.abspath(path)]
+    while todo:
+        p = todo.pop(0)
+        if p in out:
+            continue
+        if not os.path.isfile(p):
+            raise ConfigError("config_file", path, f"a config whose base files exist ({p} is missing)")
+        out.append(p)
+        todo += _local_bases(p)
+    return out
+
+
+def _rewrite(text: str, values: Mapping[str, Callable[[Any], Any]], found: Dict[str, Any]) -> str:
+    """Replace the right-hand side of top-level ``name = ...`` assignments for the names in ``values`` (each
+    a function of the old literal value, None when it is not a literal; returning None leaves it)."""
+    tree = ast.parse(text)
+    data = text.encode("utf-8")
+    starts = [0]
+    for line in data.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    edits = []
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        name = node.targets[0].id
+        if name not in values:
+            continue
+        try:
+            old = ast.literal_eval(node.value)
+        except ValueError:
+            old = None
+        new = values[name](old)
+        if new is None:
+            continue
+        found[name] = new
+        v = node.value
+        edits.append((starts[v.lineno - 1] + v.col_offset, starts[v.end_lineno - 1] + v.end_col_offset,
+                      repr(new).encode("utf-8")))
+    for begin, end, new in sorted(edits, reverse=True):
+        data = data[:begin] + new + data[end:]
+    return data.decode("utf-8")
+
+
+def load_config(path: str, variables: Mapping[str, Any], work_dir: str):
+    """``Config.fromfile`` of ``path`` with the top-level variables re-assigned at their source (see the module
+    docstring). A variable maps to a value or to a function of the base value. Returns the Config."""
+    from mmengine.config import Config
+
+    chain = config_chain(path)
+    root = os.path.commonpath([os.path.dirname(p) for p in chain])
+    target = os.path.join(work_dir, "config-src")
+    shutil.rmtree(target, ignore_errors=True)
+    funcs = {k: (v if callable(v) else (lambda _old, v=v: v)) for k, v in variables.items()}
+    found: Dict[str, Any] = {}
+    for p in chain:
+        dest = os.path.join(target, os.path.relpath(p, root))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(p, encoding="utf-8") as f:
+            text = f.read()
+        with open(dest, "w", encoding="utf-8") as f:
+            f.write(_rewrite(text, funcs, found))
+    if found:
+        log.info("config variables set at their source: %s", ", ".join(f"{k}={v!r}" for k, v in found.items()))
+    try:
+        return Config.fromfile(os.path.join(target, os.path.relpath(os.path.abspath(path), root)))
+    except (SyntaxError, NameError, KeyError, TypeError, ValueError, ImportError, AttributeError) as e:
+        raise ConfigError("config_file", path, f"a loadable mmengine config ({type(e).__name__}: {e})") from None
+
+
+# ------------------------------------------------------------------------------------------------ cfg_options
+def parse_cfg_options(text: Any, key: str = "cfg_options") -> Dict[str, Any]:
+    """``cfg_options`` as mmengine's ``--cfg-options`` takes them (``a.b=1 c=[1,2] d=x,y e='a b'``), split like a
+    shell would (never given to one). Values are Python literals where they parse as one, else mmengine's
+    ``DictAction`` rules (``a,b`` and ``[a,b]`` lists, true/false/none); unlike ``DictAction``, a quoted string
+    keeps its spaces. Anything that does not parse is a 300001 error naming the key."""
+    if isinstance(text, dict):
+        return dict(text)
+    text = "" if text is None else str(text)
+    if not text.strip():
+        return {}
+    try:
+        tokens = shlex.split(text)
+    except ValueError as e:
+        raise ConfigError(key, text, f"key=value pairs separated by spaces ({e})") from None
+    out: Dict[str, Any] = {}
+    for tok in tokens:
+        name, sep, value = tok.partition("=")
+        if not sep or not name or any(c.isspace() for c in name) or name.startswith(".") or name.endswith("."):
+            raise ConfigError(key, text, f"key=value pairs separated by spaces; {tok!r} is not one")
+        try:
+            out[name] = _option_value(value)
+        except (ValueError, SyntaxError, AssertionError, IndexError) as e:
+            raise ConfigError(key, text, f"key=value pairs; the value of {name} does not parse ({e})") from None
+    return out
+
+
+def _option_value(value: str) -> Any:
+    from mmengine.config import DictAction
+
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        pass
+    if value[:1] in "[(" or value[-1:] in "])" or "," in value:
+        if value.count("[") != value.count("]") or value.count("(") != value.count(")"):
+            raise ValueError(f"unbalanced brackets in {value!r}")
+        return DictAction._parse_iterable(value)
+    return DictAction._parse_int_float_bool(value)
+
+
+# ------------------------------------------------------------------------------------------------ structure
+def _walk(obj: Any, fn: Callable[[dict], None]) -> None:
+    if isinstance(obj, dict):
+        fn(obj)
+        for v in obj.values():
+            _walk(v, fn)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _walk(v, fn)
+
+
+def set_num_classes(model_cfg: dict, n: int) -> None:
+    """``num_classes`` of every component of the model (heads, roi heads, assigners)."""
+    _walk(model_cfg, lambda d: d.__setitem__("num_classes", n) if "num_classes" in d else None)
+
+
+def strip_download_init(cfg: dict) -> List[str]:
+    """Remove ``init_cfg`` Pretrained entries (and 2.x-style ``pretrained=``) whose checkpoint is not a local file:
+    the model's init must never download. Returns what was removed."""
+    removed: List[str] = []
+
+    def fix(d: dict) -> None:
+        init = d.get("init_cfg")
+        items = init if isinstance(init, list) else [init]
+        keep = []
+        for item in items:
+            if isinstance(item, dict) and item.get("type") == "Pretrained":
+                ck = str(item.get("checkpoint", ""))
+                if not os.path.isfile(ck):
+                    removed.append(ck)
+                    continue
+            keep.append(item)
+        if isinstance(init, list):
+            d["init_cfg"] = keep
+        elif init is not None and not keep:
+            d["init_cfg"] = None
+        p = d.get("pretrained")
+        if isinstance(p, str) and not os.path.isfile(p):
+            removed.append(p)
+            d["pretrained"] = None
+
+    _walk(cfg.get("model"), fix)
+    if removed:
+        log.info("pretrained init weights removed from the model config (no downloads): %s", ", ".join(removed))
+    return removed
+
+
+def _inner_dataset(ds: dict) -> dict:
+    while isinstance(ds.get("dataset"), dict):  # MultiImageMixDataset, RepeatDataset, ClassBalancedDataset
+        ds = ds["dataset"]
+    return ds
+
+
+def _replace_dataset(loader: dict, ann_file: str, classes: Sequence[str], test_mode: bool, coco_types) -> None:
+    ds = loader["dataset"]
+    if isinstance(ds.get("datasets"), list):  # ConcatDataset: our one dataset in the first one's place
+        ds = loader["dataset"] = copy.deepcopy(ds["datasets"][0])
+    inner = _inner_dataset(ds)
+    if inner.get("type") not in coco_types:
+        inner["type"] = coco_types[0]
+    inner.update(ann_file=ann_file, data_root="", data_prefix=dict(img=""), metainfo=dict(classes=tuple(classes)),
+                 test_mode=test_mode)
+    if not test_mode:
+        inner["filter_cfg"] = dict(filter_empty_gt=False, min_size=0)
+    inner.pop("indices", None)
+
+
+def _clip_schedulers(cfg, max_epochs: int) -> None:
+    """Epoch-based param schedulers limited to the run: those starting after it or left empty dropped, ends
+    clipped."""
+    sched = cfg.get("param_scheduler")
+    if sched is None:
+        return
+    items = sched if isinstance(sched, list) else [sched]
+    keep = []
+    for s in items:
+        if not isinstance(s, dict) or not s.get("by_epoch", True):
+            keep.append(s)
+            continue
+        begin, end = int(s.get("begin", 0)), s.get("end", INF)
+        if begin >= max_epochs:
+            continue
+        if end is not None and end > max_epochs and end < INF:
+            s["end"] = max_epochs
+        if s.get("end", INF) is not None and s.get("end", INF) <= begin:
+            continue  # an empty phase in a short run (e.g. cosine between a 5-epoch warm-up and the last phase)
+        if "T_max" in s and s.get("end", INF) < INF:
+            s["T_max"] = max(1, min(int(s["T_max"]), int(s["end"]) - begin))
+        keep.append(s)
+    cfg.param_scheduler = keep if isinstance(sched, list) else (keep[0] if keep else [])
+
+
+def _set_loader(loader: dict, batch_size: int, workers: int) -> None:
+    loader["batch_size"] = batch_size
+    loader["num_workers"] = workers
+    loader["persistent_workers"] = workers > 0 and bool(loader.get("persistent_workers", False))
+    if workers == 0:
+        loader.pop("prefetch_factor", None)
+
+
+def build_config(config_file: str, *, work_dir: str, classes: Sequence[str], train_json: str, val_json: str,
+                 batch_size: int, workers: int, max_epochs: int, val_interval: int = 1,
+                 load_from: Optional[str] = None, cfg_options: Optional[Mapping[str, Any]] = None,
+                 tensorboard_dir: Optional[str] = None, evaluators: Sequence[dict] = (),
+                 coco_types: Sequence[str] = ("CocoDataset",), custom_hooks: Sequence[dict] = (),
+                 train_size: int = 0):
+    """The training config of a detection task (see the module docstring). ``evaluators`` replace the
+    config's val/test evaluator; ``custom_hooks`` are appended; ``coco_types`` are the dataset types that read
+    our COCO json (the first replaces any other type)."""
+    from mmengine.config import ConfigDict
+
+    options = dict(cfg_options or {})
+    n = len(classes)
+    variables: Dict[str, Any] = {"max_epochs": max_epochs, "num_classes": n, "train_batch_size_per_gpu": batch_size,
+                                 "train_num_workers": workers}
+    for name in TAIL_EPOCH_VARS:
+        variables[name] = (lambda old: tail_epochs(old, max_epochs) if isinstance(old, int) else None)
+    top_level = {k: v for k, v in options.items() if "." not in k}
+    for k, v in top_level.items():
+        variables[k] = v
+    cfg = load_config(config_file, variables, work_dir)
+    _fix_literal_switches(cfg, _load_plain(config_file), max_epochs)
+    if "model" not in cfg or "train_dataloader" not in cfg:
+        raise ConfigError("config_file", config_file, "an mmengine (OpenMMLab 2.x) training config with model and "
+                          "train_dataloader")
+
+    set_num_classes(cfg.model, n)
+    if "num_classes" in cfg:
+        cfg.num_classes = n
+    strip_download_init(cfg)
+    types = tuple(coco_types)
+    _replace_dataset(cfg.train_dataloader, train_json, classes, False, types)
+    _set_loader(cfg.train_dataloader, batch_size, workers)
+    if "val_dataloader" not in cfg or cfg.val_dataloader is None:
+        raise ConfigError("config_file", config_file, "a config with a val_dataloader (evaluation is how model "
+                          "stages are chosen)")
+    _replace_dataset(cfg.val_dataloader, val_json, classes, True, types)
+    _set_loader(cfg.val_dataloader, batch_size, workers)
+    cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
+    if evaluators:
+        cfg.val_evaluator = [dict(e) for e in evaluators]
+        cfg.test_evaluator = [dict(e) for e in evaluators]
+
+    interval = max(1, min(int(val_interval), max_epochs))
+    train_cfg = cfg.get("train_cfg") or ConfigDict(type="EpochBasedTrainLoop")
+    if "max_iters" in train_cfg or "IterBased" in str(train_cfg.get("type", "")):
+        raise ConfigError("config_file", config_file, "an epoch-based config (train_cfg type EpochBasedTrainLoop); "
+                          "this one counts iterations")
+    train_cfg.update(type=train_cfg.get("type", "EpochBasedTrainLoop"), max_epochs=max_epochs,
+                     val_interval=interval)
+    if train_cfg.get("dynamic_intervals"):
+        train_cfg["dynamic_intervals"] = [(int(e), max(1, int(i))) for e, i in train_cfg["dynamic_intervals"]
+                                          if int(e) < max_epochs] or None
+        if not train_cfg["dynamic_intervals"]:
+            train_cfg.pop("dynamic_intervals")
+    cfg.train_cfg = train_cfg
+    cfg.val_cfg = cfg.get("val_cfg") or dict(type="ValLoop")
+    cfg.test_cfg = cfg.get("test_cfg") or dict(type="TestLoop")
+    _clip_schedulers(cfg, max_epochs)
+
+    hooks = cfg.get("default_hooks") or ConfigDict()
+    # resumable checkpoints in scratch space; the model stages (models/<stage>/) are written by our hook
+    hooks["checkpoint"] = dict(type="CheckpointHook", interval=interval, by_epoch=True, max_keep_ckpts=1,
+                               save_best=None, save_last=True)
+    if train_size:
+        iters = max(1, -(-train_size // batch_size))
+        logger = dict(hooks.get("logger") or dict(type="LoggerHook"))
+        logger["interval"] = max(1, min(50, iters))
+        hooks["logger"] = logger
+    cfg.default_hooks = hooks
+    customs = [h for h in (cfg.get("custom_hooks") or [])]
+    cfg.custom_hooks = customs + [dict(h) for h in custom_hooks]
+    if tensorboard_dir:
+        vis = cfg.get("visualizer") or ConfigDict(type="Visualizer")
+        backends = [b for b in (vis.get("vis_backends") or []) if "Tensorboard" not in str(b.get("type", ""))]
+        backends.append(dict(type="TensorboardVisBackend", save_dir=tensorboard_dir))
+        vis["vis_backends"] = backends
+        cfg.visualizer = vis
+    cfg.load_from = load_from
+    cfg.resume = False
+    cfg.work_dir = os.path.join(work_dir, "mmengine")
+    _distributed(cfg)
+    if options:
+        cfg.merge_from_dict(options)
+    return cfg
+
+
+def _load_plain(path: str):
+    from mmengine.config import Config
+
+    try:
+        return Config.fromfile(path)
+    except Exception as e:  # noqa: BLE001 - any failure to read the config is a config error
+        raise ConfigError("config_file", path, f"a loadable mmengine config ({type(e).__name__}: {e})") from None
+
+
+def _fix_literal_switches(cfg, base, max_epochs: int) -> None:
+    """Switch epochs a config wrote as literals (e.g. mmdet's rtmdet_s: ``switch_epoch=280``) do not follow
+    ``max_epochs``: where a hook's ``switch_epoch`` or a ``dynamic_intervals`` epoch is still the base's value,
+    it is moved to the same last phase as the re-derived ones (:func:`tail_epochs`); ``num_last_epochs``-style
+    hook arguments get :func:`tail_epochs` directly."""
+    base_max = (base.get("train_cfg") or {}).get("max_epochs") or base.get("max_epochs")
+    if not isinstance(base_max, int) or base_max == max_epochs:
+        return
+
+    def moved(epoch: int) -> int:
+        return max_epochs - tail_epochs(base_max - epoch, max_epochs) if 0 < epoch < base_max else epoch
+
+    hooks, base_hooks = cfg.get("custom_hooks") or [], base.get("custom_hooks") or []
+    for i, hook in enumerate(hooks):
+        if not isinstance(hook, dict):
+            continue
+        for key in TAIL_EPOCH_VARS:
+            if isinstance(hook.get(key), int):
+                hook[key] = tail_epochs(hook[key], max_epochs)
+        same = i < len(base_hooks) and base_hooks[i].get("type") == hook.get("type")
+        if same and isinstance(hook.get("switch_epoch"), int) and hook["switch_epoch"] == base_hooks[i]["switch_epoch"]:
+            hook["switch_epoch"] = moved(hook["switch_epoch"])
+    train_cfg, base_train = cfg.get("train_cfg") or {}, base.get("train_cfg") or {}
+    if train_cfg.get("dynamic_intervals") and train_cfg["dynamic_intervals"] == base_train.get("dynamic_intervals"):
+        train_cfg["dynamic_intervals"] = [(moved(int(e)), i) for e, i in train_cfg["dynamic_intervals"]]
+
+
+def _distributed(cfg) -> None:
+    """``launcher`` from the torchrun environment; gloo where there is no GPU."""
+    import torch
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        cfg.launcher = "pytorch"
+        env_cfg = cfg.get("env_cfg") or {}
+        dist_cfg = dict(env_cfg.get("dist_cfg") or {})
+        dist_cfg["backend"] = "nccl" if torch.cuda.is_available() else "gloo"
+        env_cfg["dist_cfg"] = dist_cfg
+        cfg.env_cfg = env_cfg
+    else:
+        cfg.launcher = "none"
+
+
+def inference_config(files: Sequence[str], cfg_options: Any = None, key: str = "cfg_options"):
+    """The config saved with a model stage (the one ``.py`` among the model files), with the task's
+    ``cfg_options`` merged."""
+    from mmengine.config import Config
+
+    configs = sorted(f for f in files if f.endswith(".py"))
+    if not configs:
+        raise ModelError(f"no config file (.py) among the model files {list(files)}")
+    if len(configs) > 1:
+        log.warning("several config files among the model files; using %s", configs[-1])
+    try:
+        cfg = Config.fromfile(configs[-1])
+    except Exception as e:  # noqa: BLE001 - any parse failure of a model's config is a model error
+        raise ModelError(f"model config {os.path.basename(configs[-1])} cannot be read: {e}") from None
+    options = parse_cfg_options(cfg_options, key)
+    if options:
+        cfg.merge_from_dict(options)
+    return cfg

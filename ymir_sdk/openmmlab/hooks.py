@@ -1,0 +1,151 @@
+"""mmengine training hooks and the detection metric: progress to the monitor, and model stages written from the
+runner's own evaluation results and model (no log parsing, no guessing epochs from file names).
+
+The hooks are registered on a built runner (``runner.register_hook``): they hold Python objects (the task
+context) that do not belong in a config. :class:`YmirDetMetric` is a registered metric (config-buildable).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
+from mmengine.registry import METRICS
+
+from ..evaluate import coco_metrics
+
+log = logging.getLogger("ymir_sdk")
+
+
+@METRICS.register_module(force=True)
+class YmirDetMetric(BaseMetric):
+    """COCO evaluation (pycocotools) of box predictions against the validation COCO json the SDK wrote:
+    ``mAP`` (AP at IoU 0.5), ``mAR`` (recall at IoU 0.5), ``tp/fp/fn`` and the COCO summary numbers, from one
+    COCOeval. Predictions are gathered over ranks by mmengine (the val sampler pads, the metric de-pads)."""
+
+    default_prefix = "ymir"
+
+    def __init__(self, ann_file: str, iou_type: str = "bbox", collect_device: str = "cpu",
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if iou_type != "bbox":
+            raise ValueError(f"YmirDetMetric evaluates boxes (iou_type 'bbox'), not {iou_type!r}")
+        self.ann_file = ann_file
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        for sample in data_samples:
+            pred = sample["pred_instances"]
+            bboxes = pred["bboxes"].cpu().numpy()
+            self.results.append((int(sample["img_id"]), bboxes, pred["scores"].cpu().numpy(),
+                                 pred["labels"].cpu().numpy()))
+
+    def compute_metrics(self, results: List[Any]) -> Dict[str, float]:
+        with open(self.ann_file, encoding="utf-8") as f:
+            gt = json.load(f)
+        cat_ids = sorted(c["id"] for c in gt["categories"])
+        dets = []
+        for img_id, boxes, scores, labels in results:
+            for (x1, y1, x2, y2), s, c in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
+                dets.append({"image_id": img_id, "category_id": cat_ids[int(c)], "score": float(s),
+                             "bbox": [x1, y1, x2 - x1, y2 - y1]})
+        return coco_metrics(gt, dets, 0.0, coco_stats=True)
+
+
+class YmirProgressHook(Hook):
+    """Training progress (iterations done / all) to ``report(fraction)``, at most every half percent."""
+
+    priority = "LOW"
+
+    def __init__(self, report: Callable[[float], None]) -> None:
+        self.report = report
+        self.last = -1.0
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        fraction = min(1.0, (runner.iter + 1) / max(1, runner.max_iters))
+        if fraction - self.last >= 0.005 or fraction >= 1.0:
+            self.last = fraction
+            self.report(fraction)
+
+
+def _unwrap(model):
+    from mmengine.model import is_model_wrapper
+
+    return model.module if is_model_wrapper(model) else model
+
+
+def save_weights(model, path: str, meta: Mapping[str, Any]) -> None:
+    """The model's current weights (CPU tensors) and plain metadata, loadable with ``weights_only=True``;
+    written to a temporary name and renamed."""
+    from mmengine.runner.checkpoint import get_state_dict, save_checkpoint, weights_to_cpu
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp"
+    save_checkpoint({"meta": dict(meta), "state_dict": weights_to_cpu(get_state_dict(_unwrap(model)))}, tmp)
+    os.replace(tmp, path)
+
+
+class YmirStageHook(Hook):
+    """After each validation (rank 0): the evaluated weights become model stage ``epoch_<N>`` (weights + the
+    config that builds them), with the metrics of that validation. ``keep`` >= 1 keeps the ``keep`` latest and
+    the ``keep`` best stages (others are removed from result.yaml, then deleted); -1 keeps every stage.
+
+    Runs before EMAHook swaps the training weights back (priority 40 < 49), so the saved weights are the ones
+    that were evaluated (the EMA weights when the config uses EMA).
+    """
+
+    priority = 40
+
+    def __init__(self, result, config_file: str, metric_map: Mapping[str, str], keep: int = 1,
+                 evaluate_config: Optional[Mapping[str, float]] = None, classes: Sequence[str] = (),
+                 main_metric: str = "mAP", is_main: Callable[[], bool] = lambda: True) -> None:
+        self.result, self.config_file, self.metric_map = result, config_file, dict(metric_map)
+        self.keep, self.evaluate_config, self.classes = keep, dict(evaluate_config or {}), tuple(classes)
+        self.main_metric, self.is_main = main_metric, is_main
+        self.written: List[str] = []
+
+    def stage_metrics(self, metrics: Mapping[str, Any]) -> Dict[str, float]:
+        out: Dict[str, float] = {}
+        for src, dst in self.metric_map.items():
+            if src in metrics:
+                value = float(metrics[src])
+                if dst == self.main_metric:
+                    out[dst] = min(1.0, max(0.0, value))
+                elif value >= 0:
+                    out[dst] = value
+        return out
+
+    def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
+        if not self.is_main():
+            return
+        stage_metrics = self.stage_metrics(metrics or {})
+        if self.main_metric not in stage_metrics:
+            raise KeyError(f"validation gave no {self.main_metric} ({sorted(metrics or {})})")
+        epoch = int(runner.epoch)
+        name = f"epoch_{epoch}"
+        stage_dir = os.path.join(self.result.models_dir, name)
+        weights = os.path.join(stage_dir, f"{name}.pth")
+        meta = {"epoch": epoch, "iter": int(runner.iter), "dataset_meta": {"classes": self.classes}}
+        save_weights(runner.model, weights, meta)
+        cfg_copy = os.path.join(stage_dir, os.path.basename(self.config_file))
+        shutil.copyfile(self.config_file, cfg_copy)
+        self.result.add_stage(name, [weights, cfg_copy], stage_metrics, evaluate_config=self.evaluate_config)
+        if name not in self.written:
+            self.written.append(name)
+        self._rotate()
+
+    def _rotate(self) -> None:
+        if self.keep < 0:
+            return
+        mine = [n for n in self.written if n in self.result.stages]
+        latest = mine[-self.keep:]
+        ranked = sorted(mine, key=lambda n: (self.result.stages[n][self.main_metric], mine.index(n)))
+        keep = set(latest) | set(ranked[-self.keep:])
+        for name in mine:
+            if name not in keep:
+                self.result.remove_stage(name)
+                log.info("model stage %s removed (max_keep_checkpoints %d)", name, self.keep)
+        self.written = [n for n in self.written if n in self.result.stages]

@@ -1,0 +1,174 @@
+"""Batched inference with an OpenMMLab 2.x model over the candidate index: images decoded and transformed by
+the config's own test pipeline in DataLoader workers, batches through the model's ``test_step`` (or its head,
+for ALDD), sharded over ranks by :func:`ymir_sdk.dist.distributed_map` (lossless)."""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import ConfigError, ImageError, ModelError
+from ..mining import DetOutput, HeadMaps
+from .config import strip_download_init
+
+log = logging.getLogger("ymir_sdk")
+
+
+def device_for(gpu_ids: Sequence[int]):
+    """cuda:LOCAL_RANK among the visible (= the task's) GPUs, or the CPU when ``gpu_id`` is empty."""
+    import torch
+
+    if not gpu_ids or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+
+
+def build_model(cfg, checkpoint: str, device, num_classes: Optional[int] = None):
+    """The model of ``cfg`` with the weights of ``checkpoint`` (strict: a checkpoint of another architecture is
+    a model error, not a half-random model), in eval mode on ``device``."""
+    from mmengine.model.utils import revert_sync_batchnorm
+    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    init_default_scope(cfg.get("default_scope", "mmdet"))
+    model_cfg = copy.deepcopy(cfg.model)
+    strip_download_init({"model": model_cfg})
+    try:
+        model = MODELS.build(model_cfg)
+    except Exception as e:  # noqa: BLE001 - a config that does not build is the model package's fault
+        raise ModelError(f"the model's config does not build: {type(e).__name__}: {e}") from None
+    try:
+        ckpt = load_checkpoint(model, checkpoint, map_location="cpu", strict=True)
+    except Exception as e:  # noqa: BLE001 - anything a broken or foreign file raises
+        raise ModelError(f"model file {os.path.basename(checkpoint)} does not fit the model: "
+                         f"{str(e).strip().splitlines()[0][:300]}") from None
+    meta = ckpt.get("meta", {}) if isinstance(ckpt, dict) else {}
+    classes = (meta.get("dataset_meta") or {}).get("classes")
+    if classes is not None:
+        model.dataset_meta = {"classes": tuple(classes)}
+        if num_classes is not None and len(classes) != num_classes:
+            raise ModelError(f"the model has {len(classes)} classes, the task's class_names {num_classes}")
+    model.cfg = cfg
+    model = revert_sync_batchnorm(model)
+    return model.to(device).eval()
+
+
+def read_bgr(path: str) -> np.ndarray:
+    """An image as OpenCV decodes it (BGR, EXIF orientation applied), as the configs' LoadImageFromFile does."""
+    import cv2
+
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ImageError(f"image unreadable: {path}")
+    return img
+
+
+def test_pipeline(cfg, ndarray_type: str = "LoadImageFromNDArray"):
+    """The config's test pipeline taking a decoded image (``results['img']``) and no annotations."""
+    from mmengine.dataset import Compose
+
+    loader = cfg.get("test_dataloader") or cfg.get("val_dataloader")
+    if not loader:
+        raise ModelError("the model's config has no test_dataloader/val_dataloader pipeline")
+    dataset = loader["dataset"]
+    while "pipeline" not in dataset and isinstance(dataset.get("dataset"), dict):
+        dataset = dataset["dataset"]
+    steps = []
+    for step in copy.deepcopy(list(dataset.get("pipeline") or [])):
+        kind = str(step.get("type", ""))
+        if "LoadAnnotations" in kind:
+            continue
+        if kind.split(".")[-1] == "LoadImageFromFile":
+            step = {k: v for k, v in step.items() if k in ("to_float32", "color_type", "imdecode_backend")}
+            step["type"] = ndarray_type
+        steps.append(step)
+    return Compose(steps)
+
+
+class Predictor:
+    """A loaded model and its test pipeline: ``load(path)`` runs in DataLoader workers, ``detect`` on batches."""
+
+    def __init__(self, cfg, model, ndarray_type: str = "LoadImageFromNDArray"):
+        self.cfg, self.model = cfg, model
+        self.pipeline = test_pipeline(cfg, ndarray_type)
+
+    def prepare(self, img: np.ndarray, index: int = 0) -> dict:
+        return self.pipeline(dict(img=img, img_id=index))
+
+    def load(self, path: str, keep_image: bool = False) -> Tuple[Optional[np.ndarray], dict]:
+        img = read_bgr(path)
+        return (img if keep_image else None), self.prepare(img)
+
+    def _batch(self, prepared: Sequence[dict]) -> dict:
+        from mmengine.dataset import pseudo_collate
+
+        return pseudo_collate(list(prepared))
+
+    def detect(self, prepared: Sequence[dict], heads: bool = False):
+        """Per image a :class:`DetOutput` (boxes in the image's pixels); with ``heads`` also the dense head
+        probabilities (:class:`HeadMaps`) of an objectness head (YOLOX-type), for ALDD."""
+        import torch
+
+        batch = self._batch(prepared)
+        with torch.no_grad():
+            if not heads:
+                samples = self.model.test_step(batch)
+                return [det_output(s) for s in samples], None
+            data = self.model.data_preprocessor(batch, False)
+            inputs, samples = data["inputs"], data["data_samples"]
+            head = getattr(self.model, "bbox_head", None)
+            if head is None or not hasattr(head, "predict_by_feat"):
+                raise ConfigError("mining_algorithm", "aldd", "a model with a dense bbox_head (YOLOX-type); "
+                                  f"{type(self.model).__name__} has none: use entropy, cald or random")
+            outs = head(self.model.extract_feat(inputs))
+            maps = objectness_maps(outs, type(head).__name__)
+            results = head.predict_by_feat(*outs, batch_img_metas=[s.metainfo for s in samples], rescale=True)
+            dets = [det_output_instances(r) for r in results]
+            hw = tuple(int(x) for x in inputs.shape[-2:])
+            return dets, [HeadMaps([m[i] for m in maps], hw) for i in range(len(dets))]
+
+    def detect_images(self, images: Sequence[np.ndarray], batch_size: int) -> List[DetOutput]:
+        """Detections of decoded images (CALD's augmented copies), in batches."""
+        out: List[DetOutput] = []
+        for i in range(0, len(images), max(1, batch_size)):
+            out += self.detect([self.prepare(im) for im in images[i:i + batch_size]])[0]
+        return out
+
+
+def objectness_maps(outs, head_name: str = "head") -> List[np.ndarray]:
+    """Per scale (B, A, h, w, C) sigmoid(objectness) x sigmoid(class) from a head whose forward returns
+    (class scores (B, A*C, h, w), boxes, objectness (B, A, h, w)): YOLOX, YOLOv5-style heads. Any other head is
+    a 300001 error for ALDD."""
+    if not (isinstance(outs, (tuple, list)) and len(outs) == 3 and all(isinstance(o, (list, tuple)) for o in outs)):
+        raise ConfigError("mining_algorithm", "aldd", f"a head with objectness outputs (YOLOX-type); {head_name} "
+                          "has none: use entropy, cald or random")
+    maps = []
+    for cls, obj in zip(outs[0], outs[2]):
+        b, ac, h, w = cls.shape
+        a = obj.shape[1]
+        if obj.dim() != 4 or ac % a:
+            raise ConfigError("mining_algorithm", "aldd", f"a head with objectness outputs (YOLOX-type); "
+                              f"{head_name}'s outputs do not have that shape")
+        p = obj.float().sigmoid().reshape(b, a, 1, h, w) * cls.float().sigmoid().reshape(b, a, ac // a, h, w)
+        maps.append(p.permute(0, 1, 3, 4, 2).cpu().numpy())
+    return maps
+
+
+def det_output_instances(inst) -> DetOutput:
+    """A model's predictions as a :class:`DetOutput`; a box with a non-finite coordinate or score (an
+    untrained or diverged model gives them) is not a detection: dropped, and logged."""
+    boxes = inst.bboxes.float().cpu().numpy().reshape(-1, 4)
+    scores = inst.scores.float().cpu().numpy()
+    labels = inst.labels.cpu().numpy().astype(np.int64)
+    finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
+    if not finite.all():
+        log.warning("%d predictions with non-finite boxes or scores dropped", int((~finite).sum()))
+        boxes, scores, labels = boxes[finite], scores[finite], labels[finite]
+    return DetOutput(boxes, scores, labels)
+
+
+def det_output(sample) -> DetOutput:
+    return det_output_instances(sample.pred_instances)
