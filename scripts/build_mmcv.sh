@@ -6,10 +6,11 @@
 # mmcv 2.x is published for Linux only as a source package (OpenMMLab's own wheel index serves CUDA builds
 # per torch version, and none for torch 2.14). Its setup.py hard-codes `-std=c++14`; torch 2.14's headers
 # need C++20, so the unpacked sdist is switched to `-std=c++20` before the build. Nothing else is changed.
+# OpenMMLab's own mmcv wheel index has no build for torch 2.14; the images take theirs from it (dockerfiles/pins).
 #
 # Idempotent: the wheel is keyed by mmcv version, torch version and Python tag; a second call returns at once.
 # Safe: builds in a temporary folder inside the cache and renames the finished wheel into place, under a lock,
-# so an interrupted build never leaves a wheel that a later install would take. ~23 min on 2 cores.
+# so an interrupted build never leaves a wheel that a later install would take. ~11 min on 2 cores with ninja.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,9 +34,10 @@ fi
 
 work=$(mktemp -d "$CACHE/.build-XXXXXX")
 trap 'rm -rf "$work"' EXIT
-# ninja lets torch's extension builder compile MAX_JOBS files at once (without it the build is serial)
-"$PY" -m pip install -q -c "$ROOT/constraints.txt" ninja >&2
-echo "building mmcv $VERSION with ops for torch $TORCH ($PYTAG), $JOBS jobs; about 23 min on 2 cores" >&2
+# ninja lets torch's extension builder compile MAX_JOBS files at once (without it the build is serial: ~23 min);
+# a setuptools with bdist_wheel (and wheel) for `pip wheel --no-build-isolation`
+"$PY" -m pip install -q -U -c "$ROOT/constraints.txt" ninja wheel setuptools >&2
+echo "building mmcv $VERSION with ops for torch $TORCH ($PYTAG), $JOBS jobs; about 11 min on 2 cores" >&2
 "$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation "mmcv==$VERSION" -d "$work" >&2
 tar -xzf "$work/mmcv-$VERSION.tar.gz" -C "$work"
 src="$work/mmcv-$VERSION"

@@ -12,7 +12,12 @@ import yaml
 from conftest import ROOT
 
 DOCKERFILES = os.path.join(ROOT, "dockerfiles")
-IMAGES = {"yolov5": ("cu102", "cu111")}
+IMAGES = {"yolov5": ("cu102", "cu111"), "mmdet": ("cu111",)}
+#: what each image's executor imports (beyond the base image's torch)
+NEEDS = {"yolov5": {"yolov5", "onnx", "pydantic", "pycocotools"},
+         "mmdet": {"mmcv", "mmengine", "mmdet", "pydantic", "pycocotools", "tensorboard"}}
+#: OpenMMLab's wheel index per CUDA / torch of the base image (mmcv's compiled ops)
+MMCV_INDEX = {"cu111": "https://download.openmmlab.com/mmcv/dist/cu111/torch1.8/index.html"}
 
 
 def _dockerfile(cuda):
@@ -41,11 +46,20 @@ def test_dockerfile_shape(cuda):
 def test_pinned_sets(executor, cuda):
     path = os.path.join(DOCKERFILES, "pins", f"{executor}-{cuda}.txt")
     lines = [ln.strip() for ln in open(path) if ln.strip() and not ln.startswith("#")]
-    assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][0-9A-Za-z.+\-]*", ln) for ln in lines), lines
-    names = {ln.split("==")[0].lower() for ln in lines}
+    links = [ln for ln in lines if ln.startswith("--find-links ")]
+    pins = [ln for ln in lines if ln not in links]
+    assert pins and all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][0-9A-Za-z.+\-]*", ln) for ln in pins), pins
+    names = {ln.split("==")[0].lower() for ln in pins}
     assert not names & {"torch", "torchvision"}  # the base image's builds for this CUDA stay
-    # the image holds what the executor imports
-    assert {"yolov5", "onnx", "pydantic", "pycocotools"} <= names
+    assert NEEDS[executor] <= names  # the image holds what the executor imports
+    if "mmcv" in names:  # built against the base image's CUDA and torch, from OpenMMLab's index
+        assert links == [f"--find-links {MMCV_INDEX[cuda]}"]
+        constraints = open(os.path.join(ROOT, "constraints.txt")).read()
+        for name in ("mmcv", "mmengine", "mmdet"):  # the same OpenMMLab releases as the test set
+            version = next(ln for ln in pins if ln.lower().startswith(name + "==")).split("==")[1]
+            assert f"{name}=={version}" in constraints
+    else:
+        assert not links
 
 
 @pytest.mark.parametrize("executor", sorted(IMAGES))
