@@ -319,3 +319,40 @@ def test_aldd_on_a_head_without_objectness(dataset, tmp_path):
     assert r.returncode != 0
     line = _monitor(work)
     assert line[3:5] == ["4", "300001"] and "'mining_algorithm'" in line[5] and "entropy" in line[5], line
+
+
+def test_iteration_based_config_and_absolute_bases(tmp_path):
+    """An iteration-counting config (mmseg-style schedule) runs max_epochs passes over the training set, its
+    schedule scaled to that length; a config whose _base_ is an absolute path is re-derived too."""
+    from ymir_sdk.openmmlab.config import build_config, resolve_config_file
+
+    base = resolve_config_file("yolox/yolox_s_8xb8-300e_coco.py", "mmdet")
+    child = tmp_path / "user" / "my_config.py"
+    child.parent.mkdir()
+    child.write_text(f"_base_ = {base!r}\n"
+                     "train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=1000, val_interval=100)\n"
+                     "param_scheduler = [\n"
+                     "    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),\n"
+                     "    dict(type='PolyLR', eta_min=0.0, power=0.9, by_epoch=False, begin=100, end=1000)]\n")
+    cfg = build_config(str(child), work_dir=str(tmp_path / "w"), classes=["a"], train_json="/t.json",
+                       val_json="/v.json", batch_size=4, workers=0, max_epochs=5, val_interval=2, train_size=40)
+    # 40 images / batch 4 = 10 iterations per epoch; 5 epochs = 50 iterations, validation every 2 epochs
+    assert cfg.train_cfg == {"type": "IterBasedTrainLoop", "max_iters": 50, "val_interval": 20}
+    assert [(s["begin"], s["end"]) for s in cfg.param_scheduler] == [(0, 5), (5, 50)]
+    assert cfg.default_hooks.checkpoint.by_epoch is False and cfg.log_processor.by_epoch is False
+    # the absolute base was copied and re-derived as well: its num_last_epochs follows max_epochs
+    assert next(h for h in cfg.custom_hooks if h["type"] == "YOLOXModeSwitchHook")["num_last_epochs"] == 2
+
+
+def test_empty_training_set(dataset, tmp_path):
+    from ymir_sdk.localdata import read_dataset
+    from ymir_sdk.runner import lay_out
+
+    work = str(tmp_path / "w")
+    env_file = lay_out(work, read_dataset(dataset), "train", IMG_MAN, {"max_epochs": "1"})
+    open(os.path.join(work, "in", "train-index.tsv"), "w").close()
+    r = subprocess.run([sys.executable, os.path.join(EXECUTOR, "start.py")], capture_output=True, text=True,
+                       env=dict(os.environ, YMIR_ENV_FILE=env_file), timeout=300)
+    assert r.returncode != 0
+    line = _monitor(work)
+    assert line[3:5] == ["4", "300002"] and "training dataset is empty" in line[5]

@@ -153,13 +153,23 @@ def load_config(path: str, variables: Mapping[str, Any], work_dir: str):
     shutil.rmtree(target, ignore_errors=True)
     funcs = {k: (v if callable(v) else (lambda _old, v=v: v)) for k, v in variables.items()}
     found: Dict[str, Any] = {}
+    copy_of = {p: os.path.join(target, os.path.relpath(p, root)) for p in chain}
     for p in chain:
-        dest = os.path.join(target, os.path.relpath(p, root))
+        dest = copy_of[p]
+
+        def relink(old: Any, dest: str = dest) -> Any:
+            """absolute ``_base_`` paths point at the rewritten copies too (relative ones do by layout)"""
+            items = [old] if isinstance(old, str) else list(old or [])
+            out = [os.path.relpath(copy_of[os.path.normpath(b)], os.path.dirname(dest))
+                   if isinstance(b, str) and os.path.isabs(b) and os.path.normpath(b) in copy_of else b for b in items]
+            return None if out == items else (out[0] if isinstance(old, str) else out)
+
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         with open(p, encoding="utf-8") as f:
             text = f.read()
         with open(dest, "w", encoding="utf-8") as f:
-            f.write(_rewrite(text, funcs, found))
+            f.write(_rewrite(text, {**funcs, "_base_": relink}, found))
+    found.pop("_base_", None)
     if found:
         log.info("config variables set at their source: %s", ", ".join(f"{k}={v!r}" for k, v in found.items()))
     try:
@@ -301,6 +311,34 @@ def _clip_schedulers(cfg, max_epochs: int) -> None:
     cfg.param_scheduler = keep if isinstance(sched, list) else (keep[0] if keep else [])
 
 
+def is_iter_based(cfg) -> bool:
+    train_cfg = cfg.get("train_cfg") or {}
+    return "max_iters" in train_cfg or "IterBased" in str(train_cfg.get("type", ""))
+
+
+def _scale_iter_schedulers(cfg, ratio: float, max_iters: int) -> None:
+    """Iteration-based schedulers: ``begin/end/T_max/milestones`` scaled by the run's length over the base
+    config's (rounded, at least 1 iteration), then limited to the run."""
+    sched = cfg.get("param_scheduler")
+    if sched is None:
+        return
+    items = sched if isinstance(sched, list) else [sched]
+    keep = []
+    for s in items:
+        if not isinstance(s, dict) or s.get("by_epoch", True):
+            keep.append(s)
+            continue
+        for k in ("begin", "end", "T_max"):
+            if isinstance(s.get(k), int) and 0 < s[k] < INF:
+                s[k] = min(max_iters, max(1, round(s[k] * ratio)))
+        if isinstance(s.get("milestones"), (list, tuple)):
+            s["milestones"] = [max(1, round(m * ratio)) for m in s["milestones"]]
+        if s.get("end", INF) <= s.get("begin", 0):
+            continue
+        keep.append(s)
+    cfg.param_scheduler = keep if isinstance(sched, list) else (keep[0] if keep else [])
+
+
 def _set_loader(loader: dict, batch_size: int, workers: int) -> None:
     loader["batch_size"] = batch_size
     loader["num_workers"] = workers
@@ -354,29 +392,41 @@ def build_config(config_file: str, *, work_dir: str, classes: Sequence[str], tra
 
     interval = max(1, min(int(val_interval), max_epochs))
     train_cfg = cfg.get("train_cfg") or ConfigDict(type="EpochBasedTrainLoop")
-    if "max_iters" in train_cfg or "IterBased" in str(train_cfg.get("type", "")):
-        raise ConfigError("config_file", config_file, "an epoch-based config (train_cfg type EpochBasedTrainLoop); "
-                          "this one counts iterations")
-    train_cfg.update(type=train_cfg.get("type", "EpochBasedTrainLoop"), max_epochs=max_epochs,
-                     val_interval=interval)
-    if train_cfg.get("dynamic_intervals"):
-        train_cfg["dynamic_intervals"] = [(int(e), max(1, int(i))) for e, i in train_cfg["dynamic_intervals"]
-                                          if int(e) < max_epochs] or None
-        if not train_cfg["dynamic_intervals"]:
-            train_cfg.pop("dynamic_intervals")
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    per_epoch = max(1, -(-int(train_size) // (batch_size * world))) if train_size else 0
+    if is_iter_based(cfg):
+        # an iteration-counting config (mmseg's): max_epochs passes over the training set, in iterations, and
+        # the schedule's iteration bounds scaled to that length (its literal 160k-iteration plan would not fit)
+        if not per_epoch:
+            raise ConfigError("config_file", config_file, "an epoch-based config (no training-set size given)")
+        max_iters, step = max_epochs * per_epoch, interval * per_epoch
+        base_iters = int(train_cfg.get("max_iters") or max_iters)
+        train_cfg = ConfigDict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=step)
+        _scale_iter_schedulers(cfg, max_iters / max(1, base_iters), max_iters)
+        checkpoint = dict(type="CheckpointHook", interval=step, by_epoch=False, max_keep_ckpts=1, save_best=None,
+                          save_last=True)
+        cfg.log_processor = dict(cfg.get("log_processor") or {}, by_epoch=False)
+    else:
+        train_cfg.update(type=train_cfg.get("type", "EpochBasedTrainLoop"), max_epochs=max_epochs,
+                         val_interval=interval)
+        if train_cfg.get("dynamic_intervals"):
+            train_cfg["dynamic_intervals"] = [(int(e), max(1, int(i))) for e, i in train_cfg["dynamic_intervals"]
+                                              if int(e) < max_epochs]
+            if not train_cfg["dynamic_intervals"]:
+                train_cfg.pop("dynamic_intervals")
+        _clip_schedulers(cfg, max_epochs)
+        checkpoint = dict(type="CheckpointHook", interval=interval, by_epoch=True, max_keep_ckpts=1, save_best=None,
+                          save_last=True)
     cfg.train_cfg = train_cfg
     cfg.val_cfg = cfg.get("val_cfg") or dict(type="ValLoop")
     cfg.test_cfg = cfg.get("test_cfg") or dict(type="TestLoop")
-    _clip_schedulers(cfg, max_epochs)
 
     hooks = cfg.get("default_hooks") or ConfigDict()
     # resumable checkpoints in scratch space; the model stages (models/<stage>/) are written by our hook
-    hooks["checkpoint"] = dict(type="CheckpointHook", interval=interval, by_epoch=True, max_keep_ckpts=1,
-                               save_best=None, save_last=True)
-    if train_size:
-        iters = max(1, -(-train_size // batch_size))
+    hooks["checkpoint"] = checkpoint
+    if per_epoch:
         logger = dict(hooks.get("logger") or dict(type="LoggerHook"))
-        logger["interval"] = max(1, min(50, iters))
+        logger["interval"] = max(1, min(50, per_epoch))
         hooks["logger"] = logger
     cfg.default_hooks = hooks
     customs = [h for h in (cfg.get("custom_hooks") or [])]

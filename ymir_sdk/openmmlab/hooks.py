@@ -89,7 +89,8 @@ def save_weights(model, path: str, meta: Mapping[str, Any]) -> None:
 
 
 class YmirStageHook(Hook):
-    """After each validation (rank 0): the evaluated weights become model stage ``epoch_<N>`` (weights + the
+    """After each validation (rank 0): the evaluated weights become model stage ``epoch_<N>`` (``iter_<N>`` for
+    an iteration-based loop; weights + the
     config that builds them), with the metrics of that validation. ``keep`` >= 1 keeps the ``keep`` latest and
     the ``keep`` best stages (others are removed from result.yaml, then deleted); -1 keeps every stage.
 
@@ -124,8 +125,11 @@ class YmirStageHook(Hook):
         stage_metrics = self.stage_metrics(metrics or {})
         if self.main_metric not in stage_metrics:
             raise KeyError(f"validation gave no {self.main_metric} ({sorted(metrics or {})})")
+        from mmengine.runner import IterBasedTrainLoop
+
+        by_iter = isinstance(runner.train_loop, IterBasedTrainLoop)
         epoch = int(runner.epoch)
-        name = f"epoch_{epoch}"
+        name = f"iter_{int(runner.iter)}" if by_iter else f"epoch_{epoch}"
         stage_dir = os.path.join(self.result.models_dir, name)
         weights = os.path.join(stage_dir, f"{name}.pth")
         meta = {"epoch": epoch, "iter": int(runner.iter), "dataset_meta": {"classes": self.classes}}
