@@ -356,3 +356,23 @@ def test_empty_training_set(dataset, tmp_path):
     assert r.returncode != 0
     line = _monitor(work)
     assert line[3:5] == ["4", "300002"] and "training dataset is empty" in line[5]
+
+
+def test_pretrained_weights_of_another_architecture(dataset, trained, tmp_path):
+    """yolox-tiny weights offered to a yolox-s training: refused (300004) instead of loading the few tensors
+    that happen to match."""
+    work = str(tmp_path / "w")
+    r = cli("run", "mmdet", "--task", "train", "--dataset", dataset, "--work", work, "--model", trained,
+            "--no-progress", *FAST, "--set", "max_epochs=1", "--set", "config_file=configs/yolox/yolox_s_8xb8-300e_coco.py")
+    assert r.returncode != 0
+    line = _monitor(work)
+    assert line[3:5] == ["4", "300004"] and "do not fit" in line[5], line
+
+
+def test_fine_tuning_from_a_trained_model(dataset, trained, tmp_path):
+    work = str(tmp_path / "w")
+    r = cli("run", "mmdet", "--task", "train", "--dataset", dataset, "--work", work, "--model", trained,
+            "--no-progress", *FAST, "--set", "max_epochs=1")
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "100% of the model's tensors match" in _log(work)
+    assert cli("verify", work, "--task", "train").returncode == 0

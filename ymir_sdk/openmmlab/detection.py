@@ -95,6 +95,10 @@ def train_detection(ctx, config_file: str, *, batch_size: int, workers: int, max
     ctx.progress(1.0, "preprocess")
 
     runner = Runner.from_cfg(cfg)
+    if load_from:
+        from .infer import check_pretrained
+
+        check_pretrained(runner.model, load_from)
     result = ctx.training_result()
     runner.register_hook(YmirProgressHook(ctx.progress))
     runner.register_hook(YmirStageHook(result, config_path, DETECTION_METRICS, max_keep_checkpoints,

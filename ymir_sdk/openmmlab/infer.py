@@ -56,6 +56,27 @@ def build_model(cfg, checkpoint: str, device, num_classes: Optional[int] = None)
     return model.to(device).eval()
 
 
+def check_pretrained(model, path: str, least: float = 0.5) -> float:
+    """The share of the model's weight tensors that ``path`` provides with the right shape. Fine-tuning to other
+    classes changes only the class layers; below ``least`` the file is another architecture (mmengine's
+    ``load_from`` would load the few matching tensors and leave the rest random, silently): a model error."""
+    from ..torch import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else {}
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()
+             if hasattr(v, "shape")}
+    own = model.module.state_dict() if hasattr(model, "module") else model.state_dict()
+    if not own:
+        return 1.0
+    fit = sum(1 for k, v in own.items() if k in state and tuple(state[k].shape) == tuple(v.shape)) / len(own)
+    if fit < least:
+        raise ModelError(f"pretrained weights {os.path.basename(path)} do not fit the model of the config "
+                         f"({fit:.0%} of its tensors match): choose the config they were trained with")
+    log.info("pretrained weights %s: %.0f%% of the model's tensors match", os.path.basename(path), 100 * fit)
+    return fit
+
+
 def read_bgr(path: str) -> np.ndarray:
     """An image as OpenCV decodes it (BGR, EXIF orientation applied), as the configs' LoadImageFromFile does."""
     import cv2
