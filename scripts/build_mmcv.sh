@@ -15,6 +15,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${1:-${PY:-$ROOT/.venv/bin/python}}
+if [[ "$PY" == */* ]]; then  # absolute, without resolving the venv's symlink (the build runs in another folder)
+    PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")"
+fi
 VERSION=${MMCV_VERSION:-2.0.1}
 JOBS=${MAX_JOBS:-$(nproc)}
 TORCH=$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')
