@@ -3,7 +3,8 @@ train -> infer -> mine+infer through `ymir-sdk run`, check every output with `ym
 validation mAP@0.5 and the top mined images.
 
 The executor is EXECUTOR (default: yolov5, with hyper-parameters sized for a 2-core CPU: yolov5n at 128 px,
-40 epochs). EXECUTOR=tests/toy_executor/start.py runs the framework-free toy. Work folders go to demo-work/.
+40 epochs). EXECUTOR=mmdet trains YOLOX-tiny at 128 px for 40 epochs (about 3 minutes, mAP@0.5 about 0.99);
+EXECUTOR=tests/toy_executor/start.py runs the framework-free toy. Work folders go to demo-work/.
 """
 import os
 import subprocess
@@ -28,6 +29,13 @@ DEMO_SETTINGS = {
     "yolov5": {"train": ["model=yolov5n", "img_size=128", "epochs=40", "batch_size_per_gpu=16",
                          "num_workers_per_gpu=2"],
                "infer": ["img_size=128"]},
+    # YOLOX-tiny at 128 px: the mosaic canvas, the multi-scale range and the test resize follow img_scale
+    "mmdet": {"train": ["samples_per_gpu=16", "workers_per_gpu=2", "max_epochs=40", "val_interval=10",
+                        "args_options=--seed 0",
+                        "cfg_options=img_scale=(128,128) model.data_preprocessor.batch_augments.0.random_size_range="
+                        "(96,160) val_dataloader.dataset.pipeline.1.scale=(128,128) "
+                        "test_dataloader.dataset.pipeline.1.scale=(128,128)"],
+              "infer": ["conf_threshold=0.3", "samples_per_gpu=16", "workers_per_gpu=2"]},
 }
 
 
