@@ -17,15 +17,14 @@ from ymir_sdk import ConfigError, Executor, HyperParams, ImageError, ModelError,
 from ymir_sdk.config import FloatList
 from ymir_sdk.dataset import convert_to_yolo
 from ymir_sdk.dist import world
-from ymir_sdk.mining import (DetOutput, HeadMaps, aldd_scores, algorithm_name, cald_scores, entropy_scores,
-                             random_scores)
+from ymir_sdk.mining import (MAX_DETECTIONS, DetOutput, HeadMaps, aldd_scores, algorithm_name, cald_scores,
+                             entropy_scores, random_scores)
 from ymir_sdk.results import Detection
 
 log = logging.getLogger("ymir_sdk")
 MODELS = ("yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x", "yolov5n6", "yolov5s6", "yolov5m6", "yolov5l6")
 ModelName = Literal["yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x", "yolov5n6", "yolov5s6", "yolov5m6",
                     "yolov5l6"]
-MAX_DET = 300
 
 
 class TrainParams(HyperParams):
@@ -177,7 +176,7 @@ def nms_with_probs(pred, conf_thres: float, iou_thres: float, metas) -> List[Det
         keep = score > conf_thres
         x, probs, score, label = x[keep], probs[keep], score[keep], label[keep]
         boxes = torch.cat([x[:, :2] - x[:, 2:4] / 2, x[:, :2] + x[:, 2:4] / 2], 1)
-        idx = torchvision.ops.batched_nms(boxes, score, label, iou_thres)[:MAX_DET]
+        idx = torchvision.ops.batched_nms(boxes, score, label, iou_thres)[:MAX_DETECTIONS]
         b = boxes[idx].clone()
         b[:, [0, 2]] = ((b[:, [0, 2]] - pw) / ratio[0]).clamp(0, w)
         b[:, [1, 3]] = ((b[:, [1, 3]] - ph) / ratio[1]).clamp(0, h)

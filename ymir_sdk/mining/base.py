@@ -13,6 +13,11 @@ import numpy as np
 from ..errors import ConfigError
 
 
+#: detections kept per image (the best-scored after NMS) for inference and mining: the platform shows at most 50
+#: per image, and CALD's box matching is quadratic in the count (a weak model at a low threshold gives thousands)
+MAX_DETECTIONS = 300
+
+
 @dataclass
 class DetOutput:
     """Detections of one image (after NMS), in that image's pixels.

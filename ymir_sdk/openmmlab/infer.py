@@ -11,7 +11,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ConfigError, ImageError, ModelError
-from ..mining import DetOutput, HeadMaps
+from ..mining import MAX_DETECTIONS, DetOutput, HeadMaps
 from .config import strip_download_init
 
 log = logging.getLogger("ymir_sdk")
@@ -179,8 +179,9 @@ def objectness_maps(outs, head_name: str = "head") -> List[np.ndarray]:
 
 
 def det_output_instances(inst) -> DetOutput:
-    """A model's predictions as a :class:`DetOutput`; a box with a non-finite coordinate or score (an
-    untrained or diverged model gives them) is not a detection: dropped, and logged."""
+    """A model's predictions as a :class:`DetOutput`, at most ``MAX_DETECTIONS`` (the best-scored); a box with
+    a non-finite coordinate or score (an untrained or diverged model gives them) is not a detection: dropped,
+    and logged."""
     boxes = inst.bboxes.float().cpu().numpy().reshape(-1, 4)
     scores = inst.scores.float().cpu().numpy()
     labels = inst.labels.cpu().numpy().astype(np.int64)
@@ -188,6 +189,9 @@ def det_output_instances(inst) -> DetOutput:
     if not finite.all():
         log.warning("%d predictions with non-finite boxes or scores dropped", int((~finite).sum()))
         boxes, scores, labels = boxes[finite], scores[finite], labels[finite]
+    if len(scores) > MAX_DETECTIONS:  # some heads (mmdet 3.1's YOLOX) have no max_per_img
+        top = np.argsort(-scores, kind="stable")[:MAX_DETECTIONS]
+        boxes, scores, labels = boxes[top], scores[top], labels[top]
     return DetOutput(boxes, scores, labels)
 
 

@@ -1,0 +1,78 @@
+"""executors/mmdet's loops on the CPU, measured in one run: inference images/s, and the cost of each mining
+algorithm as a ratio to the plain batched detection (the config's test pipeline, ``test_step``) of the same images.
+
+The model is YOLOX (--config, default yolox_s) built from mmdet's config through the SDK's glue, randomly
+initialised (nothing downloaded). Targets of issue "ymir_sdk.mining" on the CPU: entropy <= 1.1x, aldd <= 1.3x,
+cald <= 5.5x.
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from ymir_sdk.mining import aldd_scores, cald_scores, entropy_scores, random_scores  # noqa: E402
+from ymir_sdk.openmmlab import prepare_openmmlab  # noqa: E402
+from ymir_sdk.synthetic import make_image  # noqa: E402
+from timing import best_time  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default="yolox/yolox_s_8xb8-300e_coco.py")
+    ap.add_argument("--images", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--size", type=int, default=640)
+    args = ap.parse_args()
+    prepare_openmmlab([])
+    import torch
+    from mmengine.registry import MODELS, init_default_scope
+
+    from ymir_sdk.openmmlab.config import build_config, resolve_config_file
+    from ymir_sdk.openmmlab.infer import Predictor
+
+    torch.manual_seed(0)
+    work = tempfile.mkdtemp(prefix="ymir-bench-")
+    cfg = build_config(resolve_config_file(args.config, "mmdet"), work_dir=work, classes=["a", "b"],
+                       train_json="/t.json", val_json="/v.json", batch_size=args.batch, workers=0, max_epochs=1,
+                       cfg_options={"model.test_cfg.score_thr": 1e-4})  # a random model scores low
+    init_default_scope("mmdet")
+    model = MODELS.build(cfg.model)
+    model.init_weights()  # the framework's initialisation (as the runner does before training)
+    model.eval()
+    predictor = Predictor(cfg, model)
+    rng = np.random.default_rng(0)
+    images = [np.ascontiguousarray(make_image(rng, (args.size, args.size))[0][:, :, ::-1])
+              for _ in range(args.images)]
+    batches = [images[i:i + args.batch] for i in range(0, len(images), args.batch)]
+
+    def detect(imgs, heads=False):
+        return predictor.detect([predictor.prepare(im) for im in imgs], heads=heads)
+
+    runs = {
+        "forward": lambda: [detect(b) for b in batches],
+        "random": lambda: random_scores([f"/in/{i}.png" for i in range(len(images))]),
+        "entropy": lambda: [entropy_scores(detect(b)[0], 2) for b in batches],
+        "aldd": lambda: [aldd_scores(detect(b, heads=True)[1]) for b in batches],
+        "cald": lambda: [cald_scores(b, detect(b)[0], lambda imgs: predictor.detect_images(imgs, args.batch), 2)
+                         for b in batches],
+    }
+    runs["forward"]()  # warm-up
+    base = best_time(runs["forward"])
+    print(f"{args.config}, {args.size}px input images, {args.images} images, batch {args.batch}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"inference: {args.images / base:.2f} images/s ({base / args.images * 1000:.0f} ms/image)")
+    targets = {"entropy": 1.1, "aldd": 1.3, "cald": 5.5}
+    for name in ("random", "entropy", "aldd", "cald"):
+        t = best_time(runs[name])
+        target = targets.get(name)
+        verdict = f"  target <= {target}x: {'met' if t / base <= target else 'NOT met'}" if target else ""
+        print(f"{name:8s} {t:.3f} s  {t / base:.2f}x forward{verdict}")
+
+
+if __name__ == "__main__":
+    main()
