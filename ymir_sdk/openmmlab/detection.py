@@ -25,10 +25,17 @@ DETECTION_METRICS = {"ymir/mAP": "mAP", "ymir/mAR": "mAR", "ymir/tp": "tp", "ymi
                      "ymir/mAP_m": "mAP_m", "ymir/mAP_l": "mAP_l", "ymir/AR_100": "AR_100"}
 
 
+class _RaisingParser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting (``exit_on_error`` needs Python 3.9; the images run 3.8)."""
+
+    def error(self, message: str):
+        raise ValueError(message)
+
+
 def parse_train_args(text: Any) -> argparse.Namespace:
     """``args_options``: the flags of OpenMMLab's ``tools/train.py`` that apply here (``--amp``,
     ``--auto-scale-lr``, ``--seed N``, ``--deterministic``), split like a shell would, never given to one."""
-    parser = argparse.ArgumentParser(prog="args_options", add_help=False, exit_on_error=False)
+    parser = _RaisingParser(prog="args_options", add_help=False)
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--auto-scale-lr", action="store_true")
     parser.add_argument("--seed", type=int, default=None)
