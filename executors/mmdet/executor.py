@@ -56,7 +56,7 @@ class MmdetExecutor(Executor):
         train_detection(ctx, resolve_config_file(p.config_file, "mmdet", ALIASES), batch_size=p.samples_per_gpu,
                         workers=p.workers_per_gpu, max_epochs=p.max_epochs, val_interval=p.val_interval,
                         max_keep_checkpoints=p.max_keep_checkpoints, cfg_options=p.cfg_options,
-                        args_options=p.args_options)
+                        args_options=p.args_options, metric=p.metric)
 
     def infer(self, ctx) -> None:
         p = ctx.params

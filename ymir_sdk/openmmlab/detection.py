@@ -60,10 +60,10 @@ def _score_thr(model_cfg: Mapping[str, Any]) -> float:
 
 
 def train_detection(ctx, config_file: str, *, batch_size: int, workers: int, max_epochs: int, val_interval: int,
-                    max_keep_checkpoints: int, cfg_options: Any = "", args_options: Any = "",
+                    max_keep_checkpoints: int, cfg_options: Any = "", args_options: Any = "", metric: str = "bbox",
                     coco_types: Sequence[str] = ("CocoDataset",)) -> None:
     """Train with mmengine's runner: the SDK's COCO json as data, stages from our hooks (see the modules
-    :mod:`.config` and :mod:`.hooks`)."""
+    :mod:`.config` and :mod:`.hooks`); ``metric`` is the evaluation's IoU type (boxes: ``bbox``)."""
     prepare_openmmlab(ctx.params.gpu_ids)
     args = parse_train_args(args_options)
     options = parse_cfg_options(cfg_options)
@@ -83,7 +83,7 @@ def train_detection(ctx, config_file: str, *, batch_size: int, workers: int, max
                        val_json=jsons["val"], batch_size=batch_size, workers=workers, max_epochs=max_epochs,
                        val_interval=val_interval, load_from=load_from, cfg_options=options,
                        tensorboard_dir=ctx.env.output.tensorboard_dir,
-                       evaluators=[dict(type="YmirDetMetric", ann_file=jsons["val"])], coco_types=coco_types,
+                       evaluators=[dict(type="YmirDetMetric", ann_file=jsons["val"], iou_type=metric)], coco_types=coco_types,
                        train_size=len(train_pairs))
     if args.amp:
         if not torch.cuda.is_available() or not ctx.params.gpu_ids:
