@@ -231,6 +231,7 @@ def _train(dataset, work, *sets):
 @pytest.mark.parametrize("sets,key", [
     (["--set", "cfg_options=model.test_cfg.score_thr=[0.1"], "cfg_options"),
     (["--set", "cfg_options=model.x"], "cfg_options"),
+    (["--set", "cfg_options=load_from=https://download.openmmlab.com/x.pth"], "cfg_options"),
     (["--set", "config_file=configs/yolox/yolox_huge.py"], "config_file"),
     (["--set", "args_options=--launcher slurm; touch /tmp/ymir-pwned"], "args_options"),
     (["--set", "metric=segm"], "metric"),
@@ -376,3 +377,13 @@ def test_fine_tuning_from_a_trained_model(dataset, trained, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:]
     assert "100% of the model's tensors match" in _log(work)
     assert cli("verify", work, "--task", "train").returncode == 0
+
+
+def test_options_cannot_bring_downloads(tmp_path):
+    """cfg_options win, but not to fetch weights: a URL init_cfg they add is removed like the base's."""
+    from ymir_sdk.openmmlab.config import parse_cfg_options, resolve_config_file
+
+    opts = parse_cfg_options("model.backbone.init_cfg.type=Pretrained "
+                             "model.backbone.init_cfg.checkpoint=https://download.openmmlab.com/x.pth")
+    cfg = _build(tmp_path, resolve_config_file("yolox/yolox_s_8xb8-300e_coco.py", "mmdet"), 4, cfg_options=opts)
+    assert not cfg.model.backbone.get("init_cfg")

@@ -443,6 +443,11 @@ def build_config(config_file: str, *, work_dir: str, classes: Sequence[str], tra
     _distributed(cfg)
     if options:
         cfg.merge_from_dict(options)
+        # offline: what the options add may not be fetched either
+        if cfg.get("load_from") and not os.path.isfile(str(cfg.load_from)):
+            raise ConfigError("cfg_options", options.get("load_from"), "a load_from that is a local file (weights "
+                              "come from pretrained_model_params; nothing is downloaded)")
+        strip_download_init(cfg)
     return cfg
 
 
