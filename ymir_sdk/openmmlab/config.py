@@ -251,10 +251,10 @@ def strip_download_init(cfg: dict) -> List[str]:
                     removed.append(ck)
                     continue
             keep.append(item)
-        if isinstance(init, list):
+        if init is not None and not keep:
+            d.pop("init_cfg")  # the class's own default initialisation applies
+        elif isinstance(init, list):
             d["init_cfg"] = keep
-        elif init is not None and not keep:
-            d["init_cfg"] = None
         p = d.get("pretrained")
         if isinstance(p, str) and not os.path.isfile(p):
             removed.append(p)
