@@ -387,3 +387,12 @@ def test_options_cannot_bring_downloads(tmp_path):
                              "model.backbone.init_cfg.checkpoint=https://download.openmmlab.com/x.pth")
     cfg = _build(tmp_path, resolve_config_file("yolox/yolox_s_8xb8-300e_coco.py", "mmdet"), 4, cfg_options=opts)
     assert not cfg.model.backbone.get("init_cfg")
+
+
+def test_max_epochs_in_cfg_options_drives_the_loop_and_the_derived_values(tmp_path):
+    from ymir_sdk.openmmlab.config import parse_cfg_options, resolve_config_file
+
+    cfg = _build(tmp_path, resolve_config_file("yolox/yolox_s_8xb8-300e_coco.py", "mmdet"), 100,
+                 cfg_options=parse_cfg_options("max_epochs=6"))
+    assert cfg.train_cfg.max_epochs == 6 and cfg.max_epochs == 6
+    assert next(h for h in cfg.custom_hooks if h["type"] == "YOLOXModeSwitchHook")["num_last_epochs"] == 3

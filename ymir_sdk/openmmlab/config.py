@@ -359,6 +359,8 @@ def build_config(config_file: str, *, work_dir: str, classes: Sequence[str], tra
     from mmengine.config import ConfigDict
 
     options = dict(cfg_options or {})
+    if isinstance(options.get("max_epochs"), int) and options["max_epochs"] >= 1:
+        max_epochs = options["max_epochs"]  # the user's options win, for the loop and the derived values alike
     n = len(classes)
     variables: Dict[str, Any] = {"max_epochs": max_epochs, "num_classes": n, "train_batch_size_per_gpu": batch_size,
                                  "train_num_workers": workers}
@@ -398,7 +400,8 @@ def build_config(config_file: str, *, work_dir: str, classes: Sequence[str], tra
         # an iteration-counting config (mmseg's): max_epochs passes over the training set, in iterations, and
         # the schedule's iteration bounds scaled to that length (its literal 160k-iteration plan would not fit)
         if not per_epoch:
-            raise ConfigError("config_file", config_file, "an epoch-based config (no training-set size given)")
+            raise ConfigError("config_file", config_file, "an epoch-based config (an iteration-based one needs the "
+                              "training-set size)")
         max_iters, step = max_epochs * per_epoch, interval * per_epoch
         base_iters = int(train_cfg.get("max_iters") or max_iters)
         train_cfg = ConfigDict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=step)
