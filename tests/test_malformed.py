@@ -1,15 +1,13 @@
 """Malformed inputs: each one gets the right return code and a message that says what is wrong."""
 import json
-import os
 
 import pytest
 from PIL import Image
 
-from conftest import write_env, write_yaml
 from ymir_sdk import (ConfigError, ContractError, DatasetError, HyperParams, ImageError, ModelError, ReturnCode,
                       TrainingResult, YmirError, load_env, pick_weight_file, resolve_model_files)
 from ymir_sdk.config import FloatList, load_config
-from ymir_sdk.dataset import image_size, load_records, parse_ark, parse_voc, read_candidates, read_pairs
+from ymir_sdk.dataset import image_size, parse_ark, parse_voc, read_candidates, read_pairs
 from ymir_sdk.dataset.annotations import CocoSource
 from ymir_sdk.localdata import read_dataset
 from ymir_sdk.results import write_mining_result

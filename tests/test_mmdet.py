@@ -294,7 +294,6 @@ def test_corrupt_and_foreign_weights(dataset, trained, tmp_path):
 def test_aldd_on_a_head_without_objectness(dataset, tmp_path):
     """ALDD needs objectness maps (YOLOX-type heads): an RTMDet model is refused with a 300001 naming
     mining_algorithm, before any image is scored."""
-    import torch  # noqa: F401
     from mmengine.registry import MODELS, init_default_scope
 
     from ymir_sdk.openmmlab import prepare_openmmlab
