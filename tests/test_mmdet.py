@@ -363,7 +363,8 @@ def test_pretrained_weights_of_another_architecture(dataset, trained, tmp_path):
     that happen to match."""
     work = str(tmp_path / "w")
     r = cli("run", "mmdet", "--task", "train", "--dataset", dataset, "--work", work, "--model", trained,
-            "--no-progress", *FAST, "--set", "max_epochs=1", "--set", "config_file=configs/yolox/yolox_s_8xb8-300e_coco.py")
+            "--no-progress", *FAST, "--set", "max_epochs=1",
+            "--set", "config_file=configs/yolox/yolox_s_8xb8-300e_coco.py")
     assert r.returncode != 0
     line = _monitor(work)
     assert line[3:5] == ["4", "300004"] and "do not fit" in line[5], line

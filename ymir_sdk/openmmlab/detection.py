@@ -83,8 +83,8 @@ def train_detection(ctx, config_file: str, *, batch_size: int, workers: int, max
                        val_json=jsons["val"], batch_size=batch_size, workers=workers, max_epochs=max_epochs,
                        val_interval=val_interval, load_from=load_from, cfg_options=options,
                        tensorboard_dir=ctx.env.output.tensorboard_dir,
-                       evaluators=[dict(type="YmirDetMetric", ann_file=jsons["val"], iou_type=metric)], coco_types=coco_types,
-                       train_size=len(train_pairs))
+                       evaluators=[dict(type="YmirDetMetric", ann_file=jsons["val"], iou_type=metric)],
+                       coco_types=coco_types, train_size=len(train_pairs))
     if args.amp:
         if not torch.cuda.is_available() or not ctx.params.gpu_ids:
             raise ConfigError("args_options", args_options, "--amp only with a GPU (gpu_id)")
