@@ -1,0 +1,20 @@
+"""The SDK's core is framework-free: importing it (and the framework glue's entry modules) loads no torch,
+mmengine, mmcv or framework; those load only when a function that needs them runs."""
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+MODULES = ["ymir_sdk", "ymir_sdk.dataset", "ymir_sdk.mining", "ymir_sdk.results", "ymir_sdk.contract",
+           "ymir_sdk.runner", "ymir_sdk.verify", "ymir_sdk.cli", "ymir_sdk.dist", "ymir_sdk.openmmlab",
+           "ymir_sdk.openmmlab.config", "ymir_sdk.openmmlab.compat"]
+HEAVY = ["torch", "torchvision", "mmengine", "mmcv", "mmdet", "mmyolo", "mmrotate", "mmseg", "yolov5"]
+
+
+def test_core_imports_no_framework():
+    code = ("import json, sys\n" + "".join(f"import {m}\n" for m in MODULES)
+            + f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == []
