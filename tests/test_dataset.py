@@ -240,3 +240,45 @@ def test_rotated_coco_polygons(tmp_path):
     assert ann["rotate_angle"] == 0.5 and len(ann["segmentation"][0]) == 8
     expected = rotated.corners(rotated.rboxes_from_boxes(np.array([[10, 10, 50, 30]]), np.array([0.5])))[0]
     assert ann["segmentation"][0] == pytest.approx(expected.tolist())
+
+
+def _slow_cached_build(target, log_path, go):
+    """One rank of a multi-GPU run converting the dataset (used by the test below, in its own process)."""
+    import time
+
+    from ymir_sdk.dataset.convert import cached
+
+    go.wait()
+
+    def build(path):
+        with open(log_path, "a") as f:
+            f.write("build\n")
+        os.makedirs(path)
+        time.sleep(0.5)  # long enough for the other process to arrive while this one builds
+        with open(os.path.join(path, "train.json"), "w") as f:
+            f.write("{}")
+
+    reused = cached(target, "key", build)
+    assert os.path.isfile(os.path.join(target, "train.json"))  # complete, whichever process built it
+    with open(log_path, "a") as f:
+        f.write(f"reused={reused}\n")
+
+
+def test_concurrent_conversions_build_once(tmp_path):
+    """Ranks converting the same dataset at once: one builds under the lock, the other waits and reuses it
+    (without the lock the second rank deleted the folder the first was reading)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    target, log_path = str(tmp_path / "coco"), str(tmp_path / "log")
+    go = ctx.Event()
+    procs = [ctx.Process(target=_slow_cached_build, args=(target, log_path, go)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    go.set()
+    for p in procs:
+        p.join(30)
+    assert [p.exitcode for p in procs] == [0, 0]
+    lines = open(log_path).read().split()
+    assert lines.count("build") == 1 and sorted(ln for ln in lines if ln.startswith("reused")) == [
+        "reused=False", "reused=True"]

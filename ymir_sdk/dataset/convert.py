@@ -20,6 +20,11 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 import yaml
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
+    fcntl = None  # type: ignore
+
 from ..errors import DatasetError
 from ..io import atomic_write_bytes, atomic_write_text
 from . import rotated
@@ -50,7 +55,23 @@ def dataset_key(splits: Dict[str, Pairs], class_names: Sequence[str], *extra: ob
 
 def cached(out_path: str, key: str, build: Callable[[str], None]) -> bool:
     """Build ``out_path`` (a file or a folder) with ``build(tmp_path)`` unless a complete build with ``key``
-    exists. Returns True when the cached output was reused."""
+    exists. Returns True when the cached output was reused.
+
+    Safe across processes (the ranks of a multi-GPU run convert the same dataset at the same time): one builds
+    under a file lock while the others wait, then reuse its output; a half-written output is never reused."""
+    parent = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(parent, exist_ok=True)
+    with open(out_path.rstrip("/") + ".lock", "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _cached_locked(out_path, key, build, parent)
+        finally:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _cached_locked(out_path: str, key: str, build: Callable[[str], None], parent: str) -> bool:
     marker = out_path.rstrip("/") + ".key"
     if os.path.exists(out_path) and os.path.exists(marker):
         with open(marker, encoding="utf-8") as f:
@@ -59,8 +80,6 @@ def cached(out_path: str, key: str, build: Callable[[str], None]) -> bool:
                 return True
     if os.path.exists(marker):
         os.unlink(marker)
-    parent = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(out_path) + ".")
     try:
         target = os.path.join(tmp, "out")
