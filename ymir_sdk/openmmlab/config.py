@@ -27,7 +27,7 @@ import glob
 import logging
 import os
 import shlex
-import shutil
+import tempfile
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from ..errors import ConfigError, ModelError
@@ -149,8 +149,8 @@ def load_config(path: str, variables: Mapping[str, Any], work_dir: str):
 
     chain = config_chain(path)
     root = os.path.commonpath([os.path.dirname(p) for p in chain])
-    target = os.path.join(work_dir, "config-src")
-    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(work_dir, exist_ok=True)
+    target = tempfile.mkdtemp(dir=work_dir, prefix="config-src-")  # one per process: ranks load concurrently
     funcs = {k: (v if callable(v) else (lambda _old, v=v: v)) for k, v in variables.items()}
     found: Dict[str, Any] = {}
     copy_of = {p: os.path.join(target, os.path.relpath(p, root)) for p in chain}

@@ -98,7 +98,9 @@ def train_detection(ctx, config_file: str, *, batch_size: int, workers: int, max
     if args.seed is not None or args.deterministic:
         cfg.randomness = dict(seed=args.seed, deterministic=args.deterministic)
     config_path = os.path.join(ctx.work_dir, os.path.basename(config_file))
-    cfg.dump(config_path)
+    tmp = f"{config_path}.{os.getpid()}.tmp.py"  # every rank writes the same text: atomically
+    cfg.dump(tmp)
+    os.replace(tmp, config_path)
     ctx.progress(1.0, "preprocess")
 
     runner = Runner.from_cfg(cfg)
