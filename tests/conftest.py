@@ -46,3 +46,69 @@ def ark_dataset(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("ark"))
     write_ark_dataset(root, n_train=24, n_val=8)
     return root
+
+
+# ------------------------------------------------------------------ helpers shared by the executors' tests
+def monitor_line(work):
+    """The first line of a run's monitor.txt, split into its TAB fields."""
+    with open(os.path.join(work, "out", "monitor.txt")) as f:
+        return f.readline().rstrip("\n").split("\t")
+
+
+def executor_log(work):
+    with open(os.path.join(work, "out", "ymir-executor-out.log"), errors="replace") as f:
+        return f.read()
+
+
+def run_start(executor_dir, env_file, nproc=1, timeout=600):
+    """The executor's start.py against env.yaml, as the platform runs it (under torchrun for ``nproc`` > 1)."""
+    env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1")
+    start = os.path.join(executor_dir, "start.py")
+    cmd = [sys.executable, start] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                                      f"--nproc_per_node={nproc}", start]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def check_two_processes_lose_no_image(executor_dir, dataset, trained, tmp_path, sets):
+    """Inference and mining sharded over 2 torchrun processes (gloo, CPU) on the dataset's 22 images plus two
+    whose header reads but whose pixels do not (one per rank): every decodable candidate exactly once."""
+    import json
+    import shutil
+
+    from ymir_sdk.localdata import read_dataset
+    from ymir_sdk.runner import lay_out
+
+    ds = str(tmp_path / "ds")
+    shutil.copytree(dataset, ds)
+    with open(os.path.join(ds, "images", "val", "val_00000.png"), "rb") as f:
+        good = f.read()
+    for name in ("val_zz1.png", "val_zz2.png"):
+        with open(os.path.join(ds, "images", "val", name), "wb") as f:
+            f.write(good[:60] + bytes([len(name)]))
+    work = str(tmp_path / "w")
+    env_file = lay_out(work, read_dataset(ds), "mine+infer", os.path.join(executor_dir, "img-man"), sets,
+                       model=trained, candidates="all")
+    r = run_start(executor_dir, env_file, nproc=2)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert cli("verify", work, "--task", "mine+infer").returncode == 0
+    candidates = open(os.path.join(work, "in", "candidate-index.tsv")).read().split()
+    assert len(candidates) == 24  # 16 train + 6 val + 2 undecodable: 12 per rank, one undecodable on each
+    ranked = [ln.split("\t")[0] for ln in open(os.path.join(work, "out", "result.tsv")).read().splitlines()]
+    assert len(ranked) == 22 and set(ranked) < set(candidates)  # every decodable candidate, once
+    detections = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
+    assert set(detections) == {os.path.basename(c) for c in ranked}
+    assert r.stdout.count("skipping") + r.stderr.count("skipping") >= 2
+
+
+def check_empty_training_set(executor_dir, dataset, tmp_path, sets):
+    """An empty training index: monitor state 4, code 300002, a message saying so, a non-zero exit."""
+    from ymir_sdk.localdata import read_dataset
+    from ymir_sdk.runner import lay_out
+
+    work = str(tmp_path / "w")
+    env_file = lay_out(work, read_dataset(dataset), "train", os.path.join(executor_dir, "img-man"), sets)
+    open(os.path.join(work, "in", "train-index.tsv"), "w").close()
+    r = run_start(executor_dir, env_file, timeout=300)
+    assert r.returncode != 0
+    line = monitor_line(work)
+    assert line[3:5] == ["4", "300002"] and "training dataset is empty" in line[5]

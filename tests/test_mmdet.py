@@ -4,13 +4,12 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import yaml
 
-from conftest import ROOT, cli
+from conftest import (ROOT, check_empty_training_set, check_two_processes_lose_no_image, cli, executor_log,
+                      monitor_line)
 
 EXECUTOR = os.path.join(ROOT, "executors", "mmdet")
 IMG_MAN = os.path.join(EXECUTOR, "img-man")
@@ -48,14 +47,6 @@ def trained(dataset, tmp_path_factory):
             timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return work
-
-
-def _monitor(work):
-    return open(os.path.join(work, "out", "monitor.txt")).readline().rstrip("\n").split("\t")
-
-
-def _log(work):
-    return open(os.path.join(work, "out", "ymir-executor-out.log"), errors="replace").read()
 
 
 # ------------------------------------------------------------------ templates
@@ -173,7 +164,7 @@ def test_training_outputs(trained):
         assert not os.path.exists(os.path.join(trained, "out", "models", name))
     assert result["evaluate_config"] == {"iou_thr": 0.5, "conf_thr": 0.01}
     assert os.listdir(os.path.join(trained, "out", "tensorboard"))
-    text = _log(trained)
+    text = executor_log(trained)
     assert "No mosaic and mixup aug now!" in text  # the stage-2 pipeline ran in a 24-epoch run
     assert "config variables set at their source" in text and "num_last_epochs=12" in text
 
@@ -196,30 +187,9 @@ def test_infer_and_mine(dataset, trained, tmp_path, task, algorithm):
 
 def test_two_processes_lose_no_image(dataset, trained, tmp_path):
     """Inference and mining sharded over 2 torchrun processes (gloo, CPU): every candidate exactly once."""
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
-
-    ds = str(tmp_path / "ds")
-    shutil.copytree(dataset, ds)
-    good = open(os.path.join(ds, "images", "val", "val_00000.png"), "rb").read()
-    for name in ("val_zz1.png", "val_zz2.png"):  # headers read, pixels do not: one lands on each rank
-        with open(os.path.join(ds, "images", "val", name), "wb") as f:
-            f.write(good[:60] + bytes([len(name)]))
-    work = str(tmp_path / "w")
-    env_file = lay_out(work, read_dataset(ds), "mine+infer", IMG_MAN,
-                       {"mining_algorithm": "entropy", "conf_threshold": "0.01", "samples_per_gpu": "3",
-                        "workers_per_gpu": "0"}, model=trained, candidates="all")
-    env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        os.path.join(EXECUTOR, "start.py")], env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert cli("verify", work, "--task", "mine+infer").returncode == 0
-    candidates = open(os.path.join(work, "in", "candidate-index.tsv")).read().split()
-    assert len(candidates) == 24  # 16 train + 6 val + 2 undecodable
-    ranked = [ln.split("\t")[0] for ln in open(os.path.join(work, "out", "result.tsv")).read().splitlines()]
-    assert len(ranked) == 22 and set(ranked) < set(candidates)
-    detections = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
-    assert set(detections) == {os.path.basename(c) for c in ranked}
+    check_two_processes_lose_no_image(EXECUTOR, dataset, trained, tmp_path,
+                                      {"mining_algorithm": "entropy", "conf_threshold": "0.01",
+                                       "samples_per_gpu": "3", "workers_per_gpu": "0"})
 
 
 # ------------------------------------------------------------------ malformed inputs
@@ -242,7 +212,7 @@ def test_bad_training_settings(dataset, tmp_path, sets, key):
     work = str(tmp_path / "w")
     r = _train(dataset, work, *sets)
     assert r.returncode != 0
-    line = _monitor(work)
+    line = monitor_line(work)
     assert line[3:5] == ["4", "300001"] and f"'{key}'" in line[5], line
     assert not os.path.exists("/tmp/ymir-pwned")
 
@@ -252,7 +222,7 @@ def test_bad_inference_cfg_options(dataset, trained, tmp_path):
     r = cli("run", "mmdet", "--task", "infer", "--dataset", dataset, "--work", work, "--model", trained,
             "--no-progress", "--set", "cfg_options=model.test_cfg.score_thr='0.1")
     assert r.returncode != 0
-    line = _monitor(work)
+    line = monitor_line(work)
     assert line[3:5] == ["4", "300001"] and "'cfg_options'" in line[5]
 
 
@@ -287,7 +257,7 @@ def test_corrupt_and_foreign_weights(dataset, trained, tmp_path):
         r = cli("run", "mmdet", "--task", "infer", "--dataset", dataset, "--work", work, "--model", model,
                 "--no-progress")
         assert r.returncode != 0, name
-        line = _monitor(work)
+        line = monitor_line(work)
         assert line[3:5] == ["4", "300004"] and ".pth" in line[5], (name, line)
 
 
@@ -317,7 +287,7 @@ def test_aldd_on_a_head_without_objectness(dataset, tmp_path):
     r = cli("run", "mmdet", "--task", "mine", "--dataset", dataset, "--work", work, "--model",
             str(tmp_path / "model"), "--no-progress", "--set", "mining_algorithm=aldd")
     assert r.returncode != 0
-    line = _monitor(work)
+    line = monitor_line(work)
     assert line[3:5] == ["4", "300001"] and "'mining_algorithm'" in line[5] and "entropy" in line[5], line
 
 
@@ -345,17 +315,8 @@ def test_iteration_based_config_and_absolute_bases(tmp_path):
 
 
 def test_empty_training_set(dataset, tmp_path):
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
+    check_empty_training_set(EXECUTOR, dataset, tmp_path, {"max_epochs": "1"})
 
-    work = str(tmp_path / "w")
-    env_file = lay_out(work, read_dataset(dataset), "train", IMG_MAN, {"max_epochs": "1"})
-    open(os.path.join(work, "in", "train-index.tsv"), "w").close()
-    r = subprocess.run([sys.executable, os.path.join(EXECUTOR, "start.py")], capture_output=True, text=True,
-                       env=dict(os.environ, YMIR_ENV_FILE=env_file), timeout=300)
-    assert r.returncode != 0
-    line = _monitor(work)
-    assert line[3:5] == ["4", "300002"] and "training dataset is empty" in line[5]
 
 
 def test_pretrained_weights_of_another_architecture(dataset, trained, tmp_path):
@@ -366,7 +327,7 @@ def test_pretrained_weights_of_another_architecture(dataset, trained, tmp_path):
             "--no-progress", *FAST, "--set", "max_epochs=1",
             "--set", "config_file=configs/yolox/yolox_s_8xb8-300e_coco.py")
     assert r.returncode != 0
-    line = _monitor(work)
+    line = monitor_line(work)
     assert line[3:5] == ["4", "300004"] and "do not fit" in line[5], line
 
 
@@ -375,7 +336,7 @@ def test_fine_tuning_from_a_trained_model(dataset, trained, tmp_path):
     r = cli("run", "mmdet", "--task", "train", "--dataset", dataset, "--work", work, "--model", trained,
             "--no-progress", *FAST, "--set", "max_epochs=1")
     assert r.returncode == 0, r.stdout[-3000:]
-    assert "100% of the model's tensors match" in _log(work)
+    assert "100% of the model's tensors match" in executor_log(work)
     assert cli("verify", work, "--task", "train").returncode == 0
 
 

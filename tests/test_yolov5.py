@@ -1,13 +1,12 @@
 """executors/yolov5 end to end on generated data, on the CPU, through `ymir-sdk run` and `ymir-sdk verify`."""
-import json
 import os
-import subprocess
 import sys
 
 import pytest
 import yaml
 
-from conftest import ROOT, cli
+from conftest import (ROOT, check_empty_training_set, check_two_processes_lose_no_image, cli, monitor_line,
+                      run_start)
 
 EXECUTOR = os.path.join(ROOT, "executors", "yolov5")
 sys.path.insert(0, EXECUTOR)
@@ -81,38 +80,11 @@ def test_infer_and_mine(dataset, trained, tmp_path, task, algorithm):
 
 def test_two_processes_lose_no_image(dataset, trained, tmp_path):
     """Inference and mining sharded over 2 torchrun processes (gloo, CPU): every candidate exactly once."""
-    import shutil
-
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
-
-    ds = str(tmp_path / "ds")
-    shutil.copytree(dataset, ds)
-    good = open(os.path.join(ds, "images", "val", "val_00000.png"), "rb").read()
-    for name in ("val_zz1.png", "val_zz2.png"):  # headers read, pixels do not: one lands on each rank
-        with open(os.path.join(ds, "images", "val", name), "wb") as f:
-            f.write(good[:60] + bytes([len(name)]))
-    work = str(tmp_path / "w")
-    env_file = lay_out(work, read_dataset(ds), "mine+infer", os.path.join(EXECUTOR, "img-man"),
-                       {"img_size": "64", "mining_algorithm": "entropy", "conf_thres": "0.001"}, model=trained,
-                       candidates="all")
-    env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        os.path.join(EXECUTOR, "start.py")], env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert cli("verify", work, "--task", "mine+infer").returncode == 0
-    candidates = open(os.path.join(work, "in", "candidate-index.tsv")).read().split()
-    assert len(candidates) == 24  # 12 per rank, one undecodable image on each
-    ranked = [ln.split("\t")[0] for ln in open(os.path.join(work, "out", "result.tsv")).read().splitlines()]
-    assert len(ranked) == 22 and set(ranked) < set(candidates)  # every decodable candidate, once
-    detections = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
-    assert set(detections) == {os.path.basename(c) for c in ranked}
-    assert r.stdout.count("skipping") + r.stderr.count("skipping") >= 2
+    check_two_processes_lose_no_image(EXECUTOR, dataset, trained, tmp_path,
+                                      {"img_size": "64", "mining_algorithm": "entropy", "conf_thres": "0.001"})
 
 
 # ------------------------------------------------------------------ malformed inputs
-def _monitor(work):
-    return open(os.path.join(work, "out", "monitor.txt")).readline().rstrip("\n").split("\t")
 
 
 def _run_train(dataset, work, *sets):
@@ -123,7 +95,7 @@ def _run_train(dataset, work, *sets):
 def test_unknown_model_name(dataset, tmp_path):
     work = str(tmp_path / "w")
     assert _run_train(dataset, work, "--set", "model=yolov9").returncode != 0
-    line = _monitor(work)
+    line = monitor_line(work)
     assert line[3:5] == ["4", "300001"] and "'model' = 'yolov9'" in line[5]
 
 
@@ -132,22 +104,12 @@ def test_args_options_never_reach_a_shell(dataset, tmp_path):
     marker = tmp_path / "pwned"
     r = _run_train(dataset, work, "--set", f"args_options=--exist-ok; touch {marker} && echo $(id)")
     assert r.returncode != 0 and not marker.exists()
-    line = _monitor(work)
+    line = monitor_line(work)
     assert line[3:5] == ["4", "300001"] and "args_options" in line[5]
 
 
 def test_empty_training_set(dataset, tmp_path):
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
-
-    work = str(tmp_path / "w")
-    env_file = lay_out(work, read_dataset(dataset), "train", os.path.join(EXECUTOR, "img-man"), {"epochs": "1"})
-    open(os.path.join(work, "in", "train-index.tsv"), "w").close()
-    r = subprocess.run([sys.executable, os.path.join(EXECUTOR, "start.py")], capture_output=True, text=True,
-                       env=dict(os.environ, YMIR_ENV_FILE=env_file), timeout=300)
-    assert r.returncode != 0
-    line = _monitor(work)
-    assert line[3:5] == ["4", "300002"] and "training dataset is empty" in line[5]
+    check_empty_training_set(EXECUTOR, dataset, tmp_path, {"epochs": "1"})
 
 
 def test_class_id_out_of_range_and_unreadable_image_are_reported(dataset, tmp_path):
@@ -179,9 +141,8 @@ def test_missing_corrupt_and_foreign_weights(dataset, trained, tmp_path):
     cfg = yaml.safe_load(open(cfg_path))
     cfg["model_params_path"] = [os.path.join(work, "in", "models", "best", "nothere.pt")]
     yaml.safe_dump(cfg, open(cfg_path, "w"))
-    r = subprocess.run([sys.executable, os.path.join(EXECUTOR, "start.py")], capture_output=True, text=True,
-                       env=dict(os.environ, YMIR_ENV_FILE=env_file), timeout=300)
-    assert r.returncode != 0 and _monitor(work)[3:5] == ["4", "300004"]
+    r = run_start(EXECUTOR, env_file, timeout=300)
+    assert r.returncode != 0 and monitor_line(work)[3:5] == ["4", "300004"]
     # corrupt: the weights file is garbage
     work = str(tmp_path / "corrupt")
     env_file = lay_out(work, read_dataset(dataset), "infer", img_man, {}, model=trained)
@@ -189,15 +150,14 @@ def test_missing_corrupt_and_foreign_weights(dataset, trained, tmp_path):
     weights = next(p for p in cfg["model_params_path"] if p.endswith(".pt"))
     os.unlink(weights)
     open(weights, "wb").write(b"garbage")
-    r = subprocess.run([sys.executable, os.path.join(EXECUTOR, "start.py")], capture_output=True, text=True,
-                       env=dict(os.environ, YMIR_ENV_FILE=env_file), timeout=300)
+    r = run_start(EXECUTOR, env_file, timeout=300)
     assert r.returncode != 0
-    line = _monitor(work)
+    line = monitor_line(work)
     assert line[3:5] == ["4", "300004"] and os.path.basename(weights) in line[5]
     # another architecture: a yolov5n checkpoint offered to a yolov5s training
     work = str(tmp_path / "foreign")
     r = cli("run", "yolov5", "--task", "train", "--dataset", dataset, "--work", work, "--model", trained,
             "--no-progress", "--set", "model=yolov5s", "--set", "epochs=1", "--set", "img_size=64")
     assert r.returncode != 0
-    line = _monitor(work)
+    line = monitor_line(work)
     assert line[3:5] == ["4", "300004"] and "not a yolov5s model" in line[5]
