@@ -15,10 +15,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from ymir_sdk.mining import aldd_scores, cald_scores, entropy_scores, random_scores  # noqa: E402
 from ymir_sdk.openmmlab import prepare_openmmlab  # noqa: E402
 from ymir_sdk.synthetic import make_image  # noqa: E402
-from timing import best_time  # noqa: E402
+from timing import report_mining  # noqa: E402
 
 
 def main():
@@ -53,25 +52,9 @@ def main():
     def detect(imgs, heads=False):
         return predictor.detect([predictor.prepare(im) for im in imgs], heads=heads)
 
-    runs = {
-        "forward": lambda: [detect(b) for b in batches],
-        "random": lambda: random_scores([f"/in/{i}.png" for i in range(len(images))]),
-        "entropy": lambda: [entropy_scores(detect(b)[0], 2) for b in batches],
-        "aldd": lambda: [aldd_scores(detect(b, heads=True)[1]) for b in batches],
-        "cald": lambda: [cald_scores(b, detect(b)[0], lambda imgs: predictor.detect_images(imgs, args.batch), 2)
-                         for b in batches],
-    }
-    runs["forward"]()  # warm-up
-    base = best_time(runs["forward"])
-    print(f"{args.config}, {args.size}px input images, {args.images} images, batch {args.batch}, "
-          f"{torch.get_num_threads()} threads")
-    print(f"inference: {args.images / base:.2f} images/s ({base / args.images * 1000:.0f} ms/image)")
-    targets = {"entropy": 1.1, "aldd": 1.3, "cald": 5.5}
-    for name in ("random", "entropy", "aldd", "cald"):
-        t = best_time(runs[name])
-        target = targets.get(name)
-        verdict = f"  target <= {target}x: {'met' if t / base <= target else 'NOT met'}" if target else ""
-        print(f"{name:8s} {t:.3f} s  {t / base:.2f}x forward{verdict}")
+    report_mining(f"{args.config}, {args.size}px input images, {args.images} images, batch {args.batch}, "
+                  f"{torch.get_num_threads()} threads", batches, detect,
+                  lambda imgs: predictor.detect_images(imgs, args.batch))
 
 
 if __name__ == "__main__":

@@ -10,3 +10,33 @@ def best_time(fn, repeat: int = 2) -> float:
         fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+#: mining cost targets (issue "ymir_sdk.mining"), as a ratio to the plain batched forward pass
+MINING_TARGETS = {"entropy": 1.1, "aldd": 1.3, "cald": 5.5}
+
+
+def report_mining(header: str, batches, forward, detect_images, num_classes: int = 2) -> None:
+    """Time the plain batched forward pass over ``batches`` (after a warm-up) and each mining algorithm of
+    ``ymir_sdk.mining`` on the same images; print images/s and each algorithm's ratio to the forward pass with
+    its target. ``forward(batch, heads=False)`` -> (detections, head maps or None); ``detect_images(images)``
+    -> detections (CALD's augmented copies)."""
+    from ymir_sdk.mining import aldd_scores, cald_scores, entropy_scores, random_scores
+
+    n_images = sum(len(b) for b in batches)
+    runs = {
+        "forward": lambda: [forward(b) for b in batches],
+        "random": lambda: random_scores([f"/in/{i}.png" for i in range(n_images)]),
+        "entropy": lambda: [entropy_scores(forward(b)[0], num_classes) for b in batches],
+        "aldd": lambda: [aldd_scores(forward(b, heads=True)[1]) for b in batches],
+        "cald": lambda: [cald_scores(b, forward(b)[0], detect_images, num_classes) for b in batches],
+    }
+    runs["forward"]()  # warm-up
+    base = best_time(runs["forward"])
+    print(header)
+    print(f"inference: {n_images / base:.2f} images/s ({base / n_images * 1000:.0f} ms/image)")
+    for name in ("random", "entropy", "aldd", "cald"):
+        t = best_time(runs[name])
+        target = MINING_TARGETS.get(name)
+        verdict = f"  target <= {target}x: {'met' if t / base <= target else 'NOT met'}" if target else ""
+        print(f"{name:8s} {t:.3f} s  {t / base:.2f}x forward{verdict}")

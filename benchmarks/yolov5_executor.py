@@ -17,9 +17,8 @@ sys.path.insert(0, os.path.join(ROOT, "executors", "yolov5"))
 
 from executor import forward as executor_forward, model_yaml, prepare_offline  # noqa: E402
 
-from ymir_sdk.mining import aldd_scores, cald_scores, entropy_scores, random_scores  # noqa: E402
 from ymir_sdk.synthetic import make_image  # noqa: E402
-from timing import best_time  # noqa: E402
+from timing import report_mining  # noqa: E402
 
 
 def main():
@@ -47,25 +46,8 @@ def main():
     def detect(imgs):
         return [d for i in range(0, len(imgs), args.batch) for d in forward(imgs[i:i + args.batch])[0]]
 
-    runs = {
-        "forward": lambda: [forward(b) for b in batches],
-        "random": lambda: random_scores([f"/in/{i}.png" for i in range(len(images))]),
-        "entropy": lambda: [entropy_scores(forward(b)[0], 2) for b in batches],
-        "aldd": lambda: [aldd_scores(forward(b, heads=True)[1]) for b in batches],
-        "cald": lambda: [cald_scores(b, forward(b)[0], detect, 2) for b in batches],
-    }
-
-    runs["forward"]()  # warm-up
-    base = best_time(runs["forward"])
-    print(f"model {args.model}, {args.size}px, {args.images} images, batch {args.batch}, "
-          f"{torch.get_num_threads()} threads")
-    print(f"inference: {args.images / base:.2f} images/s ({base / args.images * 1000:.0f} ms/image)")
-    targets = {"entropy": 1.1, "aldd": 1.3, "cald": 5.5}
-    for name in ("random", "entropy", "aldd", "cald"):
-        t = best_time(runs[name])
-        target = targets.get(name)
-        verdict = f"  target <= {target}x: {'met' if t / base <= target else 'NOT met'}" if target else ""
-        print(f"{name:8s} {t:.3f} s  {t / base:.2f}x forward{verdict}")
+    report_mining(f"model {args.model}, {args.size}px, {args.images} images, batch {args.batch}, "
+                  f"{torch.get_num_threads()} threads", batches, forward, detect)
 
 
 if __name__ == "__main__":
