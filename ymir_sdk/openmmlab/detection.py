@@ -155,7 +155,6 @@ def mine_detection(ctx, *, algorithm: str, cfg_options: Any = "", batch_size: in
         paths = ctx.readable(ctx.candidates())
         scores: Dict[str, float] = dict(zip(paths, random_scores(paths).tolist()))
     else:
-        parse_cfg_options(cfg_options)  # a bad string is a config error before any model is loaded
         predictor = load_predictor(ctx, cfg_options, ndarray_type)
 
         def score(items) -> List[float]:
