@@ -282,3 +282,141 @@ def test_concurrent_conversions_build_once(tmp_path):
     lines = open(log_path).read().split()
     assert lines.count("build") == 1 and sorted(ln for ln in lines if ln.startswith("reused")) == [
         "reused=False", "reused=True"]
+
+
+# ---------------------------------------------------------------------------------------------- batch ark parser
+ARK_FILES = [
+    b"0, 48, 120, 207, 389, -1.0, 0.0\r\n\r\n2, 301, 210, 455, 330, 0.85, 0.5\n1,1,2,3,4\n   \n",
+    b"",                                                    # empty file (background image)
+    b"1, 5, 6, 7, 8",                                       # no trailing newline, 5 fields
+    b"\n\n2, 0.5, 1.25, 10.75, 20, 0.3\n",                  # 6 fields (no angle), fractional corners
+    b"\t0 ,\t10, 10, 19, 19, -1.0, -0.25 \r\n",              # tabs and spaces around numbers, CRLF
+    b"0, 1, 2, 3, 4, -1.0, 0.0\n" * 3,
+    b"  \r\n",                                              # whitespace-only lines only
+    b"+1, -5, 6, 1e1, 8, .5, 0\n",                          # signs, exponent, leading dot
+]
+
+
+def _reference_rows(files):
+    from ymir_sdk.dataset.annotations import _rows
+
+    rows, counts = [], []
+    for data in files:
+        parsed = parse_ark(data.decode())
+        rows.append(_rows(*parsed))
+        counts.append(len(parsed[0]))
+    return np.concatenate(rows), counts
+
+
+@pytest.mark.parametrize("order", [list(range(len(ARK_FILES))), list(reversed(range(len(ARK_FILES)))),
+                                   [0, 5], [1], [6, 6], [5, 5, 2]])
+def test_batch_ark_parser_equals_the_line_parser(order):
+    from ymir_sdk.dataset.annotations import parse_ark_batch
+
+    files = [ARK_FILES[i] for i in order]
+    rows, counts = parse_ark_batch(files, [f"{i}.txt" for i in order])
+    want_rows, want_counts = _reference_rows(files)
+    assert counts.tolist() == want_counts
+    assert rows.shape == want_rows.shape and rows.tolist() == want_rows.tolist()  # bit-identical values
+
+
+@pytest.mark.parametrize("bad, message", [
+    (b"0, 1, 2, 3, 4\n0, 1, two, 3, 4\n", "bad.txt line 2: non-numeric field"),
+    (b"0, 1, 2\n", "bad.txt line 1: expected 5 or 7"),
+    (b"0, 1, 2, 3, 4, 5, 6, 7\n", "bad.txt line 1: expected 5 or 7"),
+    (b"\n1.5, 1, 2, 3, 4\n", "bad.txt line 2: class id must be an integer"),
+    (b"0, nan, 2, 3, 4\n", "bad.txt line 1: non-finite value"),
+    (b"0, 1, 2, 3, 4,\n", "bad.txt line 1: non-numeric field"),
+    (b"0, 1, , 3, 4\n", "bad.txt line 1: non-numeric field"),
+    (b"0, 1, 2, 3, \xff4\n", "bad.txt is not UTF-8 text"),
+])
+def test_batch_ark_parser_names_the_file_and_line_of_a_bad_value(bad, message):
+    from ymir_sdk.dataset.annotations import parse_ark_batch
+    from ymir_sdk.errors import DatasetError
+
+    files = [ARK_FILES[0], bad, ARK_FILES[5]]
+    with pytest.raises(DatasetError) as e:
+        parse_ark_batch(files, ["good.txt", "bad.txt", "other.txt"])
+    assert message in str(e.value) and e.value.code == 300002
+
+
+def test_record_set_is_a_sequence_of_records(tmp_path):
+    from ymir_sdk.dataset.annotations import RecordSet
+
+    pairs = _pairs(tmp_path, [["0, 10, 10, 19, 29", "1, 1, 1, 4, 4"], [], ["1, 0, 0, 9, 9"]])
+    records = load_records(pairs, ["a", "b"])
+    assert isinstance(records, RecordSet) and len(records) == 3 and records.object_count == 3
+    assert [len(r) for r in records] == [2, 0, 1]
+    assert records[-1].boxes.tolist() == [[0, 0, 10, 10]] and records[2].classes.tolist() == [1]
+    assert [r.image for r in records[1:]] == [pairs[1][0], pairs[2][0]]
+    with pytest.raises(IndexError):
+        records[3]
+    again = RecordSet.of(list(records))  # a plain list of records -> the same arrays
+    assert again.offsets.tolist() == records.offsets.tolist() == [0, 2, 2, 3]
+    assert again.boxes.tolist() == records.boxes.tolist()
+
+
+def _reference_coco(records, class_names):
+    """COCO built the slow, obvious way (json.dumps of dicts)."""
+    images, annotations = [], []
+    for i, rec in enumerate(records, 1):
+        images.append({"id": i, "file_name": rec.image, "width": rec.width, "height": rec.height})
+        for (x1, y1, x2, y2), c in zip(rec.boxes.tolist(), rec.classes.tolist()):
+            annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": c,
+                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+    return {"images": images, "annotations": annotations,
+            "categories": [{"id": i, "name": n, "supercategory": "none"} for i, n in enumerate(class_names)]}
+
+
+@pytest.mark.parametrize("lines", [["0, 10, 10, 19, 29", "1, 0, 0, 9, 9"],          # integral: written as ints
+                                   ["0, 10.5, 10.25, 19.125, 29", "1, 0, 0, 9, 9"]])  # fractional: floats
+def test_coco_json_equals_the_obvious_encoding_and_escapes_names(tmp_path, lines):
+    from ymir_sdk.dataset.convert import coco_json
+
+    odd = tmp_path / 'quote" back\\slash ünï.png'
+    pairs = _pairs(tmp_path, [lines, [], lines[:1]])
+    img(odd, 100, 80)
+    pairs.append((str(odd), pairs[0][1]))
+    records = load_records(pairs, ["a", "b"])
+    text = coco_json(records, ["a", "b"])
+    assert json.loads(text) == _reference_coco(records, ["a", "b"])
+    assert json.loads(text)["images"][3]["file_name"] == str(odd)
+    fractional = "." in lines[0]
+    assert ('"bbox":[10.5,10.25,' in text) == fractional and ('"bbox":[10,10,10,20]' in text) == (not fractional)
+
+
+def test_cache_key_follows_the_content_not_the_mtime(tmp_path):
+    """A file rewritten with the same size and mtime (a coarse-mtime filesystem) is still seen as changed; a copy
+    with new mtimes and the same bytes reuses the conversion."""
+    pairs = _pairs(tmp_path, [["0, 10, 10, 19, 29"]])
+    out = str(tmp_path / "conv")
+    path = convert_to_coco({"train": pairs}, ["a", "b"], out)["train"]
+    st = os.stat(pairs[0][1])
+    with open(pairs[0][1], "w") as f:
+        f.write("1, 10, 10, 19, 29\n")  # same length
+    os.utime(pairs[0][1], ns=(st.st_atime_ns, st.st_mtime_ns))
+    convert_to_coco({"train": pairs}, ["a", "b"], out)
+    assert json.load(open(path))["annotations"][0]["category_id"] == 1
+    built = os.path.getmtime(path)
+    os.utime(pairs[0][1], ns=(1, 10**18))
+    convert_to_coco({"train": pairs}, ["a", "b"], out)
+    assert os.path.getmtime(path) == built  # same bytes: reused
+
+
+def test_image_size_reads_past_the_first_block(tmp_path):
+    """Headers whose size or orientation lie beyond the first 1024 bytes (a long comment before the JPEG frame
+    header, a long text chunk before the PNG eXIf chunk)."""
+    from PIL.PngImagePlugin import PngInfo
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    im = Image.new("RGB", (64, 48))
+    jpg, png = tmp_path / "long.jpg", tmp_path / "long.png"
+    im.save(jpg, exif=exif.tobytes(), comment=b"x" * 5000)
+    info = PngInfo()
+    info.add_text("comment", "y" * 5000)
+    im.save(png, pnginfo=info, exif=exif.tobytes())
+    assert os.path.getsize(jpg) > 5000 and os.path.getsize(png) > 5000
+    with Image.open(png) as check:
+        assert check.getexif().get(0x0112) == 6
+    assert image_size(str(jpg)) == (48, 64) and image_size(str(png)) == (48, 64)

@@ -25,7 +25,9 @@ import json
 import logging
 import math
 import os
+import warnings
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -50,6 +52,71 @@ class ImageRecord:
     areas: Optional[np.ndarray] = None  # (N,) stored mask area (COCO), else None
 
     def __len__(self) -> int:
+        return len(self.classes)
+
+
+class RecordSet(SequenceABC):
+    """The records of a split as arrays over all its objects (what converters format in bulk, without a Python
+    object per image); indexing or iterating gives :class:`ImageRecord` views into those arrays.
+
+    ``offsets[i]:offsets[i + 1]`` are the objects of image ``i``; ``segmentations`` is empty or has one entry per
+    object; ``areas`` is None or one value per object."""
+
+    def __init__(self, images: List[str], widths: List[int], heights: List[int], offsets: np.ndarray,
+                 boxes: np.ndarray, classes: np.ndarray, quality: np.ndarray, angles: np.ndarray,
+                 segmentations: Optional[list] = None, areas: Optional[np.ndarray] = None):
+        self.images, self.widths, self.heights = images, widths, heights
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.boxes, self.classes, self.quality, self.angles = boxes, classes, quality, angles
+        self.segmentations = segmentations or []
+        self.areas = areas
+
+    @classmethod
+    def of(cls, records: Sequence[ImageRecord]) -> "RecordSet":
+        """Any sequence of ImageRecords as a RecordSet (a RecordSet is returned as it is)."""
+        if isinstance(records, RecordSet):
+            return records
+        records = list(records)
+        counts = [len(r) for r in records]
+
+        def cat(arrays, shape):
+            return np.concatenate(arrays) if arrays else np.zeros(shape)
+
+        segs = [seg for r in records for seg in (r.segmentations or [None] * len(r))]
+        areas = None
+        if any(r.areas is not None for r in records):
+            areas = cat([r.areas if r.areas is not None else np.zeros(len(r)) for r in records], (0,))
+        return cls([r.image for r in records], [r.width for r in records], [r.height for r in records],
+                   np.concatenate(([0], np.cumsum(counts, dtype=np.int64))),
+                   cat([r.boxes for r in records], (0, 4)).reshape(-1, 4),
+                   cat([r.classes for r in records], (0,)).astype(np.int64),
+                   cat([r.quality for r in records], (0,)), cat([r.angles for r in records], (0,)),
+                   segs if any(s is not None for s in segs) else [], areas)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def _record(self, i: int) -> ImageRecord:
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        return ImageRecord(self.images[i], self.widths[i], self.heights[i], self.boxes[a:b], self.classes[a:b],
+                           self.quality[a:b], self.angles[a:b], self.segmentations[a:b],
+                           self.areas[a:b] if self.areas is not None else None)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._record(k) for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._record(i)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self._record(i)
+
+    @property
+    def object_count(self) -> int:
         return len(self.classes)
 
 
@@ -226,8 +293,13 @@ def apply_rules(classes, boxes, quality, angles, width, height, n_classes: int, 
     return np.flatnonzero(keep), clipped
 
 
+_CHUNK = 1 << 16
+
+
 def read_bytes(path: str) -> Optional[bytes]:
-    """A whole small file with the least overhead (annotation files are read by the ten thousand)."""
+    """A whole small file with the least overhead (annotation files are read by the ten thousand: open, one read,
+    close); None when it does not exist. A read of a regular file returns fewer bytes than asked only at its end,
+    so one short read is the whole file."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -235,56 +307,90 @@ def read_bytes(path: str) -> Optional[bytes]:
     except OSError as e:
         raise DatasetError(f"annotation file {path} is unreadable: {e}") from None
     try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
+        data = os.read(fd, _CHUNK)
+        if len(data) == _CHUNK:
+            chunks = [data]
+            while chunks[-1]:
+                chunks.append(os.read(fd, _CHUNK))
+            data = b"".join(chunks)
+        return data
+    except OSError as e:
+        raise DatasetError(f"annotation file {path} is unreadable: {e}") from None
     finally:
         os.close(fd)
 
 
-def _read_text(path: str) -> Optional[str]:
-    data = read_bytes(path)
-    if data is None:
-        return None
+def _decode(data: bytes, path: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DatasetError(f"annotation file {path} is not UTF-8 text: {e}") from None
 
 
-def _ark_lines(text: str, source: str) -> List[str]:
-    """The non-blank lines of an ark file, padded to 7 fields; a malformed line raises parse_ark's error."""
-    out = []
-    for line in text.split("\n"):
-        commas = line.count(",")
-        if commas == 6:
-            out.append(line)
-        elif commas == 4:
-            out.append(line + ",-1.0,0.0")
-        elif commas == 5:
-            out.append(line + ",0.0")
-        elif line.strip():
-            parse_ark(text, source)  # raises the precise error
-            raise DatasetError(f"{source}: malformed line {line.strip()!r}")  # pragma: no cover
-    return out
+def _ark_slow(datas: Sequence[bytes], sources: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`parse_ark` file by file: the reference behaviour, and the precise error (file and line)."""
+    pieces, counts = [], []
+    for data, source in zip(datas, sources):
+        classes, boxes, quality, angles = parse_ark(_decode(data, source), source)
+        pieces.append(_rows(classes, boxes, quality, angles))
+        counts.append(len(classes))
+    rows = np.concatenate(pieces) if pieces else np.zeros((0, 7))
+    return rows, np.asarray(counts, dtype=np.int64)
 
 
-def _ark_rows(lines: List[str], files: List[Tuple[str, str]]) -> np.ndarray:
-    """Parse many ark lines at once into (N, 7) rows; on any bad value the per-line parser names the file/line."""
+def parse_ark_batch(datas: Sequence[bytes], sources: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """Parse many ark files at once (the hot path of dataset conversion): returns (N, 7) rows ``class, x1, y1,
+    x2, y2, quality, angle`` (x2/y2 exclusive, as :func:`parse_ark`) in file order, and the object count of each
+    file. Lines are split, blank lines dropped, field counts checked and numbers parsed over the whole batch with
+    numpy; anything the vectorised checks do not accept goes through :func:`parse_ark` file by file, which gives
+    the same result or the error naming the file and line."""
+    if not datas:
+        return np.zeros((0, 7)), np.zeros(0, dtype=np.int64)
+    buf = b"\n".join(datas)
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.append(newlines, len(arr))
+    commas = np.flatnonzero(arr == 44)
+    fields = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+    blank = ends == starts
+    for i in np.flatnonzero((fields == 1) & ~blank).tolist():  # lines without a comma: blank if only whitespace
+        blank[i] = not buf[starts[i]:ends[i]].strip()
+    if (~blank & ((fields < 5) | (fields > 7))).any():
+        return _ark_slow(datas, sources)
+    file_starts = np.cumsum([0] + [len(d) + 1 for d in datas[:-1]])
+    owner = np.searchsorted(file_starts, starts, side="right") - 1
+    keep = ~blank
+    spans = ends - starts + 1  # each line with its newline (the last line has none: its span overruns by one)
+    text = arr[np.repeat(keep, spans)[: len(arr)]]
+    text[text == 13] = 32  # CRLF: the CR is whitespace
+    text[text == 10] = 44  # each line's newline separates its last field from the next line's first
+    if keep[-1]:  # the last line has no newline: give it the same closing separator as every other line
+        text = np.append(text, np.uint8(44))
+    # numpy reads a whitespace-only field as -1 without complaint: every field must hold a non-blank byte
+    solid = text[text > 32]
+    if len(solid) and (solid[0] == 44 or ((solid[1:] == 44) & (solid[:-1] == 44)).any()):
+        return _ark_slow(datas, sources)
+    k = fields[keep]
     try:
-        rows = np.array(",".join(lines).split(","), dtype=np.float64).reshape(-1, 7) if lines else np.zeros((0, 7))
-        bad = not np.isfinite(rows).all() or not np.array_equal(rows[:, 0], np.floor(rows[:, 0]))
-    except ValueError:
-        bad = True
-    if bad:
-        for source, text in files:
-            parse_ark(text, source)
-        raise DatasetError(f"malformed ark files among {files[0][0]} ...")  # pragma: no cover
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            values = np.fromstring(text.tobytes(), dtype=np.float64, sep=",")
+    except (ValueError, DeprecationWarning):
+        return _ark_slow(datas, sources)
+    if len(values) != int(k.sum()):
+        return _ark_slow(datas, sources)
+    if (k == 7).all():
+        rows = values.reshape(-1, 7)
+    else:
+        rows = np.empty((len(k), 7))
+        rows[:, 5], rows[:, 6] = -1.0, 0.0
+        line = np.repeat(np.arange(len(k)), k)
+        rows[line, np.arange(len(values)) - np.repeat(np.cumsum(k) - k, k)] = values
+    if not np.isfinite(rows).all() or not np.array_equal(rows[:, 0], np.floor(rows[:, 0])):
+        return _ark_slow(datas, sources)
     rows[:, 3:5] += 1  # inclusive xmax/ymax -> exclusive
-    return rows
+    return rows, np.bincount(owner[keep], minlength=len(datas)).astype(np.int64)
 
 
 def _rows(classes, boxes, quality, angles) -> np.ndarray:
@@ -295,83 +401,85 @@ def _rows(classes, boxes, quality, angles) -> np.ndarray:
 
 
 def load_records(pairs: Sequence[Tuple[str, str]], class_names: Sequence[str],
-                 stats: Optional[ConversionStats] = None) -> List[ImageRecord]:
-    """Parse every (image, annotation) pair of a split into ImageRecords, applying the rules.
+                 stats: Optional[ConversionStats] = None,
+                 contents: Optional[Dict[str, Optional[bytes]]] = None) -> RecordSet:
+    """Parse every (image, annotation) pair of a split into a :class:`RecordSet` (a sequence of ImageRecords),
+    applying the rules.
 
-    The annotation format is told by the file name: ``.txt`` ark, ``.xml`` VOC, ``.json`` the shared COCO file.
-    Objects are gathered for the whole split; ark lines are parsed in one batch and the rules run once, vectorised.
+    The annotation format is told by the file name: ``.xml`` VOC, ``.json`` the shared COCO file, anything else
+    ark. Objects are gathered for the whole split; ark files are parsed in batches (:func:`parse_ark_batch`) and
+    the rules run once, vectorised. ``contents``, when given, receives the bytes of every ark/VOC file as they were
+    read (None: missing), so that :mod:`.convert` keys its cache on them without a second pass over the files.
     """
     stats = stats if stats is not None else ConversionStats()
     class_index = {c.strip().lower(): i for i, c in enumerate(class_names)}
     coco_sources: Dict[str, CocoSource] = {}
-    images: List[Tuple[str, int, int, int]] = []  # path, width, height, object count
+    images: List[Tuple[str, int, int]] = []  # path, width, height
+    counts: List[int] = []  # objects per image (an ark batch's counts arrive when it is parsed)
     pieces: List[np.ndarray] = []  # (k, 7) rows: class, x1, y1, x2, y2, quality, angle - in image order
-    ark_lines: List[str] = []
-    ark_files: List[Tuple[str, str]] = []
-    all_segs: list = []
-    all_areas: list = []
+    ark_datas: List[bytes] = []
+    ark_sources: List[str] = []
+    extras: List[Optional[Tuple[list, list]]] = []  # per image: (segmentations, areas) of a COCO source
     with_segs = False
 
     def flush_ark() -> None:
-        if ark_files:
-            pieces.append(_ark_rows(ark_lines, ark_files))
-            ark_lines.clear()
-            ark_files.clear()
+        if ark_datas:
+            rows, n = parse_ark_batch(ark_datas, ark_sources)
+            pieces.append(rows)
+            counts.extend(n.tolist())
+            ark_datas.clear()
+            ark_sources.clear()
 
     for image, ann in pairs:
-        segs = areas = None
-        lines = None
+        extra = data = None
         if ann.endswith(".json"):
             src = coco_sources.get(ann) or coco_sources.setdefault(ann, CocoSource(ann, class_names))
             img, classes, boxes, quality, angles, segs, areas = src.objects(image)
             if img is None:
                 stats.missing_annotation += 1
-            with_segs = True
+            extra, with_segs = (segs, areas), True
         else:
-            text = _read_text(ann) if ann else None
-            classes = boxes = quality = angles = []
-            if text is None:
+            data = read_bytes(ann) if ann else None
+            if contents is not None and ann:
+                contents[ann] = data
+            if data is None:
                 stats.missing_annotation += 1
+                data = b""  # a background image
             elif ann.endswith(".xml"):
-                classes, boxes, quality, angles = parse_voc(text, class_index, ann)
-            else:
-                lines = _ark_lines(text, ann)
+                classes, boxes, quality, angles = parse_voc(_decode(data, ann), class_index, ann)
+                data = None
         try:
             width, height = image_size(image)
         except ImageError:
             stats.unreadable_images.append(image)
             continue
-        if lines is not None:
-            ark_lines.extend(lines)
-            ark_files.append((ann, text))
-            count = len(lines)
+        images.append((image, width, height))
+        extras.append(extra)
+        if data is not None:
+            ark_datas.append(data)
+            ark_sources.append(ann)
         else:
             flush_ark()
             pieces.append(_rows(classes, boxes, quality, angles))
-            count = len(classes)
-        images.append((image, width, height, count))
-        if with_segs:
-            all_segs += segs if segs is not None else [None] * count
-            all_areas += areas if areas is not None else [0.0] * count
+            counts.append(len(classes))
     flush_ark()
     rows = np.concatenate(pieces) if pieces else np.zeros((0, 7))
-    counts = np.array([n for *_, n in images], dtype=np.int64)
-    widths = np.repeat(np.array([w for _, w, _, _ in images], dtype=np.float64), counts)
-    heights = np.repeat(np.array([h for _, _, h, _ in images], dtype=np.float64), counts)
+    counts_a = np.array(counts, dtype=np.int64)
+    widths = np.repeat(np.array([w for _, w, _ in images], dtype=np.float64), counts_a)
+    heights = np.repeat(np.array([h for _, _, h in images], dtype=np.float64), counts_a)
     keep, clipped = apply_rules(rows[:, 0], rows[:, 1:5], rows[:, 5], rows[:, 6], widths, heights,
                                 len(class_names), stats)
-    cls = rows[keep, 0].astype(np.int64)
-    boxes_k, quality_k, angles_k = clipped[keep], rows[keep, 5], rows[keep, 6]
-    areas_k = np.asarray(all_areas, dtype=np.float64).reshape(-1)[keep] if with_segs else None
-    owner = np.repeat(np.arange(len(images)), counts)[keep]
-    ends = np.searchsorted(owner, np.arange(len(images)), side="right").tolist()
-    records = []
-    start = 0
-    for i, (image, width, height, _) in enumerate(images):
-        end = ends[i]
-        segs = [all_segs[k] for k in keep[start:end]] if with_segs else []
-        records.append(ImageRecord(image, width, height, boxes_k[start:end], cls[start:end], quality_k[start:end],
-                                   angles_k[start:end], segs, areas_k[start:end] if areas_k is not None else None))
-        start = end
-    stats.images += len(records)
-    return records
+    all_segs: list = []
+    areas_k = None
+    if with_segs:
+        all_areas: list = []
+        for extra, n in zip(extras, counts):
+            all_segs += extra[0] if extra is not None else [None] * n
+            all_areas += extra[1] if extra is not None else [0.0] * n
+        areas_k = np.asarray(all_areas, dtype=np.float64).reshape(-1)[keep]
+        all_segs = [all_segs[k] for k in keep.tolist()]
+    owner = np.repeat(np.arange(len(images)), counts_a)[keep]
+    offsets = np.searchsorted(owner, np.arange(len(images) + 1), side="left")
+    stats.images += len(images)
+    return RecordSet([i for i, _, _ in images], [w for _, w, _ in images], [h for _, _, h in images], offsets,
+                     clipped[keep], rows[keep, 0].astype(np.int64), rows[keep, 5], rows[keep, 6], all_segs, areas_k)

@@ -10,12 +10,13 @@ only then is a key file written. A half-written output (a killed run) has no mat
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
 import shutil
 import tempfile
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import yaml
@@ -28,7 +29,7 @@ except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
 from ..errors import DatasetError
 from ..io import atomic_write_bytes, atomic_write_text
 from . import rotated
-from .annotations import ConversionStats, ImageRecord, load_records
+from .annotations import ConversionStats, ImageRecord, RecordSet, load_records, read_bytes
 
 log = logging.getLogger("ymir_sdk")
 CONVERTER_VERSION = "1"
@@ -36,46 +37,66 @@ Pairs = Sequence[Tuple[str, str]]
 
 
 # ----------------------------------------------------------------------------------------------- cache
-def dataset_key(splits: Dict[str, Pairs], class_names: Sequence[str], *extra: object) -> str:
-    """A key that changes when the index, the class list, the options or any annotation file changes."""
-    parts = [repr((CONVERTER_VERSION, list(class_names), extra))]
-    stamps: Dict[str, str] = {}
+def dataset_key(splits: Dict[str, Pairs], class_names: Sequence[str], *extra: object,
+                contents: Optional[Dict[str, Optional[bytes]]] = None) -> str:
+    """A key that changes when the index, the class list, the options or the content of any annotation file
+    changes. Ark/VOC files are keyed on their bytes (taken from ``contents`` when the conversion has just read
+    them, else read here), so a file rewritten within one mtime tick, or a copy with new mtimes, is judged by
+    what it holds; the shared COCO json (one possibly large file) on its size and mtime."""
+    contents = contents if contents is not None else {}
+    digest = hashlib.sha1(repr((CONVERTER_VERSION, list(class_names), extra)).encode())
+    done: Dict[str, int] = {}  # annotation file -> its length (-1: absent), hashed at its first appearance
     for split in sorted(splits):
-        parts.append(split)
-        for image, ann in splits[split]:
-            if ann and ann not in stamps:
-                try:
-                    st = os.stat(ann)
-                    stamps[ann] = f"{st.st_size}:{st.st_mtime_ns}"
-                except OSError:
-                    stamps[ann] = "-"
-            parts.append(f"{image}\t{ann}\t{stamps.get(ann, '')}")
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+        pairs = splits[split]
+        digest.update(f"\n{split}\n".encode())
+        digest.update("\n".join(map("\t".join, pairs)).encode())  # index lines cannot hold a newline or a tab
+        lengths, blobs = [], []
+        for _, ann in pairs:
+            n = done.get(ann)
+            if n is None:
+                if ann.endswith(".json"):
+                    try:
+                        st = os.stat(ann)
+                        data: Optional[bytes] = f"{st.st_size}:{st.st_mtime_ns}".encode()
+                    except OSError:
+                        data = None
+                else:
+                    data = contents[ann] if ann in contents else read_bytes(ann) if ann else None
+                n = done[ann] = -1 if data is None else len(data)
+                if data:
+                    blobs.append(data)
+            lengths.append(n)
+        # unambiguous: every file's length is listed, and its bytes follow in the order of first appearance
+        digest.update(np.asarray(lengths, dtype=np.int64).tobytes())
+        digest.update(b"".join(blobs))
+    return digest.hexdigest()
 
 
-def cached(out_path: str, key: str, build: Callable[[str], None]) -> bool:
+def cached(out_path: str, key: Union[str, Callable[[], str]], build: Callable[[str], None]) -> bool:
     """Build ``out_path`` (a file or a folder) with ``build(tmp_path)`` unless a complete build with ``key``
-    exists. Returns True when the cached output was reused.
+    exists. Returns True when the cached output was reused. ``key`` may be a function: it is called to check an
+    existing output, and after the build for the key to store (the build may have gathered what makes it cheap).
 
     Safe across processes (the ranks of a multi-GPU run convert the same dataset at the same time): one builds
     under a file lock while the others wait, then reuse its output; a half-written output is never reused."""
     parent = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(parent, exist_ok=True)
+    key_fn = key if callable(key) else (lambda: key)
     with open(out_path.rstrip("/") + ".lock", "a") as lock:
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            return _cached_locked(out_path, key, build, parent)
+            return _cached_locked(out_path, key_fn, build, parent)
         finally:
             if fcntl is not None:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _cached_locked(out_path: str, key: str, build: Callable[[str], None], parent: str) -> bool:
+def _cached_locked(out_path: str, key_fn: Callable[[], str], build: Callable[[str], None], parent: str) -> bool:
     marker = out_path.rstrip("/") + ".key"
     if os.path.exists(out_path) and os.path.exists(marker):
         with open(marker, encoding="utf-8") as f:
-            if f.read() == key:
+            if f.read() == key_fn():
                 log.info("reusing converted dataset %s", out_path)
                 return True
     if os.path.exists(marker):
@@ -89,16 +110,17 @@ def _cached_locked(out_path: str, key: str, build: Callable[[str], None], parent
         os.replace(target, out_path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    atomic_write_text(marker, key)
+    atomic_write_text(marker, key_fn())
     return False
 
 
-def _load(splits: Dict[str, Pairs], class_names: Sequence[str], require_objects: bool
+def _load(splits: Dict[str, Pairs], class_names: Sequence[str], require_objects: bool,
+          contents: Optional[Dict[str, Optional[bytes]]] = None
           ) -> Dict[str, Tuple[List[ImageRecord], ConversionStats]]:
     out = {}
     for split, pairs in splits.items():
         stats = ConversionStats()
-        records = load_records(pairs, class_names, stats)
+        records = load_records(pairs, class_names, stats, contents)
         stats.log(f"{split} set")
         if not records:
             raise DatasetError(f"{split} dataset has no readable image ({len(pairs)} listed)")
@@ -108,42 +130,72 @@ def _load(splits: Dict[str, Pairs], class_names: Sequence[str], require_objects:
     return out
 
 
+Loaded = Dict[str, Tuple[List[ImageRecord], ConversionStats]]
+
+
+def _convert(splits: Dict[str, Pairs], class_names: Sequence[str], out: str, options: tuple,
+             require_objects: bool, write: Callable[[str, Loaded], None]) -> bool:
+    """Load every split and ``write(target, loaded)`` under :func:`cached`, keyed on the index, the class list,
+    ``options`` and the annotation bytes the load has just read."""
+    contents: Dict[str, Optional[bytes]] = {}
+
+    def build(target: str) -> None:
+        write(target, _load(splits, class_names, require_objects, contents))
+
+    return cached(out, lambda: dataset_key(splits, class_names, *options, contents=contents), build)
+
+
 # ----------------------------------------------------------------------------------------------- COCO
+def _numbers(values: np.ndarray) -> Tuple[np.ndarray, str]:
+    """Values and their %-format: integers as ``%d`` when every value is integral (ark/VOC pixel boxes: the
+    common case, and the cheapest to format), else ``%r`` (the shortest text that reads back the same float)."""
+    if values.size == 0 or (np.array_equal(values, np.round(values)) and np.abs(values).max() < 2 ** 53):
+        return values.astype(np.int64), "%d"
+    return values, "%r"
+
+
 def coco_json(records: Sequence[ImageRecord], class_names: Sequence[str], segmentation: str = "none") -> str:
     """COCO json text; ``file_name`` is the absolute image path; category ids are 0-based class indices.
     ``segmentation``: ``none`` (boxes), ``masks`` (the source polygons/RLE), ``rotated`` (4-corner polygons of
-    the rotated boxes, plus ``rotate_angle``). Written as text from arrays concatenated over the split: it is the
-    hot path of dataset conversion (tens of thousands of objects)."""
+    the rotated boxes, plus ``rotate_angle``). The hot path of dataset conversion (tens of thousands of objects):
+    the text is formatted by one %-operation per section over the split's arrays (:class:`RecordSet`)."""
     dumps = json.dumps
-    counts = [len(rec) for rec in records]
-    boxes = np.concatenate([rec.boxes for rec in records]) if records else np.zeros((0, 4))
+    rs = RecordSet.of(records)
+    counts = np.diff(rs.offsets)
+    boxes = rs.boxes.reshape(-1, 4)
+    n = len(boxes)
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
     area = xywh[:, 2] * xywh[:, 3]
-    classes = np.concatenate([rec.classes for rec in records]).tolist() if records else []
-    extra = [""] * len(classes)
+    extra = None
     if segmentation == "masks":
-        stored = np.concatenate([rec.areas if rec.areas is not None else np.zeros(len(rec)) for rec in records])
-        area = np.where(stored > 0, stored, area)
-        segs = [seg for rec in records for seg in (rec.segmentations or [None] * len(rec))]
-        for k, ((x, y, w, h), seg) in enumerate(zip(xywh.tolist(), segs)):
-            extra[k] = ',"segmentation":' + dumps(seg or [[x, y, x + w, y, x + w, y + h, x, y + h]])
+        if rs.areas is not None:
+            area = np.where(rs.areas > 0, rs.areas, area)
+        segs = rs.segmentations or [None] * n
+        extra = [',"segmentation":' + dumps(seg or [[x, y, x + w, y, x + w, y + h, x, y + h]])
+                 for (x, y, w, h), seg in zip(xywh.tolist(), segs)]
     elif segmentation == "rotated":
-        angles = np.concatenate([rec.angles for rec in records])
-        polys = rotated.corners(rotated.rboxes_from_boxes(boxes, angles)).tolist()
-        extra = [f',"segmentation":[{poly}],"rotate_angle":{a!r}' for poly, a in zip(polys, angles.tolist())]
-    rows = iter(zip(xywh.tolist(), area.tolist(), classes, extra))
-    images, annotations = [], []
-    ann_id = 0
-    for img_id, (rec, n) in enumerate(zip(records, counts), 1):
-        images.append(f'{{"id":{img_id},"file_name":{dumps(rec.image)},"width":{rec.width},"height":{rec.height}}}')
-        for _ in range(n):
-            (x, y, w, h), a, c, e = next(rows)
-            ann_id += 1
-            annotations.append(f'{{"id":{ann_id},"image_id":{img_id},"category_id":{c},'
-                               f'"bbox":[{x!r},{y!r},{w!r},{h!r}],"area":{a!r},"iscrowd":0{e}}}')
+        polys = rotated.corners(rotated.rboxes_from_boxes(boxes, rs.angles)).tolist()
+        extra = [f',"segmentation":[{poly}],"rotate_angle":{a!r}' for poly, a in zip(polys, rs.angles.tolist())]
+    values, fmt = _numbers(np.column_stack([xywh, area]))
+    columns = np.column_stack([np.arange(1, n + 1), np.repeat(np.arange(1, len(rs) + 1), counts),
+                               rs.classes.astype(np.int64)])
+    template = ('{"id":%d,"image_id":%d,"category_id":%d,"bbox":[' + ",".join([fmt] * 4) + '],"area":' + fmt +
+                ',"iscrowd":0' + ("%s}" if extra is not None else "}"))
+    if fmt == "%d" and extra is None:
+        flat = tuple(np.column_stack([columns, values]).ravel().tolist())
+    else:
+        cols = columns.T.tolist() + values.T.tolist() + ([extra] if extra is not None else [])
+        flat = tuple(itertools.chain.from_iterable(zip(*cols)))
+    annotations = ",".join([template] * n) % flat
+    names = list(rs.images)
+    if dumps(names, separators=(",", ":")) != '["' + '","'.join(names) + '"]':  # some name needs escaping
+        names = [dumps(name)[1:-1] for name in names]
+    sizes = np.column_stack([np.asarray(rs.widths, dtype=np.int64), np.asarray(rs.heights, dtype=np.int64)])
+    image_rows = zip(range(1, len(rs) + 1), names, *sizes.T.tolist())
+    images = ",".join(['{"id":%d,"file_name":"%s","width":%d,"height":%d}'] * len(rs)) % \
+        tuple(itertools.chain.from_iterable(image_rows))
     categories = dumps([{"id": i, "name": n, "supercategory": "none"} for i, n in enumerate(class_names)])
-    return (f'{{"images":[{",".join(images)}],"annotations":[{",".join(annotations)}],'
-            f'"categories":{categories}}}')
+    return f'{{"images":[{images}],"annotations":[{annotations}],"categories":{categories}}}'
 
 
 def coco_dict(records: Sequence[ImageRecord], class_names: Sequence[str], segmentation: str = "none") -> dict:
@@ -154,15 +206,14 @@ def coco_dict(records: Sequence[ImageRecord], class_names: Sequence[str], segmen
 def convert_to_coco(splits: Dict[str, Pairs], class_names: Sequence[str], out_dir: str,
                     segmentation: str = "none") -> Dict[str, str]:
     """One COCO json per split (``<out_dir>/<split>.json``); returns split -> json path."""
-    key = dataset_key(splits, class_names, "coco", segmentation)
     out = os.path.join(out_dir, f"coco-{segmentation}")
 
-    def build(target: str) -> None:
+    def write(target: str, loaded: Loaded) -> None:
         os.makedirs(target)
-        for split, (records, _) in _load(splits, class_names, require_objects=True).items():
+        for split, (records, _) in loaded.items():
             atomic_write_text(os.path.join(target, f"{split}.json"), coco_json(records, class_names, segmentation))
 
-    cached(out, key, build)
+    _convert(splits, class_names, out, ("coco", segmentation), True, write)
     return {split: os.path.join(out, f"{split}.json") for split in splits}
 
 
@@ -238,11 +289,9 @@ def convert_to_yolo(splits: Dict[str, Pairs], class_names: Sequence[str], out_di
                     segments: bool = False) -> str:
     """YOLO layout under ``out_dir/yolo[-seg]``: ``images/<split>/<name>`` (links to the assets),
     ``labels/<split>/<stem>.txt`` and ``data.yaml``; returns the data.yaml path."""
-    key = dataset_key(splits, class_names, "yolo", segments)
     out = os.path.join(out_dir, "yolo-seg" if segments else "yolo")
 
-    def build(target: str) -> None:
-        loaded = _load(splits, class_names, require_objects=True)
+    def write(target: str, loaded: Loaded) -> None:
         data = {"path": out, "nc": len(class_names), "names": list(class_names)}
         for split, (records, _) in loaded.items():
             img_dir = os.path.join(target, "images", split)
@@ -264,7 +313,7 @@ def convert_to_yolo(splits: Dict[str, Pairs], class_names: Sequence[str], out_di
         with open(os.path.join(target, "data.yaml"), "w") as f:
             yaml.safe_dump(data, f, sort_keys=False)
 
-    cached(out, key, build)
+    _convert(splits, class_names, out, ("yolo", segments), True, write)
     return os.path.join(out, "data.yaml")
 
 
@@ -292,11 +341,10 @@ def convert_to_mmseg(splits: Dict[str, Pairs], class_names: Sequence[str], out_d
     (``image TAB png``); returns split -> index file."""
     import cv2
 
-    key = dataset_key(splits, class_names, "mmseg", with_background)
     out = os.path.join(out_dir, "mmseg-bg" if with_background else "mmseg")
 
-    def build(target: str) -> None:
-        for split, (records, _) in _load(splits, class_names, require_objects=False).items():
+    def write(target: str, loaded: Loaded) -> None:
+        for split, (records, _) in loaded.items():
             lab_dir = os.path.join(target, "labels", split)
             os.makedirs(lab_dir)
             rows = []
@@ -309,5 +357,5 @@ def convert_to_mmseg(splits: Dict[str, Pairs], class_names: Sequence[str], out_d
                 rows.append(f"{rec.image}\t{os.path.join(out, 'labels', split, os.path.basename(png))}")
             atomic_write_text(os.path.join(target, f"{split}.tsv"), "\n".join(rows) + "\n")
 
-    cached(out, key, build)
+    _convert(splits, class_names, out, ("mmseg", with_background), False, write)
     return {split: os.path.join(out, f"{split}.tsv") for split in splits}

@@ -33,64 +33,55 @@ def _tiff_orientation(data: bytes) -> Optional[int]:
     return None
 
 
-class _Reader:
-    """Sequential reads over a file descriptor, served from one initial block when it suffices."""
-
-    def __init__(self, fd: int, head: bytes):
-        self.fd, self.head, self.pos = fd, head, 0
-
-    def read(self, n: int) -> bytes:
-        end = self.pos + n
-        data = self.head[self.pos:end] if end <= len(self.head) else os.pread(self.fd, n, self.pos)
-        self.pos += len(data)
-        return data
-
-    def seek(self, offset: int, whence: int = 0) -> None:
-        self.pos = offset if whence == 0 else self.pos + offset
+def _bytes(fd: int, head: bytes, pos: int, n: int) -> bytes:
+    """``n`` bytes at ``pos``: from the first block read when it holds them, else from the file."""
+    end = pos + n
+    return head[pos:end] if end <= len(head) else os.pread(fd, n, pos)
 
 
-def _jpeg(f) -> Tuple[int, int, Optional[int]]:
-    f.seek(2)
+_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
+
+
+def _jpeg(fd: int, head: bytes) -> Tuple[int, int, Optional[int]]:
+    pos = 2
     orientation = None
     while True:
-        marker = f.read(2)
+        marker = _bytes(fd, head, pos, 2)
+        pos += 2
         while marker[:1] == b"\xff" and marker[1:2] == b"\xff":  # fill bytes
-            marker = marker[1:] + f.read(1)
+            marker = marker[1:] + _bytes(fd, head, pos, 1)
+            pos += 1
         if len(marker) < 2 or marker[0] != 0xFF:
             raise ValueError("broken JPEG marker")
         code = marker[1]
         if code in (0xD8, 0x01) or 0xD0 <= code <= 0xD7:
             continue
-        length = struct.unpack(">H", f.read(2))[0]
+        length = struct.unpack(">H", _bytes(fd, head, pos, 2))[0]
         if code == 0xE1 and orientation is None:
-            block = f.read(length - 2)
+            block = _bytes(fd, head, pos + 2, length - 2)
             if block[:6] == b"Exif\x00\x00":
                 orientation = _tiff_orientation(block[6:])
-            continue
-        if code in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            h, w = struct.unpack(">xHH", f.read(5))
+        elif code in _SOF:
+            h, w = struct.unpack(">xHH", _bytes(fd, head, pos + 2, 5))
             return w, h, orientation
-        if code == 0xD9:
+        elif code == 0xD9:
             raise ValueError("JPEG without a frame header")
-        f.seek(length - 2, 1)
+        pos += length
 
 
-def _png(f, head: bytes) -> Tuple[int, int, Optional[int]]:
-    w, h = struct.unpack(">II", head[16:24])
-    orientation = None
-    f.seek(8)
+def _png(fd: int, head: bytes) -> Tuple[int, int, Optional[int]]:
+    ihdr_length, w, h = struct.unpack_from(">I4xII", head, 8)
+    pos = 20 + ihdr_length  # the chunk after IHDR
     while True:  # walk the chunks before the image data, looking for eXIf
-        chunk = f.read(8)
+        chunk = _bytes(fd, head, pos, 8)
         if len(chunk) < 8:
-            break
+            return w, h, None
         length, kind = struct.unpack(">I4s", chunk)
-        if kind in (b"IDAT", b"IEND"):
-            break
+        if kind == b"IDAT" or kind == b"IEND":
+            return w, h, None
         if kind == b"eXIf":
-            orientation = _tiff_orientation(f.read(length))
-            break
-        f.seek(length + 4, 1)
-    return w, h, orientation
+            return w, h, _tiff_orientation(_bytes(fd, head, pos + 8, length))
+        pos += length + 12
 
 
 def image_size(path: str) -> Tuple[int, int]:
@@ -103,12 +94,11 @@ def image_size(path: str) -> Tuple[int, int]:
         raise ImageError(f"image unreadable: {path} ({e})") from None
     try:
         head = os.pread(fd, 1024, 0)
-        f = _Reader(fd, head)
         orientation = None
-        if head[:3] == b"\xff\xd8\xff":
-            w, h, orientation = _jpeg(f)
-        elif head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
-            w, h, orientation = _png(f, head)
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
+            w, h, orientation = _png(fd, head)
+        elif head[:3] == b"\xff\xd8\xff":
+            w, h, orientation = _jpeg(fd, head)
         elif head[:2] == b"BM" and len(head) >= 26:
             w, h = struct.unpack("<ii", head[18:26])
             h = abs(h)
@@ -116,8 +106,6 @@ def image_size(path: str) -> Tuple[int, int]:
             w, h = struct.unpack("<HH", head[6:10])
         else:
             return _pil_size(path)
-    except FileNotFoundError:
-        raise ImageError(f"image not found: {path}") from None
     except (OSError, ValueError, struct.error) as e:
         raise ImageError(f"image unreadable: {path} ({e})") from None
     finally:
