@@ -12,6 +12,18 @@ def best_time(fn, repeat: int = 2) -> float:
     return best
 
 
+def best_times(fns, repeat: int = 3):
+    """The best wall time of each function over ``repeat`` interleaved rounds (one call of each per round), so
+    that a slow spell of the machine does not fall on one of them only."""
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best
+
+
 #: mining cost targets (issue "ymir_sdk.mining"), as a ratio to the plain batched forward pass
 MINING_TARGETS = {"entropy": 1.1, "aldd": 1.3, "cald": 5.5}
 
