@@ -18,3 +18,16 @@ def test_core_imports_no_framework():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1]) == []
+
+
+def test_sources_parse_with_the_python_3_8_grammar():
+    """pyproject says Python >= 3.8 (the cu102/cu111 images run 3.8): no newer syntax in the SDK or executors."""
+    import ast
+    import os
+
+    sources = [os.path.join(d, f) for top in ("ymir_sdk", "executors") for d, _, files in os.walk(os.path.join(ROOT, top))
+               for f in files if f.endswith(".py")]
+    assert len(sources) > 30
+    for path in sources:
+        with open(path, encoding="utf-8") as f:
+            ast.parse(f.read(), path, feature_version=(3, 8))  # raises SyntaxError on 3.9+ syntax
