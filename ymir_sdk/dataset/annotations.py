@@ -414,7 +414,9 @@ def load_records(pairs: Sequence[Tuple[str, str]], class_names: Sequence[str],
     stats = stats if stats is not None else ConversionStats()
     class_index = {c.strip().lower(): i for i, c in enumerate(class_names)}
     coco_sources: Dict[str, CocoSource] = {}
-    images: List[Tuple[str, int, int]] = []  # path, width, height
+    paths: List[str] = []  # the readable images, with their sizes
+    widths: List[int] = []
+    heights: List[int] = []
     counts: List[int] = []  # objects per image (an ark batch's counts arrive when it is parsed)
     pieces: List[np.ndarray] = []  # (k, 7) rows: class, x1, y1, x2, y2, quality, angle - in image order
     ark_datas: List[bytes] = []
@@ -453,7 +455,9 @@ def load_records(pairs: Sequence[Tuple[str, str]], class_names: Sequence[str],
         except ImageError:
             stats.unreadable_images.append(image)
             continue
-        images.append((image, width, height))
+        paths.append(image)
+        widths.append(width)
+        heights.append(height)
         extras.append(extra)
         if data is not None:
             ark_datas.append(data)
@@ -465,10 +469,8 @@ def load_records(pairs: Sequence[Tuple[str, str]], class_names: Sequence[str],
     flush_ark()
     rows = np.concatenate(pieces) if pieces else np.zeros((0, 7))
     counts_a = np.array(counts, dtype=np.int64)
-    widths = np.repeat(np.array([w for _, w, _ in images], dtype=np.float64), counts_a)
-    heights = np.repeat(np.array([h for _, _, h in images], dtype=np.float64), counts_a)
-    keep, clipped = apply_rules(rows[:, 0], rows[:, 1:5], rows[:, 5], rows[:, 6], widths, heights,
-                                len(class_names), stats)
+    keep, clipped = apply_rules(rows[:, 0], rows[:, 1:5], rows[:, 5], rows[:, 6], np.repeat(widths, counts_a),
+                                np.repeat(heights, counts_a), len(class_names), stats)
     all_segs: list = []
     areas_k = None
     if with_segs:
@@ -478,8 +480,8 @@ def load_records(pairs: Sequence[Tuple[str, str]], class_names: Sequence[str],
             all_areas += extra[1] if extra is not None else [0.0] * n
         areas_k = np.asarray(all_areas, dtype=np.float64).reshape(-1)[keep]
         all_segs = [all_segs[k] for k in keep.tolist()]
-    owner = np.repeat(np.arange(len(images)), counts_a)[keep]
-    offsets = np.searchsorted(owner, np.arange(len(images) + 1), side="left")
-    stats.images += len(images)
-    return RecordSet([i for i, _, _ in images], [w for _, w, _ in images], [h for _, _, h in images], offsets,
+    owner = np.repeat(np.arange(len(paths)), counts_a)[keep]
+    offsets = np.searchsorted(owner, np.arange(len(paths) + 1), side="left")
+    stats.images += len(paths)
+    return RecordSet(paths, widths, heights, offsets,
                      clipped[keep], rows[keep, 0].astype(np.int64), rows[keep, 5], rows[keep, 6], all_segs, areas_k)
