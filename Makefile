@@ -1,33 +1,94 @@
 # ymir-executors: set-up, tests, demo, benchmarks and images.
+#
+# Two stacks, one code base:
+#   .venv         the test stack: Python 3.11 (PYTHON), torch 2.14.1, constraints.txt
+#   .venv-images  the images' stack: Python 3.8 (PYTHON38), torch 1.8.1, constraints-images.txt, and each
+#                 cu102/cu111 image's pinned set from dockerfiles/pins/ as the Dockerfiles install it
+# Each part is installed when a command needs it (stamps keyed on the files it is installed from): `make demo`
+# installs the SDK and the demo executor's framework only; `make test` installs everything.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q -c constraints.txt
-REQS   := requirements-openmmlab.txt $(wildcard executors/*/requirements.txt)
-DEPS   := pyproject.toml constraints.txt scripts/build_mmcv.sh $(REQS)
-STAMP  := $(VENV)/.setup-$(shell cat $(DEPS) | sha1sum | cut -c1-12)
+# the frameworks pull opencv-python(-headless); the contrib build (ximgproc superpixels) must own cv2
+CONTRIB := --force-reinstall --no-deps opencv-contrib-python-headless
+hash    = $(shell cat $(1) | sha1sum | cut -c1-12)
+
+CORE_DEPS   := pyproject.toml constraints.txt
+YOLOV5_DEPS := $(CORE_DEPS) executors/yolov5/requirements.txt
+OPENMMLAB   := mmdet
+MM_DEPS     := $(CORE_DEPS) scripts/build_mmcv.sh requirements-openmmlab.txt \
+               $(foreach e,$(OPENMMLAB),executors/$(e)/requirements.txt)
+CORE_STAMP  := $(VENV)/.core-$(call hash,$(CORE_DEPS))
+YOLOV5_STAMP := $(VENV)/.yolov5-$(call hash,$(YOLOV5_DEPS))
+MM_STAMP    := $(VENV)/.openmmlab-$(call hash,$(MM_DEPS))
+
+IVENV   ?= .venv-images
+IPY     := $(IVENV)/bin/python
+IPIP    := $(IPY) -m pip install -q -c constraints-images.txt
+# the images on torch 1.8.1 / Python 3.8 (the cu113 images, torch 1.11.0, get a lane of their own)
+IPINS   := $(sort $(wildcard dockerfiles/pins/*-cu102.txt dockerfiles/pins/*-cu111.txt))
+I_DEPS  := pyproject.toml constraints-images.txt scripts/build_mmcv.sh scripts/find_python.sh $(IPINS)
+I_STAMP := $(IVENV)/.images-$(call hash,$(I_DEPS))
+
+EXECUTOR ?= yolov5
+DEMO_SET := $(if $(filter $(OPENMMLAB),$(EXECUTOR)),setup-openmmlab,$(if $(filter yolov5,$(EXECUTOR)),setup-yolov5,setup-core))
 CUDA   ?= cu111
 TAG    ?= latest
 
-.PHONY: setup test demo bench check-images lint-docker clean
+.PHONY: setup setup-core setup-yolov5 setup-openmmlab setup-images test test-images demo bench check-images \
+        clean
 
-setup: $(STAMP)
+setup: setup-yolov5 setup-openmmlab
+setup-core: $(CORE_STAMP)
+setup-yolov5: $(YOLOV5_STAMP)
+setup-openmmlab: $(MM_STAMP)
+setup-images: $(I_STAMP)
 
-$(STAMP): $(DEPS)
+$(CORE_STAMP): $(CORE_DEPS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) "torch==2.14.1" "torchvision==0.29.1"
+	$(PIP) -e ".[seg,mining,test]"
+	$(PIP) $(CONTRIB)
+	rm -f $(VENV)/.core-* && touch $@
+
+$(YOLOV5_STAMP): $(YOLOV5_DEPS) $(CORE_STAMP)
+	$(PIP) -r executors/yolov5/requirements.txt
+	$(PIP) $(CONTRIB)
+	rm -f $(VENV)/.yolov5-* && touch $@
+
+$(MM_STAMP): $(MM_DEPS) $(CORE_STAMP)
 	# mmcv with ops, built once per machine (~11 min on 2 cores) and reused from ~/.cache/ymir-executors
-	scripts/build_mmcv.sh $(PY) > $(VENV)/.mmcv-wheel
-	$(PIP) "$$(cat $(VENV)/.mmcv-wheel)" -e ".[seg,mining,test]" $(addprefix -r ,$(REQS))
-	# the frameworks pull opencv-python(-headless); the contrib build (ximgproc superpixels) must own cv2
-	$(PIP) --force-reinstall --no-deps opencv-contrib-python-headless
-	rm -f $(VENV)/.setup-* && touch $@
+	scripts/build_mmcv.sh $(PY) constraints.txt > $(VENV)/.mmcv-wheel
+	$(PIP) "$$(cat $(VENV)/.mmcv-wheel)" -r requirements-openmmlab.txt \
+	    $(foreach e,$(OPENMMLAB),-r executors/$(e)/requirements.txt)
+	$(PIP) $(CONTRIB)
+	rm -f $(VENV)/.openmmlab-* && touch $@
 
-test: setup
+# The images' stack: what the Dockerfiles install on pytorch/pytorch:1.8.1-* (its Python 3.8 and torch 1.8.1,
+# each image's pins, the SDK without dependencies), with mmcv built from source instead of OpenMMLab's CUDA
+# wheel index (~6 min, cached like the test stack's). A pin that does not install is a failure.
+$(I_STAMP): $(I_DEPS)
+	test -x $(IPY) || "$$(scripts/find_python.sh 3.8)" -m venv $(IVENV)
+	$(IPIP) -U pip
+	$(IPIP) "torch==1.8.1" "torchvision==0.9.1"
+	scripts/build_mmcv.sh $(IPY) constraints-images.txt > $(IVENV)/.mmcv-wheel
+	grep -hv -e '^--find-links' $(IPINS) > $(IVENV)/pins.txt
+	$(IPIP) "$$(cat $(IVENV)/.mmcv-wheel)" -r $(IVENV)/pins.txt pytest hypothesis
+	$(IPIP) --no-deps -e .
+	rm -f $(IVENV)/.images-* && touch $@
+
+# both lanes: every test on the test stack; on the images' stack the tests marked `images` (the SDK core's
+# and the executors' end to end: everything but the static image checks and the not-yet-imaged frameworks)
+test: setup setup-images
 	$(PY) -m pytest -q tests
+	$(MAKE) --no-print-directory test-images
 
-demo: setup
-	$(PY) scripts/demo.py
+test-images: setup-images
+	$(IPY) -m pytest -q -m images tests
+
+demo: $(DEMO_SET)
+	EXECUTOR=$(EXECUTOR) $(PY) scripts/demo.py
 
 bench: setup
 	$(PY) benchmarks/convert.py
@@ -39,4 +100,4 @@ build-%:
 	docker build -f dockerfiles/Dockerfile.$(CUDA) --build-arg EXECUTOR=$* -t ymir-executors/$*:$(CUDA)-$(TAG) .
 
 clean:
-	rm -rf $(VENV) .pytest_cache demo-work
+	rm -rf $(VENV) $(IVENV) .pytest_cache demo-work

@@ -10,6 +10,8 @@ import pytest
 from ymir_sdk import ContractError, Detection, Instance, TrainingResult
 from ymir_sdk import contract, results
 
+pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
+
 RESULT_EXAMPLE = {
     "best_stage_name": "epoch_40",
     "model_stages": {

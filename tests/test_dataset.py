@@ -11,6 +11,8 @@ from ymir_sdk.dataset import (ConversionStats, convert_to_coco, convert_to_mmseg
 from ymir_sdk.dataset import rotated
 from ymir_sdk.dataset.convert import cached, decode_segmentation, object_polygon
 
+pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
+
 
 def img(path, w=64, h=48, exif_orientation=None, fmt=None):
     im = Image.new("RGB", (w, h), (10, 20, 30))

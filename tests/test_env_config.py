@@ -8,6 +8,8 @@ from ymir_sdk import ConfigError, FloatList, HyperParams, load_env
 from ymir_sdk.config import load_config
 from ymir_sdk.env import EnvConfig
 
+pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
+
 CONTRACT_TRAIN_ENV = {
     "input": {"annotations_dir": "/in/annotations", "assets_dir": "/in/assets", "candidate_index_file": "",
               "config_file": "/in/config.yaml", "models_dir": "/in/models", "root_dir": "/in",

@@ -14,6 +14,8 @@ from ymir_sdk.results import write_mining_result
 from ymir_sdk.runner import parse_sets
 from typing import Literal
 
+pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
+
 
 class P(HyperParams):
     model: Literal["yolov5n", "yolov5s"] = "yolov5s"

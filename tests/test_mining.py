@@ -11,6 +11,8 @@ from ymir_sdk.mining import (DetOutput, HeadMaps, aldd_scores, algorithm_name, c
                              random_scores)
 from ymir_sdk.mining.detection import cald_consistency
 
+pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
+
 
 def det(boxes, probs, scores=None):
     probs = np.asarray(probs, dtype=np.float64).reshape(len(boxes), -1)

@@ -3,10 +3,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 
 from ymir_sdk import Monitor, contract
 from ymir_sdk.monitor import task_spans
+
+pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
 
 WRITER = r"""
 import sys, numpy as np

@@ -8,6 +8,8 @@ import yaml
 from conftest import TOY, cli
 from ymir_sdk.synthetic import write_broken_image
 
+pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
+
 
 @pytest.fixture(scope="module")
 def trained(ark_dataset, tmp_path_factory):
