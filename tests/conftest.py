@@ -48,6 +48,23 @@ def ark_dataset(tmp_path_factory):
     return root
 
 
+class Payload:
+    """What a malicious checkpoint pickles: unpickling it calls ``fn(*args)``."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+def write_payload_checkpoint(path, marker):
+    """A checkpoint that, loaded with plain pickle, creates ``marker`` (with real tensors beside the payload)."""
+    import torch
+
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "model": Payload(os.system, f"touch {marker}")}, str(path))
+
+
 # ------------------------------------------------------------------ helpers shared by the executors' tests
 def monitor_line(work):
     """The first line of a run's monitor.txt, split into its TAB fields."""
@@ -62,10 +79,11 @@ def executor_log(work):
 
 def run_start(executor_dir, env_file, nproc=1, timeout=600):
     """The executor's start.py against env.yaml, as the platform runs it (under torchrun for ``nproc`` > 1)."""
+    from ymir_sdk.dist import relaunch_command
+
     env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1")
     start = os.path.join(executor_dir, "start.py")
-    cmd = [sys.executable, start] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                                      f"--nproc_per_node={nproc}", start]
+    cmd = [sys.executable, start] if nproc == 1 else relaunch_command(nproc, [start])
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -112,3 +130,22 @@ def check_empty_training_set(executor_dir, dataset, tmp_path, sets):
     assert r.returncode != 0
     line = monitor_line(work)
     assert line[3:5] == ["4", "300002"] and "training dataset is empty" in line[5]
+
+
+def check_training_from_image_weights(train, tmp_path, weights_file, monkeypatch, loaded):
+    """No pretrained model chosen: ``train(work)`` starts from the image's file (``$YMIR_WEIGHTS_DIR`` holds
+    ``weights_file``), says so, and the framework's own log line ``loaded`` shows it was loaded; with an empty
+    weights folder it trains from scratch with a warning. Returns the first run's log."""
+    monkeypatch.setenv("YMIR_WEIGHTS_DIR", os.path.dirname(str(weights_file)))
+    work = str(tmp_path / "from-weights")
+    r = train(work)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    text = executor_log(work)
+    assert f"starting from the image's pretrained weights {weights_file}" in text
+    assert loaded in text and "from scratch" not in text
+    monkeypatch.setenv("YMIR_WEIGHTS_DIR", str(tmp_path / "empty"))
+    work = str(tmp_path / "from-scratch")
+    r = train(work)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "no pretrained weights for" in executor_log(work) and "training from scratch" in executor_log(work)
+    return text

@@ -1,11 +1,12 @@
 """Lossless multi-process mining: real torchrun processes on the gloo backend, uneven shards included."""
 import os
 import subprocess
-import sys
 
 import pytest
 
-from ymir_sdk.dist import distributed_map, shard_indices
+from ymir_sdk.dist import distributed_map, relaunch_command, shard_indices
+
+pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
 
 WORKER = os.path.join(os.path.dirname(__file__), "dist_worker.py")
 
@@ -26,8 +27,8 @@ def test_local_map_without_process_group():
 @pytest.mark.parametrize("n", [7, 10, 11])
 def test_torchrun_gloo_every_candidate_once(tmp_path, procs, n):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
-                        WORKER, str(n), str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(relaunch_command(procs, [WORKER, str(n), str(tmp_path)]), capture_output=True, text=True,
+                       env=env, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (tmp_path / "world.txt").read_text() == str(procs)
     rows = [ln.split("\t") for ln in (tmp_path / "result.tsv").read_text().splitlines()]

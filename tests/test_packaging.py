@@ -4,11 +4,15 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
 
 MODULES = ["ymir_sdk", "ymir_sdk.dataset", "ymir_sdk.mining", "ymir_sdk.results", "ymir_sdk.contract",
            "ymir_sdk.runner", "ymir_sdk.verify", "ymir_sdk.cli", "ymir_sdk.dist", "ymir_sdk.openmmlab",
-           "ymir_sdk.openmmlab.config", "ymir_sdk.openmmlab.compat"]
+           "ymir_sdk.openmmlab.config", "ymir_sdk.openmmlab.compat", "ymir_sdk.weights", "ymir_sdk.torch.compat"]
 HEAVY = ["torch", "torchvision", "mmengine", "mmcv", "mmdet", "mmyolo", "mmrotate", "mmseg", "yolov5"]
 
 

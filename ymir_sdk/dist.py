@@ -115,7 +115,8 @@ def distributed_map(fn: Callable[[Sequence[Any]], Sequence[Any]], items: Sequenc
 
 
 def relaunch_command(nproc: int, argv: Sequence[str]) -> List[str]:
-    """The command that runs this same program as ``nproc`` torchrun processes on this machine."""
-    import sys
+    """The command that runs this same program as ``nproc`` processes on this machine (torchrun, or
+    ``torch.distributed.launch`` on torch < 1.9: the version gate is in :mod:`ymir_sdk.torch.compat`)."""
+    from .torch.compat import launch_command
 
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *argv]
+    return launch_command(nproc, argv)

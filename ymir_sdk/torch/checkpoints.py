@@ -1,66 +1,167 @@
-"""Loading framework checkpoints under PyTorch >= 2.6 (``weights_only=True`` by default).
+"""Loading a user's checkpoint without running code from it, on every torch the images run.
 
-mmengine and yolov5 checkpoints pickle more than tensors (whole ``nn.Module`` objects, NumPy scalars). Rather
-than turning the safety off globally, :func:`allow_checkpoint_classes` allow-lists exactly the classes such a
-checkpoint is built from: the ``nn.Module`` subclasses of the given modules and of ``torch.nn``, and NumPy's
-array reconstruction.
+mmengine and yolov5 checkpoints pickle more than tensors (whole ``nn.Module`` objects, NumPy scalars, the
+training options). Rather than trusting the file, :func:`allow_checkpoint_classes` allow-lists exactly the
+classes such a checkpoint is built from: the ``nn.Module`` subclasses of the given modules and of ``torch.nn``,
+NumPy's array reconstruction and a few standard types. :func:`load_checkpoint` loads with that list and nothing
+else; a file that needs any other global (a pickle payload: ``os.system``, ``builtins.eval``, ...) is a
+:class:`~ymir_sdk.errors.ModelError` and nothing from it runs:
+
+- torch >= 2.4 (:data:`~ymir_sdk.torch.compat.SAFE_GLOBALS`): ``torch.load(weights_only=True)`` with the list
+  given to ``torch.serialization.add_safe_globals``;
+- older torch (the images' 1.8.1 and 1.11.0, where ``weights_only`` cannot take a list): ``torch.load`` with
+  ``pickle_module`` = an unpickler whose ``find_class`` resolves only the same list plus the globals torch's
+  own serialisation writes (tensor rebuild functions, storage classes, dtypes, ``torch.Size``...).
+
+A framework's own loader (yolov5's ``attempt_load``, mmengine's ``load_checkpoint``) uses plain ``pickle`` on
+old torch: every user file passes through :func:`load_checkpoint` before a framework sees it.
 """
 from __future__ import annotations
 
+import _compat_pickle
 import inspect
+import pickle
 import pkgutil
-from types import ModuleType
-from typing import Iterable, List, Set
+from types import ModuleType, SimpleNamespace
+from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple, Union
 
-_REGISTERED: Set[type] = set()
+from .compat import SAFE_GLOBALS, at_least
+
+#: (module, qualified name) -> the object a checkpoint may name; filled by :func:`allow_checkpoint_classes`
+_ALLOWED: Dict[Tuple[str, str], Any] = {}
+#: objects given to torch's own allow-list already (by id: NumPy dtype classes do not compare with others)
+_REGISTERED: Set[int] = set()
+Allowed = Union[Any, Tuple[Any, str]]
 
 
 def _module_classes(module: ModuleType) -> List[type]:
     return [obj for _, obj in inspect.getmembers(module, inspect.isclass) if obj.__module__ == module.__name__]
 
 
-def allow_checkpoint_classes(modules: Iterable[ModuleType] = ()) -> None:
-    import numpy as np
-    import torch
-    import torch.nn.modules as nn_modules
-
-    allowed: List[object] = []
-    for info in pkgutil.iter_modules(nn_modules.__path__):
-        sub = __import__(f"torch.nn.modules.{info.name}", fromlist=["_"])
-        allowed += [c for c in _module_classes(sub) if issubclass(c, torch.nn.Module)]
-    for module in modules:
-        allowed += [c for c in _module_classes(module) if issubclass(c, torch.nn.Module)]
-    allowed += [np.ndarray, np.dtype]
-    allowed += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool", "uint8")]
-    allowed += [np.float64, np.float32, np.int64, np.int32, np.bool_, np.uint8]
-    try:
-        from numpy._core.multiarray import _reconstruct, scalar
-        allowed += [_reconstruct, scalar]
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct, scalar  # type: ignore
-        allowed += [_reconstruct, scalar]
+def _standard_allow_list() -> List[Allowed]:
+    """nn.Module classes of ``torch.nn``, NumPy array/scalar reconstruction, and the standard types framework
+    checkpoints hold."""
     import argparse
     import collections
     import pathlib
 
+    import numpy as np
+    import torch
+    import torch.nn.modules as nn_modules
+
+    allowed: List[Allowed] = []
+    for info in pkgutil.iter_modules(nn_modules.__path__):
+        sub = __import__(f"torch.nn.modules.{info.name}", fromlist=["_"])
+        allowed += [c for c in _module_classes(sub) if issubclass(c, torch.nn.Module)]
+    allowed += [np.ndarray, np.dtype]
+    allowed += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool", "uint8")]
+    allowed += [np.float64, np.float32, np.int64, np.int32, np.bool_, np.uint8]
+    # NumPy's reconstruction functions, under the module name of the NumPy that wrote the file and of this one
+    multiarray = getattr(np, "_core", None) or np.core
+    for fn in (multiarray.multiarray._reconstruct, multiarray.multiarray.scalar):
+        allowed += [(fn, f"numpy.core.multiarray.{fn.__name__}"), (fn, f"numpy._core.multiarray.{fn.__name__}")]
     allowed += [argparse.Namespace, collections.OrderedDict, set, pathlib.PosixPath, slice]
-    new = [a for a in allowed if a not in _REGISTERED]
-    torch.serialization.add_safe_globals(new)
-    _REGISTERED.update(new)
+    return allowed
+
+
+def _torch_serialization_globals() -> Dict[Tuple[str, str], Any]:
+    """What ``torch.save`` itself writes into a pickle (allowed by torch's ``weights_only`` loader already; the
+    unpickler of older torch needs them listed)."""
+    import collections
+
+    import torch
+    import torch._utils as tu
+
+    out: Dict[Tuple[str, str], Any] = {}
+    for name in ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_parameter", "_rebuild_parameter_with_state"):
+        if hasattr(tu, name):
+            out[("torch._utils", name)] = getattr(tu, name)
+    for name in dir(torch):
+        obj = getattr(torch, name, None)
+        if (name.endswith("Storage") and isinstance(obj, type)) or isinstance(obj, (torch.dtype, torch.layout)):
+            out[("torch", name)] = obj
+    out[("torch", "Size")] = torch.Size
+    out[("torch", "device")] = torch.device
+    out[("torch.nn.parameter", "Parameter")] = torch.nn.Parameter
+    out[("collections", "OrderedDict")] = collections.OrderedDict
+    import _codecs
+
+    out[("_codecs", "encode")] = _codecs.encode  # bytes, as pickle protocol 2 writes them
+    return out
+
+
+def _key(obj: Any, name: str = "") -> Tuple[str, str]:
+    if name:
+        module, _, attr = name.rpartition(".")
+        return module, attr
+    return obj.__module__, getattr(obj, "__qualname__", obj.__name__)
+
+
+def allow_checkpoint_classes(modules: Iterable[ModuleType] = (), extra: Sequence[Allowed] = ()) -> None:
+    """Allow the ``nn.Module`` classes of ``modules`` (and ``extra`` objects, or ``(object, "module.name")`` for
+    an object a checkpoint names under another module path) in the checkpoints :func:`load_checkpoint` loads,
+    besides the standard list. Idempotent."""
+    import torch
+
+    allowed = _standard_allow_list()
+    for module in modules:
+        allowed += [c for c in _module_classes(module) if issubclass(c, torch.nn.Module)]
+    allowed += list(extra)
+    new: List[Any] = []
+    for item in allowed:
+        obj, name = item if isinstance(item, tuple) else (item, "")
+        _ALLOWED[_key(obj, name)] = obj
+        if id(obj) not in _REGISTERED:
+            _REGISTERED.add(id(obj))
+            new.append(obj)
+    if new and at_least(SAFE_GLOBALS):
+        torch.serialization.add_safe_globals(new)  # torch names each by its own module path
+
+
+class _AllowListUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only allow-listed globals (the module is not even imported otherwise)."""
+
+    allowed: Dict[Tuple[str, str], Any] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        # Python 2 names, as pickle protocol 2 writes them (__builtin__.set), mapped the way pickle itself does
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        obj = self.allowed.get((module, name))
+        if obj is None:
+            raise pickle.UnpicklingError(f"the file needs {module}.{name}, which a checkpoint may not hold "
+                                         "(only tensors, the framework's model classes and plain data load)")
+        return obj
+
+
+def _pickle_module() -> SimpleNamespace:
+    """A ``pickle_module`` for ``torch.load`` of torch < 2.4: the allow-list unpickler for every object in the
+    file (``load`` is what the legacy format reads its header with)."""
+    allowed = {**_torch_serialization_globals(), **_ALLOWED}
+    unpickler = type("CheckpointUnpickler", (_AllowListUnpickler,), {"allowed": allowed})
+
+    def load(f, **kwargs):
+        return unpickler(f, **kwargs).load()
+
+    return SimpleNamespace(Unpickler=unpickler, load=load, __name__="ymir_sdk_checkpoint_pickle")
 
 
 def load_checkpoint(path: str, map_location: str = "cpu"):
-    """``torch.load`` with ``weights_only=True`` and the allow-list above; a file that needs anything else is a
-    ModelError naming it."""
-    import pickle
-
+    """Load a checkpoint allowing only tensors, plain data and the allow-listed classes (see the module
+    docstring). A missing file, a truncated one, or one that needs anything else is a ModelError naming it."""
     import torch
 
     from ..errors import ModelError
 
+    if not _ALLOWED:
+        allow_checkpoint_classes()
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        if at_least(SAFE_GLOBALS):
+            return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, pickle_module=_pickle_module())
     except FileNotFoundError:
         raise ModelError(f"model file not found: {path}") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as e:
-        raise ModelError(f"model file {path} cannot be loaded: {str(e).splitlines()[0]}") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, ImportError, KeyError,
+            IndexError, TypeError, UnicodeDecodeError) as e:
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"model file {path} cannot be loaded: {text}") from None

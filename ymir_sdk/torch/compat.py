@@ -1,0 +1,58 @@
+"""What differs between the PyTorch versions we run: the images' 1.8.1 (cu102, cu111) and 1.11.0 (cu113), and
+the test stack's 2.x. Each difference is gated here, once, by version - never by trying one API and catching the
+error of the other, which would also hide a real failure.
+
+Nothing here imports torch at module level; the gates ask ``torch.__version__`` when they are used.
+"""
+from __future__ import annotations
+
+import re
+import socket
+import sys
+from typing import Any, Dict, List, Sequence, Tuple
+
+#: ``torch.serialization.add_safe_globals`` (and ``torch.load(weights_only=True)`` with it): torch >= 2.4
+SAFE_GLOBALS = (2, 4)
+#: ``python -m torch.distributed.run`` (torchrun): torch >= 1.9; before it ``torch.distributed.launch --use_env``
+TORCHRUN = (1, 9)
+#: ``torch.onnx.export(dynamo=...)``: torch >= 2.5 (its default became True in 2.9: the TorchScript exporter,
+#: which honours ``opset_version``, must be asked for)
+ONNX_DYNAMO = (2, 5)
+
+
+def parse_version(text: str) -> Tuple[int, int]:
+    """(major, minor) of a version string such as ``1.8.1+cu111`` or ``2.14.1``."""
+    m = re.match(r"(\d+)\.(\d+)", str(text))
+    if not m:
+        raise ValueError(f"not a version: {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def torch_version() -> Tuple[int, int]:
+    import torch
+
+    return parse_version(torch.__version__)
+
+
+def at_least(version: Tuple[int, int]) -> bool:
+    return torch_version() >= version
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def launch_command(nproc: int, argv: Sequence[str]) -> List[str]:
+    """The command that runs ``argv`` (a script and its arguments) as ``nproc`` processes on this machine, with
+    RANK, LOCAL_RANK and WORLD_SIZE in each one's environment."""
+    if at_least(TORCHRUN):
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *argv]
+    return [sys.executable, "-m", "torch.distributed.launch", "--use_env", f"--nproc_per_node={nproc}",
+            "--master_addr=127.0.0.1", f"--master_port={_free_port()}", *argv]
+
+
+def onnx_export_kwargs() -> Dict[str, Any]:
+    """Extra keyword arguments of ``torch.onnx.export`` that select the TorchScript exporter."""
+    return {"dynamo": False} if at_least(ONNX_DYNAMO) else {}
