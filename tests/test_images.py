@@ -39,7 +39,11 @@ def test_dockerfile_shape(cuda):
     assert "/img-man" in text and f"dockerfiles/pins/${{EXECUTOR}}-{cuda}.txt" in text
     assert "YOLO_OFFLINE=1" in text
     assert not re.search(r"(aliyun|tsinghua|douban)", text)  # no hard-coded mirrors
-    assert not re.search(r"wget|curl .*\.(pt|pth)", text)  # weights-free
+    # pretrained weights fetched and verified at build time by the SDK (never at run time), found through the env
+    assert not re.search(r"wget|curl", text)
+    assert re.search(r"^RUN python3 -m ymir_sdk weights /app/executor --fetch$", text, re.M)
+    assert "YMIR_WEIGHTS_DIR=/weights" in text
+    assert text.index("COPY ymir_sdk") < text.index("ymir_sdk weights") < text.index("CMD")
 
 
 @pytest.mark.parametrize("executor,cuda", [(e, c) for e, cs in IMAGES.items() for c in cs])

@@ -1,10 +1,12 @@
-"""The ``ymir-sdk`` command line: run, verify, check-image, exec."""
+"""The ``ymir-sdk`` command line: run, verify, check-image, exec, weights."""
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import os
+import re
 import sys
 from typing import List, Optional
 
@@ -54,6 +56,41 @@ def _cmd_exec(args) -> int:
     return run(getattr(importlib.import_module(module), name or "Executor"), args.env)
 
 
+def load_executor_class(target: str):
+    """An Executor class named ``module:Class``, or the one defined in ``FOLDER/executor.py``."""
+    from .executor import Executor
+
+    if ":" in target and not os.path.isdir(target):
+        module, _, name = target.partition(":")
+        return getattr(importlib.import_module(module), name)
+    path = os.path.join(target, "executor.py")
+    if not os.path.isfile(path):
+        raise YmirError(f"{target}: neither module:Class nor a folder with executor.py")
+    name = "ymir_executor_" + re.sub(r"\W", "_", os.path.basename(os.path.abspath(target)))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # pydantic resolves the params' annotations through it
+    spec.loader.exec_module(module)
+    found = [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Executor)
+             and c.__module__ == module.__name__]
+    if len(found) != 1:
+        raise YmirError(f"{path} defines {len(found)} Executor classes; name one as module:Class")
+    return found[0]
+
+
+def _cmd_weights(args) -> int:
+    """Fetch (``--fetch``) and verify an executor's pretrained weights: the image build runs this."""
+    from .weights import verify_weights, weights_dir
+
+    executor = load_executor_class(args.executor)()
+    problems = verify_weights(executor, args.dest, args.fetch, args.only)
+    for line in problems:
+        print(line)
+    if not problems:
+        print(f"{executor.name}: pretrained weights in {args.dest or weights_dir()} verified")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ymir-sdk", description="YMIR executor SDK tools")
     sub = p.add_subparsers(dest="command", required=True)
@@ -88,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("target", help="module:Class")
     e.add_argument("--env", help="env.yaml path (default: $YMIR_ENV_FILE, then the platform's)")
     e.set_defaults(func=_cmd_exec)
+
+    w = sub.add_parser("weights", help="fetch and verify an executor's pretrained weights (the image build runs it)")
+    w.add_argument("executor", help="a folder with executor.py, or module:Class")
+    w.add_argument("--dest", help="the weights folder (default: $YMIR_WEIGHTS_DIR, else /weights)")
+    w.add_argument("--fetch", action="store_true", help="download the files that are not there yet")
+    w.add_argument("--only", action="append", metavar="KEY", help="only this model key (repeatable)")
+    w.set_defaults(func=_cmd_weights)
     return p
 
 

@@ -74,6 +74,22 @@ class Context:
     def candidates(self) -> List[str]:
         return read_candidates(self.env.input.candidate_index_file)
 
+    def initial_weights(self, key: str, suffixes: Sequence[str] = (".pt", ".pth")) -> Optional[str]:
+        """The weights a training starts from: the user's pretrained model when one was chosen, else the image's
+        official pretrained file for ``key`` (the executor's ``pretrained_weights``), else None (from scratch);
+        the log says which."""
+        if self.params.pretrained_model_params:
+            return pick_weight_file(self.model_files(), suffixes)
+        from .weights import image_weights, weights_dir
+
+        path = image_weights(self.executor.pretrained_weights, key)
+        if path:
+            log.info("no pretrained model chosen: starting from the image's pretrained weights %s", path)
+        else:
+            log.warning("no pretrained model chosen and no pretrained weights for %s in %s: training from scratch",
+                        key, weights_dir())
+        return path
+
     def model_files(self) -> List[str]:
         """The model files of this task (``pretrained_model_params`` in training, ``model_params_path`` else),
         resolved against ``input.models_dir`` (a legacy package is extracted flat: looked up by basename)."""
@@ -157,6 +173,17 @@ class Executor:
 
     def mine(self, ctx: Context) -> None:
         raise ConfigError("run_mining", True, message=f"{self.name} does not support mining")
+
+    #: the official pretrained weights of each model the templates offer: model key -> URL (the images fetch
+    #: and verify them at build time: :mod:`ymir_sdk.weights`)
+    pretrained_weights: Dict[str, str] = {}
+
+    def check_weights(self, key: str, path: str) -> None:
+        """Raise a ModelError unless ``path`` holds the pretrained weights of model ``key``. The default only
+        checks that the file loads as a safe checkpoint; executors confirm the architecture."""
+        from .torch import load_checkpoint
+
+        load_checkpoint(path)
 
     def params_class(self, task: str) -> Type[HyperParams]:
         return {"train": self.TrainParams, "infer": self.InferParams, "mine": self.MineParams}[task]
