@@ -8,13 +8,14 @@ import shutil
 import pytest
 import yaml
 
-from conftest import (ROOT, check_empty_training_set, check_two_processes_lose_no_image, cli, executor_log,
-                      monitor_line)
+from conftest import (ROOT, check_empty_training_set, check_training_from_image_weights,
+                      check_two_processes_lose_no_image, cli, executor_log, monitor_line, write_payload_checkpoint)
 
 EXECUTOR = os.path.join(ROOT, "executors", "mmdet")
 IMG_MAN = os.path.join(EXECUTOR, "img-man")
 pytest.importorskip("mmcv")
 pytest.importorskip("mmdet")
+pytestmark = pytest.mark.images  # also on the images' stack
 
 # YOLOX-tiny at 128 px: the mosaic canvas, the multi-scale range and the test resize follow img_scale
 SMALL = ("img_scale=(128,128) model.data_preprocessor.batch_augments.0.random_size_range=(96,160) "
@@ -52,19 +53,20 @@ def trained(dataset, tmp_path_factory):
 # ------------------------------------------------------------------ templates
 def test_templates_are_the_params_models_and_the_seed():
     m = _executor_module()
-    for name, model in (("training", m.TrainParams), ("infer", m.InferParams), ("mining", m.MineParams)):
+    ex = m.MmdetExecutor
+    for name, model in (("training", ex.TrainParams), ("infer", ex.InferParams), ("mining", ex.MineParams)):
         with open(os.path.join(IMG_MAN, f"{name}-template.yaml")) as f:
             assert yaml.safe_load(f) == model.template()
-    train = m.TrainParams.template()
+    train = ex.TrainParams.template()
     assert {k: train[k] for k in ("shm_size", "export_format", "config_file", "samples_per_gpu", "workers_per_gpu",
                                   "max_epochs", "args_options", "cfg_options", "metric", "val_interval",
                                   "max_keep_checkpoints")} == {
         "shm_size": "128G", "export_format": "ark:raw", "config_file": "configs/yolox/yolox_tiny_8x8_300e_coco.py",
         "samples_per_gpu": 16, "workers_per_gpu": 4, "max_epochs": 100, "args_options": "", "cfg_options": "",
         "metric": "bbox", "val_interval": 1, "max_keep_checkpoints": 1}
-    infer = m.InferParams.template()
+    infer = ex.InferParams.template()
     assert infer["conf_threshold"] == 0.2 and infer["cfg_options"] == "" and infer["shm_size"] == "128G"
-    mine = m.MineParams.template()
+    mine = ex.MineParams.template()
     assert mine["mining_algorithm"] == "aldd" and mine["cfg_options"] == "" and mine["shm_size"] == "128G"
     assert cli("check-image", EXECUTOR).returncode == 0
 
@@ -251,7 +253,10 @@ def test_corrupt_and_foreign_weights(dataset, trained, tmp_path):
         open(cfg_file, "w").write(text.replace("widen_factor=0.375", "widen_factor=0.5"))
         assert os.path.isfile(s_cfg)
 
-    for name, edit in (("corrupt", corrupt), ("foreign", foreign)):
+    def payload(stage_dir, stage):  # runs a command when loaded with plain pickle (mmengine's loader on torch 1.x)
+        write_payload_checkpoint(os.path.join(stage_dir, stage["files"][0]), tmp_path / "pwned")
+
+    for name, edit in (("corrupt", corrupt), ("foreign", foreign), ("payload", payload)):
         model = _model_package(trained, tmp_path / name, edit)
         work = str(tmp_path / name / "w")
         r = cli("run", "mmdet", "--task", "infer", "--dataset", dataset, "--work", work, "--model", model,
@@ -259,6 +264,21 @@ def test_corrupt_and_foreign_weights(dataset, trained, tmp_path):
         assert r.returncode != 0, name
         line = monitor_line(work)
         assert line[3:5] == ["4", "300004"] and ".pth" in line[5], (name, line)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_pickle_payload_as_pretrained_model_never_runs(dataset, trained, tmp_path):
+    def payload(stage_dir, stage):
+        write_payload_checkpoint(os.path.join(stage_dir, stage["files"][0]), tmp_path / "pwned")
+
+    model = _model_package(trained, tmp_path, payload)
+    work = str(tmp_path / "w")
+    r = cli("run", "mmdet", "--task", "train", "--dataset", dataset, "--work", work, "--model", model,
+            "--no-progress", *FAST, "--set", "max_epochs=1")
+    assert r.returncode != 0
+    line = monitor_line(work)
+    assert line[3:5] == ["4", "300004"] and ".pth" in line[5], line
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_aldd_on_a_head_without_objectness(dataset, tmp_path):
@@ -357,3 +377,65 @@ def test_max_epochs_in_cfg_options_drives_the_loop_and_the_derived_values(tmp_pa
                  cfg_options=parse_cfg_options("max_epochs=6"))
     assert cfg.train_cfg.max_epochs == 6 and cfg.max_epochs == 6
     assert next(h for h in cfg.custom_hooks if h["type"] == "YOLOXModeSwitchHook")["num_last_epochs"] == 3
+
+
+# ------------------------------------------------------------------ pretrained weights in the image
+TINY = "yolox/yolox_tiny_8xb8-300e_coco.py"
+
+
+def test_every_offered_model_has_its_weights_listed():
+    """The default config and the seed's YOLOX sizes have their official COCO weights listed, with the URLs of
+    mmdet's own model index (the package's metafile)."""
+    from ymir_sdk.openmmlab.config import config_key, package_config_root, resolve_config_file
+
+    m = _executor_module()
+    default = config_key(resolve_config_file(m.TrainParams().config_file, "mmdet", m.ALIASES), "mmdet")
+    assert default == TINY
+    assert set(m.WEIGHTS) == {f"yolox/yolox_{s}_8xb8-300e_coco.py" for s in ("tiny", "s", "l", "x")}
+    assert m.MmdetExecutor.pretrained_weights is m.WEIGHTS
+    index = yaml.safe_load(open(os.path.join(package_config_root("mmdet"), "yolox", "metafile.yml")))
+    zoo = {entry["Config"]: entry["Weights"] for entry in index["Models"]}
+    for key, url in m.WEIGHTS.items():
+        assert zoo["configs/" + key] == url
+
+
+def _coco_tiny_checkpoint(path):
+    """A checkpoint shaped like the official YOLOX-tiny COCO weights (80 classes), made here."""
+    from mmengine.runner.checkpoint import save_checkpoint
+
+    from ymir_sdk.openmmlab import prepare_openmmlab
+    from ymir_sdk.openmmlab.config import load_plain_config, resolve_config_file
+    from ymir_sdk.openmmlab.infer import model_of
+
+    prepare_openmmlab([])
+    model = model_of(load_plain_config(resolve_config_file(TINY, "mmdet")))
+    save_checkpoint({"state_dict": model.state_dict(), "meta": {}}, str(path))
+    return str(path)
+
+
+def test_build_time_verification_of_the_weights(tmp_path):
+    from ymir_sdk import ModelError
+    from ymir_sdk.weights import file_name, sha256_prefix
+
+    m = _executor_module()
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    made = _coco_tiny_checkpoint(folder / file_name(m.WEIGHTS[TINY]))
+    # the file is a YOLOX-tiny, but not the published one: its sha256 is not the one its name promises
+    r = cli("weights", EXECUTOR, "--dest", str(folder), "--only", TINY)
+    assert r.returncode == 1 and "does not match the b4047906 its name promises" in r.stdout, r.stdout + r.stderr
+    assert sha256_prefix(made) == "b4047906"
+    # the model check itself: YOLOX-tiny weights are the tiny model, not the s one
+    m.MmdetExecutor().check_weights(TINY, made)
+    with pytest.raises(ModelError, match="do not fit"):
+        m.MmdetExecutor().check_weights("yolox/yolox_s_8xb8-300e_coco.py", made)
+
+
+def test_training_starts_from_the_image_weights(dataset, tmp_path, monkeypatch):
+    m = _executor_module()
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    made = _coco_tiny_checkpoint(folder / os.path.basename(m.WEIGHTS[TINY]))
+    text = check_training_from_image_weights(lambda work: _train(dataset, work), tmp_path, made, monkeypatch,
+                                             "Load checkpoint from")
+    assert "of the model's tensors match" in text  # the 80-class head does not fit the task's classes

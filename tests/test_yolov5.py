@@ -5,12 +5,13 @@ import sys
 import pytest
 import yaml
 
-from conftest import (ROOT, check_empty_training_set, check_two_processes_lose_no_image, cli, monitor_line,
-                      run_start)
+from conftest import (ROOT, check_empty_training_set, check_training_from_image_weights,
+                      check_two_processes_lose_no_image, cli, monitor_line, run_start, write_payload_checkpoint)
 
 EXECUTOR = os.path.join(ROOT, "executors", "yolov5")
 sys.path.insert(0, EXECUTOR)
 pytest.importorskip("yolov5")
+pytestmark = pytest.mark.images  # also on the images' stack
 FAST = ["--set", "model=yolov5n", "--set", "img_size=64", "--set", "batch_size_per_gpu=8",
         "--set", "num_workers_per_gpu=0"]
 
@@ -161,3 +162,75 @@ def test_missing_corrupt_and_foreign_weights(dataset, trained, tmp_path):
     assert r.returncode != 0
     line = monitor_line(work)
     assert line[3:5] == ["4", "300004"] and "not a yolov5s model" in line[5]
+
+
+def test_a_pickle_payload_as_model_never_runs(dataset, trained, tmp_path):
+    """A model file that would run a command under plain pickle (what yolov5 itself uses on torch < 2.4): 300004
+    in inference and as a training's pretrained model, and the command never runs."""
+    from ymir_sdk.localdata import read_dataset
+    from ymir_sdk.runner import lay_out
+
+    marker = tmp_path / "pwned"
+    for task in ("infer", "train"):
+        work = str(tmp_path / task)
+        env_file = lay_out(work, read_dataset(dataset), task, os.path.join(EXECUTOR, "img-man"),
+                           {"model": "yolov5n", "img_size": "64", "epochs": "1"}, model=trained)
+        cfg = yaml.safe_load(open(os.path.join(work, "in", "config.yaml")))
+        key = "model_params_path" if task == "infer" else "pretrained_model_params"
+        weights = next(p for p in cfg[key] if p.endswith(".pt"))
+        os.unlink(weights)
+        write_payload_checkpoint(weights, marker)
+        r = run_start(EXECUTOR, env_file, timeout=300)
+        assert r.returncode != 0
+        line = monitor_line(work)
+        assert line[3:5] == ["4", "300004"] and os.path.basename(weights) in line[5], line
+        assert not marker.exists()
+
+
+# ------------------------------------------------------------------ pretrained weights in the image
+def test_every_offered_model_has_its_weights_listed():
+    from typing import get_args
+
+    from executor import WEIGHTS, ModelName, Yolov5Executor
+
+    assert set(get_args(ModelName)) == set(WEIGHTS) and Yolov5Executor.pretrained_weights is WEIGHTS
+    for model, url in WEIGHTS.items():
+        assert url == f"https://github.com/ultralytics/yolov5/releases/download/v7.0/{model}.pt"
+
+
+def _best(trained):
+    return os.path.join(trained, "out", "models", "best", "best.pt")
+
+
+def test_build_time_verification_of_the_weights(trained, tmp_path):
+    """What the image build runs (`python3 -m ymir_sdk weights /app/executor --fetch`, here without the fetch) on
+    checkpoints the test made: the named model passes; another model under its name, a truncated file and a
+    missing one fail."""
+    import shutil
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    shutil.copy(_best(trained), folder / "yolov5n.pt")
+    r = cli("weights", EXECUTOR, "--dest", str(folder), "--only", "yolov5n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    shutil.copy(_best(trained), folder / "yolov5s.pt")  # a yolov5n under yolov5s's name
+    r = cli("weights", EXECUTOR, "--dest", str(folder), "--only", "yolov5s")
+    assert r.returncode == 1 and "yolov5s: pretrained weights yolov5s.pt are not a yolov5s model" in r.stdout
+    data = open(_best(trained), "rb").read()
+    (folder / "yolov5n.pt").write_bytes(data[: len(data) // 2])
+    r = cli("weights", EXECUTOR, "--dest", str(folder), "--only", "yolov5n")
+    assert r.returncode == 1 and "yolov5n: model file" in r.stdout and "cannot be loaded" in r.stdout
+    r = cli("weights", EXECUTOR, "--dest", str(folder))
+    assert r.returncode == 1 and "yolov5m: " in r.stdout and "yolov5m.pt is missing" in r.stdout
+
+
+def test_training_starts_from_the_image_weights(dataset, trained, tmp_path, monkeypatch):
+    """No pretrained model chosen: the image's weights for the model (from $YMIR_WEIGHTS_DIR), said in the log;
+    with none there, from scratch with a warning."""
+    import shutil
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    shutil.copy(_best(trained), folder / "yolov5n.pt")
+    check_training_from_image_weights(lambda work: _run_train(dataset, work), tmp_path, folder / "yolov5n.pt",
+                                      monkeypatch, "Transferred")  # yolov5's line for the weights it loaded

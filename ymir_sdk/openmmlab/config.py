@@ -28,7 +28,8 @@ import logging
 import os
 import shlex
 import tempfile
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, ModelError
 
@@ -78,6 +79,14 @@ def resolve_config_file(name: str, package: str, aliases: Optional[Mapping[str, 
     close = difflib.get_close_matches(rel, known + list(aliases or {}), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join('configs/' + c for c in close)}?" if close else ""
     raise ConfigError(key, name, f"an existing file or a config of {package} (configs/<family>/<file>.py){hint}")
+
+
+def config_key(path: str, package: str) -> str:
+    """A config's name inside its package (``yolox/yolox_tiny_8xb8-300e_coco.py``), the key of an executor's
+    weight table; a config outside the package is its own path."""
+    root = package_config_root(package)
+    path = os.path.abspath(path)
+    return os.path.relpath(path, root) if path.startswith(root + os.sep) else path
 
 
 def _local_bases(path: str) -> List[str]:
@@ -344,68 +353,106 @@ def _set_loader(loader: dict, batch_size: int, workers: int) -> None:
         loader.pop("prefetch_factor", None)
 
 
-def build_config(config_file: str, *, work_dir: str, classes: Sequence[str], train_json: str, val_json: str,
-                 batch_size: int, workers: int, max_epochs: int, val_interval: int = 1,
-                 load_from: Optional[str] = None, cfg_options: Optional[Mapping[str, Any]] = None,
-                 tensorboard_dir: Optional[str] = None, evaluators: Sequence[dict] = (),
-                 coco_types: Sequence[str] = ("CocoDataset",), custom_hooks: Sequence[dict] = (),
-                 train_size: int = 0):
-    """The training config of a detection task (see the module docstring). ``evaluators`` replace the
-    config's val/test evaluator; ``custom_hooks`` are appended; ``coco_types`` are the dataset types that read
-    our COCO json (the first replaces any other type)."""
-    from mmengine.config import ConfigDict
+@dataclass
+class TrainingSetup:
+    """What a task gives a training config (:func:`build_config`)."""
 
-    options = dict(cfg_options or {})
-    if isinstance(options.get("max_epochs"), int) and options["max_epochs"] >= 1:
-        max_epochs = options["max_epochs"]  # the user's options win, for the loop and the derived values alike
-    n = len(classes)
-    variables: Dict[str, Any] = {"max_epochs": max_epochs, "num_classes": n, "train_batch_size_per_gpu": batch_size,
-                                 "train_num_workers": workers}
+    work_dir: str
+    classes: Sequence[str]
+    train_json: str
+    val_json: str
+    batch_size: int
+    workers: int
+    max_epochs: int
+    val_interval: int = 1
+    load_from: Optional[str] = None
+    cfg_options: Mapping[str, Any] = field(default_factory=dict)
+    tensorboard_dir: Optional[str] = None
+    #: replace the config's val/test evaluator (none: keep the config's)
+    evaluators: Sequence[dict] = ()
+    #: the dataset types that read the SDK's COCO json (the first replaces any other type)
+    coco_types: Sequence[str] = ("CocoDataset",)
+    #: hooks appended to the config's custom_hooks
+    custom_hooks: Sequence[dict] = ()
+    #: training images (an iteration-based config needs it to count its iterations)
+    train_size: int = 0
+
+    def __post_init__(self) -> None:
+        self.cfg_options = dict(self.cfg_options or {})
+        top = self.cfg_options.get("max_epochs")
+        if isinstance(top, int) and top >= 1:
+            self.max_epochs = top  # the user's options win, for the loop and the derived values alike
+
+    @property
+    def per_epoch(self) -> int:
+        """Iterations per epoch on this run's ranks (0 when the training-set size is unknown)."""
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        return max(1, -(-int(self.train_size) // (self.batch_size * world))) if self.train_size else 0
+
+
+def rederived_config(config_file: str, setup: TrainingSetup):
+    """Step 1 (see the module docstring): the config loaded with the task's top-level variables set at their
+    source, and the switch epochs it wrote as literals moved."""
+    n, max_epochs = len(setup.classes), setup.max_epochs
+    variables: Dict[str, Any] = {"max_epochs": max_epochs, "num_classes": n,
+                                 "train_batch_size_per_gpu": setup.batch_size, "train_num_workers": setup.workers}
     for name in TAIL_EPOCH_VARS:
         variables[name] = (lambda old: tail_epochs(old, max_epochs) if isinstance(old, int) else None)
-    top_level = {k: v for k, v in options.items() if "." not in k}
-    for k, v in top_level.items():
-        variables[k] = v
-    cfg = load_config(config_file, variables, work_dir)
-    _fix_literal_switches(cfg, _load_plain(config_file), max_epochs)
+    variables.update({k: v for k, v in setup.cfg_options.items() if "." not in k})
+    cfg = load_config(config_file, variables, setup.work_dir)
+    _fix_literal_switches(cfg, load_plain_config(config_file), max_epochs)
     if "model" not in cfg or "train_dataloader" not in cfg:
         raise ConfigError("config_file", config_file, "an mmengine (OpenMMLab 2.x) training config with model and "
                           "train_dataloader")
-
-    set_num_classes(cfg.model, n)
-    if "num_classes" in cfg:
-        cfg.num_classes = n
-    strip_download_init(cfg)
-    types = tuple(coco_types)
-    _replace_dataset(cfg.train_dataloader, train_json, classes, False, types)
-    _set_loader(cfg.train_dataloader, batch_size, workers)
     if "val_dataloader" not in cfg or cfg.val_dataloader is None:
         raise ConfigError("config_file", config_file, "a config with a val_dataloader (evaluation is how model "
                           "stages are chosen)")
-    _replace_dataset(cfg.val_dataloader, val_json, classes, True, types)
-    _set_loader(cfg.val_dataloader, batch_size, workers)
-    cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
-    if evaluators:
-        cfg.val_evaluator = [dict(e) for e in evaluators]
-        cfg.test_evaluator = [dict(e) for e in evaluators]
+    if is_iter_based(cfg) and not setup.per_epoch:
+        raise ConfigError("config_file", config_file, "an epoch-based config (an iteration-based one needs the "
+                          "training-set size)")
+    return cfg
 
-    interval = max(1, min(int(val_interval), max_epochs))
+
+# Step 2, one transform per concern: each takes (cfg, setup) and edits cfg in place. A family replaces the ones
+# that differ for it (see :data:`STEPS`).
+def set_classes(cfg, setup: TrainingSetup) -> None:
+    """``num_classes`` everywhere in the model (and at the top level); no init weights that would download."""
+    set_num_classes(cfg.model, len(setup.classes))
+    if "num_classes" in cfg:
+        cfg.num_classes = len(setup.classes)
+    strip_download_init(cfg)
+
+
+def set_datasets(cfg, setup: TrainingSetup) -> None:
+    """The SDK's COCO json as training and validation data; the test loader validates like the val loader."""
+    types = tuple(setup.coco_types)
+    _replace_dataset(cfg.train_dataloader, setup.train_json, setup.classes, False, types)
+    _set_loader(cfg.train_dataloader, setup.batch_size, setup.workers)
+    _replace_dataset(cfg.val_dataloader, setup.val_json, setup.classes, True, types)
+    _set_loader(cfg.val_dataloader, setup.batch_size, setup.workers)
+    cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
+    if setup.evaluators:
+        cfg.val_evaluator = [dict(e) for e in setup.evaluators]
+        cfg.test_evaluator = [dict(e) for e in setup.evaluators]
+
+
+def set_loop(cfg, setup: TrainingSetup) -> None:
+    """``max_epochs`` and the validation interval; schedulers and dynamic intervals fitted to the run; resumable
+    checkpoints every validation (in scratch space: model stages are written by the stage hook)."""
+    from mmengine.config import ConfigDict
+
+    max_epochs, per_epoch = setup.max_epochs, setup.per_epoch
+    interval = max(1, min(int(setup.val_interval), max_epochs))
     train_cfg = cfg.get("train_cfg") or ConfigDict(type="EpochBasedTrainLoop")
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    per_epoch = max(1, -(-int(train_size) // (batch_size * world))) if train_size else 0
     if is_iter_based(cfg):
         # an iteration-counting config (mmseg's): max_epochs passes over the training set, in iterations, and
         # the schedule's iteration bounds scaled to that length (its literal 160k-iteration plan would not fit)
-        if not per_epoch:
-            raise ConfigError("config_file", config_file, "an epoch-based config (an iteration-based one needs the "
-                              "training-set size)")
         max_iters, step = max_epochs * per_epoch, interval * per_epoch
         base_iters = int(train_cfg.get("max_iters") or max_iters)
         train_cfg = ConfigDict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=step)
         _scale_iter_schedulers(cfg, max_iters / max(1, base_iters), max_iters)
-        checkpoint = dict(type="CheckpointHook", interval=step, by_epoch=False, max_keep_ckpts=1, save_best=None,
-                          save_last=True)
         cfg.log_processor = dict(cfg.get("log_processor") or {}, by_epoch=False)
+        by_epoch = False
     else:
         train_cfg.update(type=train_cfg.get("type", "EpochBasedTrainLoop"), max_epochs=max_epochs,
                          val_interval=interval)
@@ -415,43 +462,76 @@ def build_config(config_file: str, *, work_dir: str, classes: Sequence[str], tra
             if not train_cfg["dynamic_intervals"]:
                 train_cfg.pop("dynamic_intervals")
         _clip_schedulers(cfg, max_epochs)
-        checkpoint = dict(type="CheckpointHook", interval=interval, by_epoch=True, max_keep_ckpts=1, save_best=None,
-                          save_last=True)
+        step, by_epoch = interval, True
     cfg.train_cfg = train_cfg
     cfg.val_cfg = cfg.get("val_cfg") or dict(type="ValLoop")
     cfg.test_cfg = cfg.get("test_cfg") or dict(type="TestLoop")
-
     hooks = cfg.get("default_hooks") or ConfigDict()
-    # resumable checkpoints in scratch space; the model stages (models/<stage>/) are written by our hook
-    hooks["checkpoint"] = checkpoint
-    if per_epoch:
-        logger = dict(hooks.get("logger") or dict(type="LoggerHook"))
-        logger["interval"] = max(1, min(50, per_epoch))
-        hooks["logger"] = logger
+    hooks["checkpoint"] = dict(type="CheckpointHook", interval=step, by_epoch=by_epoch, max_keep_ckpts=1,
+                               save_best=None, save_last=True)
     cfg.default_hooks = hooks
-    customs = [h for h in (cfg.get("custom_hooks") or [])]
-    cfg.custom_hooks = customs + [dict(h) for h in custom_hooks]
-    if tensorboard_dir:
-        vis = cfg.get("visualizer") or ConfigDict(type="Visualizer")
-        backends = [b for b in (vis.get("vis_backends") or []) if "Tensorboard" not in str(b.get("type", ""))]
-        backends.append(dict(type="TensorboardVisBackend", save_dir=tensorboard_dir))
-        vis["vis_backends"] = backends
-        cfg.visualizer = vis
-    cfg.load_from = load_from
+
+
+def set_hooks(cfg, setup: TrainingSetup) -> None:
+    """A log line at most every 50 iterations (and at least once an epoch); the task's custom hooks appended."""
+    if setup.per_epoch:
+        logger = dict(cfg.default_hooks.get("logger") or dict(type="LoggerHook"))
+        logger["interval"] = max(1, min(50, setup.per_epoch))
+        cfg.default_hooks["logger"] = logger
+    cfg.custom_hooks = list(cfg.get("custom_hooks") or []) + [dict(h) for h in setup.custom_hooks]
+
+
+def set_visualizer(cfg, setup: TrainingSetup) -> None:
+    """TensorBoard scalars into the platform's tensorboard folder."""
+    from mmengine.config import ConfigDict
+
+    if not setup.tensorboard_dir:
+        return
+    vis = cfg.get("visualizer") or ConfigDict(type="Visualizer")
+    backends = [b for b in (vis.get("vis_backends") or []) if "Tensorboard" not in str(b.get("type", ""))]
+    backends.append(dict(type="TensorboardVisBackend", save_dir=setup.tensorboard_dir))
+    vis["vis_backends"] = backends
+    cfg.visualizer = vis
+
+
+def set_runtime(cfg, setup: TrainingSetup) -> None:
+    """Weights only from the task (``load_from``), no resuming, scratch work dir, the launcher of this run."""
+    cfg.load_from = setup.load_from
     cfg.resume = False
-    cfg.work_dir = os.path.join(work_dir, "mmengine")
+    cfg.work_dir = os.path.join(setup.work_dir, "mmengine")
     _distributed(cfg)
-    if options:
-        cfg.merge_from_dict(options)
-        # offline: what the options add may not be fetched either
-        if cfg.get("load_from") and not os.path.isfile(str(cfg.load_from)):
-            raise ConfigError("cfg_options", options.get("load_from"), "a load_from that is a local file (weights "
-                              "come from pretrained_model_params; nothing is downloaded)")
-        strip_download_init(cfg)
+
+
+def merge_options(cfg, setup: TrainingSetup) -> None:
+    """The user's ``cfg_options`` last (they win), but not to fetch anything: a non-local ``load_from`` is a
+    300001 error and URL init weights they add are removed."""
+    options = setup.cfg_options
+    if not options:
+        return
+    cfg.merge_from_dict(options)
+    if cfg.get("load_from") and not os.path.isfile(str(cfg.load_from)):
+        raise ConfigError("cfg_options", options.get("load_from"), "a load_from that is a local file (weights "
+                          "come from pretrained_model_params; nothing is downloaded)")
+    strip_download_init(cfg)
+
+
+#: the structural transforms of a training config, in order
+STEPS: Tuple[Callable[[Any, TrainingSetup], None], ...] = (
+    set_classes, set_datasets, set_loop, set_hooks, set_visualizer, set_runtime, merge_options)
+
+
+def build_config(config_file: str, setup: Optional[TrainingSetup] = None,
+                 steps: Sequence[Callable[[Any, TrainingSetup], None]] = STEPS, **fields: Any):
+    """The training config of a task (see the module docstring): :func:`rederived_config`, then each of
+    ``steps``. ``setup`` or its fields as keywords."""
+    setup = setup or TrainingSetup(**fields)
+    cfg = rederived_config(config_file, setup)
+    for step in steps:
+        step(cfg, setup)
     return cfg
 
 
-def _load_plain(path: str):
+def load_plain_config(path: str):
     from mmengine.config import Config
 
     try:

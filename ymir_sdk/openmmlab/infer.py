@@ -11,37 +11,38 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ConfigError, ImageError, ModelError
+from ..loops.detection import Detector
 from ..mining import MAX_DETECTIONS, DetOutput, HeadMaps
 from .config import strip_download_init
 
 log = logging.getLogger("ymir_sdk")
 
 
-def device_for(gpu_ids: Sequence[int]):
-    """cuda:LOCAL_RANK among the visible (= the task's) GPUs, or the CPU when ``gpu_id`` is empty."""
-    import torch
+def model_of(cfg):
+    """The (randomly initialised) model a config describes, built without downloading anything."""
+    from mmengine.registry import MODELS, init_default_scope
 
-    if not gpu_ids or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    init_default_scope(cfg.get("default_scope", "mmdet"))
+    model_cfg = copy.deepcopy(cfg.model)
+    strip_download_init({"model": model_cfg})
+    try:
+        return MODELS.build(model_cfg)
+    except Exception as e:  # noqa: BLE001 - a config that does not build is the model package's fault
+        raise ModelError(f"the model's config does not build: {type(e).__name__}: {e}") from None
 
 
 def build_model(cfg, checkpoint: str, device, num_classes: Optional[int] = None):
     """The model of ``cfg`` with the weights of ``checkpoint`` (strict: a checkpoint of another architecture is
     a model error, not a half-random model), in eval mode on ``device``."""
     from mmengine.model.utils import revert_sync_batchnorm
-    from mmengine.registry import MODELS, init_default_scope
-    from mmengine.runner import load_checkpoint
+    from mmengine.runner import load_state_dict
 
-    init_default_scope(cfg.get("default_scope", "mmdet"))
-    model_cfg = copy.deepcopy(cfg.model)
-    strip_download_init({"model": model_cfg})
+    from ..torch import load_checkpoint
+
+    model = model_of(cfg)
+    ckpt = load_checkpoint(checkpoint)  # not mmengine's loader: plain pickle on torch < 2.4
     try:
-        model = MODELS.build(model_cfg)
-    except Exception as e:  # noqa: BLE001 - a config that does not build is the model package's fault
-        raise ModelError(f"the model's config does not build: {type(e).__name__}: {e}") from None
-    try:
-        ckpt = load_checkpoint(model, checkpoint, map_location="cpu", strict=True)
+        load_state_dict(model, state_dict_of(ckpt, checkpoint), strict=True)
     except Exception as e:  # noqa: BLE001 - anything a broken or foreign file raises
         raise ModelError(f"model file {os.path.basename(checkpoint)} does not fit the model: "
                          f"{str(e).strip().splitlines()[0][:300]}") from None
@@ -56,16 +57,21 @@ def build_model(cfg, checkpoint: str, device, num_classes: Optional[int] = None)
     return model.to(device).eval()
 
 
+def state_dict_of(ckpt, path: str) -> dict:
+    """The tensors of an mmengine checkpoint (or of a bare state dict), without a DDP ``module.`` prefix."""
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ModelError(f"model file {os.path.basename(path)} holds no state_dict")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items() if hasattr(v, "shape")}
+
+
 def check_pretrained(model, path: str, least: float = 0.5) -> float:
     """The share of the model's weight tensors that ``path`` provides with the right shape. Fine-tuning to other
     classes changes only the class layers; below ``least`` the file is another architecture (mmengine's
     ``load_from`` would load the few matching tensors and leave the rest random, silently): a model error."""
     from ..torch import load_checkpoint
 
-    ckpt = load_checkpoint(path)
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else {}
-    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()
-             if hasattr(v, "shape")}
+    state = state_dict_of(load_checkpoint(path), path)
     own = model.module.state_dict() if hasattr(model, "module") else model.state_dict()
     if not own:
         return 1.0
@@ -75,6 +81,16 @@ def check_pretrained(model, path: str, least: float = 0.5) -> float:
                          f"({fit:.0%} of its tensors match): choose the config they were trained with")
     log.info("pretrained weights %s: %.0f%% of the model's tensors match", os.path.basename(path), 100 * fit)
     return fit
+
+
+def check_config_weights(config_file: str, path: str, least: float = 0.9) -> None:
+    """Raise a ModelError unless ``path`` holds weights of the model ``config_file`` describes (its own class
+    count: the official pretrained files): at least ``least`` of the model's tensors with their shapes."""
+    from .compat import prepare_openmmlab
+    from .config import load_plain_config
+
+    prepare_openmmlab(())
+    check_pretrained(model_of(load_plain_config(config_file)), path, least)
 
 
 def read_bgr(path: str) -> np.ndarray:
@@ -109,31 +125,27 @@ def test_pipeline(cfg, ndarray_type: str = "LoadImageFromNDArray"):
     return Compose(steps)
 
 
-class Predictor:
-    """A loaded model and its test pipeline: ``load(path)`` runs in DataLoader workers, ``detect`` on batches."""
+class Predictor(Detector):
+    """A loaded model and its test pipeline, for the SDK's detection loop: ``load(path)`` runs in DataLoader
+    workers, ``detect`` on batches."""
 
     def __init__(self, cfg, model, ndarray_type: str = "LoadImageFromNDArray"):
         self.cfg, self.model = cfg, model
         self.pipeline = test_pipeline(cfg, ndarray_type)
 
-    def prepare(self, img: np.ndarray, index: int = 0) -> dict:
-        return self.pipeline(dict(img=img, img_id=index))
+    def read(self, path: str) -> np.ndarray:
+        return read_bgr(path)
 
-    def load(self, path: str, keep_image: bool = False) -> Tuple[Optional[np.ndarray], dict]:
-        img = read_bgr(path)
-        return (img if keep_image else None), self.prepare(img)
-
-    def _batch(self, prepared: Sequence[dict]) -> dict:
-        from mmengine.dataset import pseudo_collate
-
-        return pseudo_collate(list(prepared))
+    def prepare(self, image: np.ndarray) -> dict:
+        return self.pipeline(dict(img=image, img_id=0))
 
     def detect(self, prepared: Sequence[dict], heads: bool = False):
         """Per image a :class:`DetOutput` (boxes in the image's pixels); with ``heads`` also the dense head
         probabilities (:class:`HeadMaps`) of an objectness head (YOLOX-type), for ALDD."""
         import torch
+        from mmengine.dataset import pseudo_collate
 
-        batch = self._batch(prepared)
+        batch = pseudo_collate(list(prepared))
         with torch.no_grad():
             if not heads:
                 samples = self.model.test_step(batch)
@@ -150,13 +162,6 @@ class Predictor:
             dets = [det_output_instances(r) for r in results]
             hw = tuple(int(x) for x in inputs.shape[-2:])
             return dets, [HeadMaps([m[i] for m in maps], hw) for i in range(len(dets))]
-
-    def detect_images(self, images: Sequence[np.ndarray], batch_size: int) -> List[DetOutput]:
-        """Detections of decoded images (CALD's augmented copies), in batches."""
-        out: List[DetOutput] = []
-        for i in range(0, len(images), max(1, batch_size)):
-            out += self.detect([self.prepare(im) for im in images[i:i + batch_size]])[0]
-        return out
 
 
 def objectness_maps(outs, head_name: str = "head") -> List[np.ndarray]:

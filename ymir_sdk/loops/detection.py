@@ -1,0 +1,96 @@
+"""Detection inference and mining over the candidate index, written once for every framework.
+
+A framework supplies a :class:`Detector`: how to decode an image (``read``), how to turn it into the model's
+input (``prepare``, in DataLoader workers) and how to run a batch (``detect``: per image a
+:class:`~ymir_sdk.mining.DetOutput` in the image's pixels, and for ALDD the dense head probabilities). The loops
+do the rest, the same for yolov5 and OpenMMLab: candidates sharded losslessly over the torchrun ranks, decoded
+and prepared in DataLoader workers, batched forward passes, progress, unreadable images skipped and logged, the
+mining algorithm chosen by name (:mod:`ymir_sdk.mining`), results written by rank 0.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..dist import world
+from ..mining import (DetOutput, HeadMaps, aldd_scores, algorithm_name, cald_scores, entropy_scores,
+                      random_scores)
+from ..mining.base import DETECTION
+from ..results import Detection
+
+
+class Detector:
+    """A loaded detection model and its input pipeline (see the module docstring)."""
+
+    #: the mining algorithms its outputs support (``aldd`` needs a head with objectness)
+    mining_algorithms: Tuple[str, ...] = DETECTION
+
+    def read(self, path: str) -> np.ndarray:
+        """The decoded image as the model's pipeline expects it; an ImageError when it cannot be read."""
+        raise NotImplementedError
+
+    def prepare(self, image: np.ndarray) -> Any:
+        """The model's input for one decoded image (runs in DataLoader workers)."""
+        raise NotImplementedError
+
+    def detect(self, prepared: Sequence[Any], heads: bool = False
+               ) -> Tuple[List[DetOutput], Optional[List[HeadMaps]]]:
+        """Detections of a batch of prepared inputs; with ``heads`` also their dense head probabilities."""
+        raise NotImplementedError
+
+    def load(self, path: str, keep_image: bool = False) -> Tuple[Optional[np.ndarray], Any]:
+        """What a DataLoader worker makes of one candidate: (the decoded image when asked for, its input)."""
+        image = self.read(path)
+        return (image if keep_image else None), self.prepare(image)
+
+    def detect_images(self, images: Sequence[np.ndarray], batch_size: int) -> List[DetOutput]:
+        """Detections of decoded images (CALD's augmented copies), in batches."""
+        out: List[DetOutput] = []
+        for i in range(0, len(images), max(1, batch_size)):
+            out += self.detect([self.prepare(im) for im in images[i:i + batch_size]])[0]
+        return out
+
+
+def to_detections(d: DetOutput, conf_threshold: float = 0.0) -> List[Detection]:
+    return [Detection(int(c), float(s), *b) for b, s, c in zip(d.boxes, d.scores, d.labels) if s >= conf_threshold]
+
+
+def infer(ctx, detector: Detector, batch_size: int, workers: int = 0, pin_memory: bool = False,
+          conf_threshold: float = 0.0) -> None:
+    """Detections with score >= ``conf_threshold`` of every readable candidate, written as infer-result.json."""
+    found = ctx.map_candidates(lambda items: detector.detect([p for _, p in items])[0], detector.load,
+                               batch_size, workers, pin_memory)
+    if world()[0] == 0:
+        ctx.write_detections({path: to_detections(d, conf_threshold) for path, d in found.items()})
+
+
+def mine(ctx, make_detector: Callable[[], Detector], algorithm: str, batch_size: int, workers: int = 0,
+         pin_memory: bool = False, class_weights: Optional[Sequence[float]] = None,
+         supported: Sequence[str] = DETECTION) -> None:
+    """Mining scores of every readable candidate, written best first (result.tsv). ``make_detector`` loads the
+    model (random mining needs none); ``supported``: the algorithms the executor's models allow."""
+    name = algorithm_name(algorithm, 2, supported)
+    if name == "random":
+        paths = ctx.readable(ctx.candidates())
+        scores: Dict[str, float] = dict(zip(paths, random_scores(paths).tolist()))
+    else:
+        detector = make_detector()
+        score = functools.partial(_scores, detector, name, len(ctx.class_names), batch_size, class_weights)
+        scores = ctx.map_candidates(score, functools.partial(detector.load, keep_image=name == "cald"),
+                                    batch_size, workers, pin_memory)
+    if world()[0] == 0:
+        ctx.write_mining(scores, ctx.candidates())
+
+
+def _scores(detector: Detector, name: str, num_classes: int, batch_size: int,
+            class_weights: Optional[Sequence[float]], items) -> List[float]:
+    """One batch's scores by the named algorithm (the one dispatch from names to :mod:`ymir_sdk.mining`)."""
+    images, prepared = [im for im, _ in items], [p for _, p in items]
+    dets, heads = detector.detect(prepared, heads=name == "aldd")
+    if name == "entropy":
+        return entropy_scores(dets, num_classes).tolist()
+    if name == "aldd":
+        return aldd_scores(heads, class_weights).tolist()
+    return cald_scores(images, dets, lambda imgs: detector.detect_images(imgs, batch_size), num_classes).tolist()

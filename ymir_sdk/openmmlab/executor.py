@@ -1,0 +1,113 @@
+"""The base of every executor over a released OpenMMLab 2.x package (mmdet, mmyolo, mmrotate, mmseg).
+
+An executor says what is special about its framework as class attributes: the package whose configs it reads
+(``package``), the names it accepts for them (``aliases``), the official weights of the models it offers
+(``pretrained_weights``), its params; a family (rotated boxes, semantic segmentation) replaces the dataset types,
+metric, config steps or the detector. Training (mmengine's runner with the SDK's config re-derivation and
+hooks), inference and mining (the SDK's detection loop) are written here once::
+
+    class MmdetExecutor(OpenMMLabExecutor):
+        name, package = "mmdet", "mmdet"
+        aliases = {...}
+        pretrained_weights = {...}
+        TrainParams = ...
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence, Tuple
+
+from ..dataset import convert_to_coco
+from ..executor import Executor, pick_weight_file
+from ..loops import detection
+from . import params
+from .config import (STEPS, TrainingSetup, build_config, config_key, inference_config, parse_cfg_options,
+                     resolve_config_file)
+from .train import apply_train_args, check_keep, dump_config, parse_train_args, run_training
+
+#: validation metrics (YmirDetMetric, prefix ``ymir/``) -> stage metrics. ``mAP`` is COCO AP at IoU 0.5.
+DETECTION_METRICS = {"ymir/mAP": "mAP", "ymir/mAR": "mAR", "ymir/tp": "tp", "ymir/fp": "fp", "ymir/fn": "fn",
+                     "ymir/mAP_50_95": "mAP_50_95", "ymir/mAP_75": "mAP_75", "ymir/mAP_s": "mAP_s",
+                     "ymir/mAP_m": "mAP_m", "ymir/mAP_l": "mAP_l", "ymir/AR_100": "AR_100"}
+
+
+class OpenMMLabExecutor(Executor):
+    #: the package whose ``.mim/configs`` the ``config_file`` names (and the registry scope's default)
+    package = "mmdet"
+    #: other names of configs (e.g. the 2.x file names of the reference images) -> paths in the package
+    aliases: Mapping[str, str] = {}
+    #: dataset types that read the SDK's COCO json (the first replaces any other type in a config)
+    coco_types: Tuple[str, ...] = ("CocoDataset",)
+    #: the validation metric (registered by :mod:`.hooks`) and how its results become stage metrics
+    metric_type = "YmirDetMetric"
+    metric_map: Mapping[str, str] = DETECTION_METRICS
+    #: the structural config transforms (:data:`ymir_sdk.openmmlab.config.STEPS`)
+    config_steps: Sequence[Callable[[Any, TrainingSetup], None]] = STEPS
+    #: the pipeline step that takes a decoded image, in place of the config's LoadImageFromFile
+    ndarray_type = "LoadImageFromNDArray"
+    TrainParams, InferParams, MineParams = params.TrainParams, params.InferParams, params.MineParams
+
+    def config_file(self, p) -> str:
+        """The config a training's params name (``config_file``; an executor with a model table overrides)."""
+        return resolve_config_file(p.config_file, self.package, self.aliases)
+
+    def check_weights(self, key: str, path: str) -> None:
+        from .infer import check_config_weights
+
+        check_config_weights(resolve_config_file(key, self.package, self.aliases), path)
+
+    # ------------------------------------------------------------------------------------------- training
+    def training_setup(self, ctx, config: str) -> TrainingSetup:
+        """The dataset as the SDK's COCO json, the initial weights, and the params, for :func:`build_config`."""
+        p = ctx.params
+        train_pairs = ctx.training_pairs()
+        jsons = convert_to_coco({"train": train_pairs, "val": ctx.validation_pairs()}, ctx.class_names,
+                                ctx.work_dir)
+        ctx.progress(0.8, "preprocess")
+        return TrainingSetup(
+            work_dir=ctx.work_dir, classes=ctx.class_names, train_json=jsons["train"], val_json=jsons["val"],
+            batch_size=p.samples_per_gpu, workers=p.workers_per_gpu, max_epochs=p.max_epochs,
+            val_interval=p.val_interval, load_from=ctx.initial_weights(config_key(config, self.package), (".pth",)),
+            cfg_options=parse_cfg_options(p.cfg_options), tensorboard_dir=ctx.env.output.tensorboard_dir,
+            evaluators=[self.evaluator(jsons["val"], p)], coco_types=self.coco_types, train_size=len(train_pairs))
+
+    def evaluator(self, val_json: str, p) -> dict:
+        return dict(type=self.metric_type, ann_file=val_json, iou_type=getattr(p, "metric", "bbox"))
+
+    def train(self, ctx) -> None:
+        from .compat import prepare_openmmlab
+
+        p = ctx.params
+        prepare_openmmlab(p.gpu_ids)
+        config = self.config_file(p)
+        args = parse_train_args(p.args_options)
+        check_keep(p.max_keep_checkpoints)
+        setup = self.training_setup(ctx, config)
+        cfg = build_config(config, setup, self.config_steps)
+        apply_train_args(cfg, args, p.args_options, p.gpu_ids)
+        config_path = dump_config(cfg, ctx.work_dir, config)
+        ctx.progress(1.0, "preprocess")
+        run_training(ctx, cfg, config_path, setup.load_from, self.metric_map, p.max_keep_checkpoints)
+
+    # ------------------------------------------------------------------------------------------- model use
+    def detector(self, ctx):
+        """The task's model (the config and weights of ``model_params_path``) and its test pipeline."""
+        from ..torch.devices import device_for
+        from .compat import prepare_openmmlab
+        from .infer import Predictor, build_model
+
+        p = ctx.params
+        prepare_openmmlab(p.gpu_ids)
+        files = ctx.model_files()
+        cfg = inference_config(files, p.cfg_options)
+        model = build_model(cfg, pick_weight_file(files, (".pth",)), device_for(p.gpu_ids), len(ctx.class_names))
+        return Predictor(cfg, model, self.ndarray_type)
+
+    def infer(self, ctx) -> None:
+        p = ctx.params
+        detection.infer(ctx, self.detector(ctx), p.samples_per_gpu, p.workers_per_gpu,
+                        conf_threshold=p.conf_threshold)
+
+    def mine(self, ctx) -> None:
+        p = ctx.params
+        detection.mine(ctx, lambda: self.detector(ctx), p.mining_algorithm, p.samples_per_gpu, p.workers_per_gpu,
+                       class_weights=p.class_distribution_scores)

@@ -1,0 +1,108 @@
+"""Training with mmengine's runner, the pieces every OpenMMLab executor shares: ``args_options`` as
+``tools/train.py`` flags, the config written for the stages, the runner with our hooks."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+from typing import Any, Mapping, Optional
+
+from ..dist import world
+from ..errors import ConfigError, ModelError
+
+log = logging.getLogger("ymir_sdk")
+
+#: validation metrics (YmirDetMetric, prefix ``ymir/``) -> stage metrics. ``mAP`` is COCO AP at IoU 0.5.
+DETECTION_METRICS = {"ymir/mAP": "mAP", "ymir/mAR": "mAR", "ymir/tp": "tp", "ymir/fp": "fp", "ymir/fn": "fn",
+                     "ymir/mAP_50_95": "mAP_50_95", "ymir/mAP_75": "mAP_75", "ymir/mAP_s": "mAP_s",
+                     "ymir/mAP_m": "mAP_m", "ymir/mAP_l": "mAP_l", "ymir/AR_100": "AR_100"}
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting (``exit_on_error`` needs Python 3.9; the images run 3.8)."""
+
+    def error(self, message: str):
+        raise ValueError(message)
+
+
+def parse_train_args(text: Any) -> argparse.Namespace:
+    """``args_options``: the flags of OpenMMLab's ``tools/train.py`` that apply here (``--amp``,
+    ``--auto-scale-lr``, ``--seed N``, ``--deterministic``), split like a shell would, never given to one."""
+    parser = _RaisingParser(prog="args_options", add_help=False)
+    parser.add_argument("--amp", action="store_true")
+    parser.add_argument("--auto-scale-lr", action="store_true")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--deterministic", action="store_true")
+    text = "" if text is None else str(text)
+    expected = "flags among --amp, --auto-scale-lr, --seed N, --deterministic"
+    try:
+        args, unknown = parser.parse_known_args(shlex.split(text))
+    except (ValueError, argparse.ArgumentError) as e:
+        raise ConfigError("args_options", text, f"{expected} ({e})") from None
+    if unknown:
+        raise ConfigError("args_options", text, f"{expected}; {' '.join(unknown)!r} is not")
+    return args
+
+
+def score_thr(model_cfg: Mapping[str, Any]) -> float:
+    test_cfg = (model_cfg or {}).get("test_cfg") or {}
+    for part in (test_cfg, test_cfg.get("rcnn") or {}):
+        if isinstance(part, Mapping) and "score_thr" in part:
+            return float(part["score_thr"])
+    return 0.0
+
+
+def apply_train_args(cfg, args: argparse.Namespace, text: Any, gpu_ids) -> None:
+    """``args_options`` (parsed by :func:`parse_train_args`) applied as OpenMMLab's ``tools/train.py`` does."""
+    import torch
+
+    if args.amp:
+        if not torch.cuda.is_available() or not gpu_ids:
+            raise ConfigError("args_options", text, "--amp only with a GPU (gpu_id)")
+        cfg.optim_wrapper.type = "AmpOptimWrapper"
+        cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
+    if args.auto_scale_lr:
+        if "auto_scale_lr" not in cfg or "base_batch_size" not in cfg.auto_scale_lr:
+            raise ConfigError("args_options", text, "--auto-scale-lr only with a config that has "
+                              "auto_scale_lr.base_batch_size")
+        cfg.auto_scale_lr.enable = True
+    if args.seed is not None or args.deterministic:
+        cfg.randomness = dict(seed=args.seed, deterministic=args.deterministic)
+
+
+def check_keep(max_keep_checkpoints: int) -> None:
+    if max_keep_checkpoints == 0 or max_keep_checkpoints < -1:
+        raise ConfigError("max_keep_checkpoints", max_keep_checkpoints, "-1 (keep all) or a count >= 1")
+
+
+def dump_config(cfg, work_dir: str, config_file: str) -> str:
+    """The training config as the stages will carry it, written atomically (every rank writes the same text)."""
+    path = os.path.join(work_dir, os.path.basename(config_file))
+    tmp = f"{path}.{os.getpid()}.tmp.py"
+    cfg.dump(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def run_training(ctx, cfg, config_path: str, load_from: Optional[str], metric_map: Mapping[str, str],
+                 keep: int) -> None:
+    """mmengine's runner on ``cfg`` with our progress and stage hooks (:mod:`.hooks`); pretrained weights that
+    do not fit the model are refused before training starts."""
+    from mmengine.runner import Runner
+
+    from .hooks import YmirProgressHook, YmirStageHook
+
+    runner = Runner.from_cfg(cfg)
+    if load_from:
+        from .infer import check_pretrained
+
+        check_pretrained(runner.model, load_from)
+    result = ctx.training_result()
+    runner.register_hook(YmirProgressHook(ctx.progress))
+    runner.register_hook(YmirStageHook(result, config_path, metric_map, keep,
+                                       evaluate_config={"iou_thr": 0.5, "conf_thr": score_thr(cfg.model)},
+                                       classes=ctx.class_names, is_main=lambda: world()[0] == 0))
+    runner.train()
+    if world()[0] == 0 and not result.stages:
+        raise ModelError("training ended without a validated checkpoint")

@@ -1,0 +1,129 @@
+"""yolov5 set-up shared by its executors: offline switches and fonts, the checkpoint allow-list, the model yaml
+of a model name, the architecture check of pretrained weights, ``args_options`` as yolov5 flags, model loading."""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from typing import Optional
+
+from ..errors import ConfigError, ModelError
+
+
+def prepare_offline(work_dir: str) -> None:
+    """yolov5 7.0.14 and ultralytics look things up on the network unless told otherwise: set the offline
+    switch and give them a font (they download Arial.ttf into their config dir otherwise). Before any import.
+    Also allow-lists yolov5's model classes for :func:`ymir_sdk.torch.load_checkpoint`."""
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    cfg = os.path.join(work_dir, "yolo-config")
+    os.makedirs(cfg, exist_ok=True)
+    import matplotlib
+
+    font = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf", "DejaVuSans.ttf")
+    for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+        if not os.path.exists(os.path.join(cfg, name)):
+            shutil.copyfile(font, os.path.join(cfg, name))
+    os.environ["YOLOV5_CONFIG_DIR"] = cfg
+    os.environ["YOLO_CONFIG_DIR"] = cfg
+    import yolov5.models.common as common
+    import yolov5.models.experimental as experimental
+    import yolov5.models.yolo as yolo
+
+    from ..torch import allow_checkpoint_classes
+
+    # yolov5.models.yolo puts the package folder on sys.path; the official checkpoints (ultralytics/yolov5
+    # releases) name their classes from there (models.yolo.DetectionModel, models.common.Conv, ...)
+    import models.common
+    import models.experimental
+    import models.yolo
+
+    allow_checkpoint_classes([common, yolo, experimental, models.common, models.yolo, models.experimental])
+
+
+def model_yaml(name: str) -> str:
+    """The package's model definition of a model name (``yolov5s``, ``yolov5n6``, ``yolov5s-seg``)."""
+    import yolov5
+
+    root = os.path.join(os.path.dirname(yolov5.__file__), "models")
+    for path in (os.path.join(root, f"{name}.yaml"), os.path.join(root, "hub", f"{name}.yaml"),
+                 os.path.join(root, "segment", f"{name}.yaml")):
+        if os.path.exists(path):
+            return path
+    raise ConfigError("model", name, "a model of the yolov5 package")
+
+
+def check_architecture(weights: str, cfg_path: str) -> None:
+    """Refuse a checkpoint whose architecture differs from the chosen model (yolov5 would load what matches and
+    silently leave the rest random). The file is loaded safely (:func:`ymir_sdk.torch.load_checkpoint`)."""
+    import yaml
+
+    from ..torch import load_checkpoint
+
+    ckpt = load_checkpoint(weights)
+    model = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else None
+    have = getattr(model, "yaml", None)
+    if not isinstance(have, dict):
+        raise ModelError(f"{weights} is not a yolov5 checkpoint (no model with a yaml inside)")
+    with open(cfg_path) as f:
+        want = yaml.safe_load(f)
+    keys = ("depth_multiple", "width_multiple", "backbone", "head")
+    if any(have.get(k) != want.get(k) for k in keys):
+        name = os.path.splitext(os.path.basename(cfg_path))[0]
+        raise ModelError(f"pretrained weights {os.path.basename(weights)} are not a {name} model "
+                         f"(depth {have.get('depth_multiple')}, width {have.get('width_multiple')}); choose the "
+                         f"model they were trained with")
+
+
+def apply_args_options(opt, text: str) -> None:
+    """``args_options`` as yolov5 command-line flags, split like a shell would but never given to one; each
+    flag must be one of yolov5's training options."""
+    tokens = shlex.split(text or "")
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--"):
+            raise ConfigError("args_options", text, f"yolov5 training flags (--name [value]); {tok!r} is not one")
+        key = tok[2:].replace("-", "_")
+        value: Optional[str] = None
+        if "=" in key:
+            key, value = key.split("=", 1)
+        if not hasattr(opt, key):
+            raise ConfigError("args_options", text, f"yolov5 training flags; --{key} is not one")
+        current = getattr(opt, key)
+        if value is None and isinstance(current, bool):
+            setattr(opt, key, True)
+            i += 1
+            continue
+        if value is None:
+            if i + 1 >= len(tokens):
+                raise ConfigError("args_options", text, f"a value after --{key}")
+            value = tokens[i + 1]
+            i += 1
+        try:
+            setattr(opt, key, type(current)(value) if current is not None and not isinstance(current, (list, bool))
+                    else value)
+        except ValueError:
+            raise ConfigError("args_options", text, f"--{key} as {type(current).__name__}") from None
+        i += 1
+
+
+def load_model(weights: str, num_classes: int, device):
+    """A trained checkpoint as an eval-mode model on ``device`` (fused), checked safe first (yolov5 itself loads
+    with plain pickle on torch < 2.4) and for the task's class count."""
+    import torch
+    from yolov5.models.experimental import attempt_load
+
+    from ..torch import load_checkpoint
+
+    load_checkpoint(weights)
+    try:
+        model = attempt_load(weights, device=torch.device("cpu"), fuse=True)
+    except ModelError:
+        raise
+    except Exception as e:  # noqa: BLE001 - anything a broken file raises is a model error
+        raise ModelError(f"model file {os.path.basename(weights)} cannot be loaded: {e}") from None
+    nc = int(getattr(model, "nc", 0))
+    if nc != num_classes:
+        raise ModelError(f"the model has {nc} classes, the task's class_names {num_classes}")
+    return model.to(device).eval()

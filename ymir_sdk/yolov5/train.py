@@ -1,0 +1,138 @@
+"""Training through the released yolov5 package (``yolov5.train.main`` and its callbacks, no patched train
+script): options from the task's params and ``args_options``, model stages from the runner's own validation
+results, the ONNX export of the best stage."""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Dict, List, Mapping
+
+from ..dist import world
+from ..errors import ConfigError, ModelError, YmirError
+from .common import apply_args_options
+
+
+def set_activation(name: str) -> None:
+    """``activate``: a torch.nn activation class for every Conv (yolov5 v7.0's public ``Conv.default_act``)."""
+    import torch
+    import yolov5.models.common as common
+
+    act = getattr(torch.nn, name, None)
+    if not (isinstance(act, type) and issubclass(act, torch.nn.Module)):
+        raise ConfigError("activate", name, "a torch.nn activation class such as ReLU, SiLU, Hardswish, LeakyReLU")
+    common.Conv.default_act = act()
+
+
+def train(ctx, module, settings: Mapping[str, Any], writer: "StageWriter") -> None:
+    """Run ``module.main`` (``yolov5.train``) with its options set from ``settings`` then the task's
+    ``args_options`` (they win), on the task's devices; ``writer`` turns its callbacks into model stages."""
+    from yolov5.utils.callbacks import Callbacks
+
+    p = ctx.params
+    opt = module.parse_opt(True)
+    for k, v in dict(settings, device=p.gpu_id or "cpu", project=os.path.join(ctx.work_dir, "yolov5"),
+                     name="train", exist_ok=True, noplots=True, save_period=-1).items():
+        setattr(opt, k, v)
+    apply_args_options(opt, p.args_options)
+    if os.environ.get("LOCAL_RANK", "-1") != "-1":
+        opt.device = p.gpu_id  # DDP: yolov5 picks cuda:LOCAL_RANK itself
+    callbacks = Callbacks()
+    callbacks.register_action("on_fit_epoch_end", callback=writer.on_fit_epoch_end)
+    callbacks.register_action("on_model_save", callback=writer.on_model_save)
+    module.main(opt, callbacks)
+    if world()[0] == 0:
+        writer.finish()
+
+
+class StageWriter:
+    """yolov5 training callbacks -> model stages, TensorBoard scalars and progress, from the runner's own
+    validation results and checkpoints (no log parsing, no guessing from file names).
+
+    ``KEYS`` name the values yolov5 passes to ``on_fit_epoch_end``; :meth:`stage_metrics` picks the stage's
+    metrics from them (detection: ``mAP`` = mAP@0.5, ``mAR``)."""
+
+    KEYS = ("train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision", "metrics/recall",
+            "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss", "val/cls_loss")
+    #: yolov5's validation: conf 0.001, NMS IoU 0.6, AP at IoU 0.5
+    EVALUATE_CONFIG = {"iou_thr": 0.5, "conf_thr": 0.001}
+
+    def __init__(self, ctx):
+        self.ctx, self.p = ctx, ctx.params
+        self.result = ctx.training_result()
+        self.metrics: Dict[str, float] = {}
+        self.best_map = -1.0
+        self.done = False
+        self.writer = None
+        self.best_files: List[str] = []
+
+    def stage_metrics(self, values: Mapping[str, float]) -> Dict[str, float]:
+        return {"mAP": values["metrics/mAP_0.5"], "mAR": values["metrics/recall"]}
+
+    def _tb(self, tag: str, value: float, step: int) -> None:
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(self.ctx.env.output.tensorboard_dir)
+        self.writer.add_scalar(tag, value, step)
+
+    def on_fit_epoch_end(self, log_vals, epoch, best_fitness, fi) -> None:
+        if self.done:  # yolov5 re-validates best.pt after the last epoch: not an epoch of its own
+            return
+        values = {k: float(v) for k, v in zip(self.KEYS, log_vals)}
+        for k, v in values.items():
+            self._tb(k, v, epoch)
+        self.metrics = self.stage_metrics(values)
+        self.ctx.progress((epoch + 1) / self.p.epochs)
+
+    def _write_stage(self, name: str, last, metrics: Mapping[str, float]) -> List[str]:
+        from yolov5.utils.general import strip_optimizer
+
+        target = os.path.join(self.ctx.env.output.models_dir, name, f"{name}.pt")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        strip_optimizer(str(last), target)
+        self.result.add_stage(name, [target], metrics, evaluate_config=self.EVALUATE_CONFIG)
+        return [target]
+
+    def on_model_save(self, last, epoch, final_epoch, best_fitness, fi) -> None:
+        metrics = {k: min(1.0, max(0.0, v)) for k, v in self.metrics.items()}
+        if metrics.get("mAP", -1) > self.best_map:
+            self.best_map = metrics["mAP"]
+            self.best_files = self._write_stage("best", last, metrics)
+        if not self.p.save_best_only and self.p.save_period > 0 and (epoch + 1) % self.p.save_period == 0:
+            self._write_stage(f"epoch_{epoch + 1}", last, metrics)
+        if final_epoch:
+            self.done = True
+
+    def finish(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if not self.best_files:
+            raise ModelError("training ended without a validated checkpoint")
+        self.ctx.progress(0.5, "postprocess")
+        onnx = export_onnx(self.best_files[0], self.p.img_size, self.p.opset)
+        best = self.result.stages["best"]
+        metrics = {k: v for k, v in best.items() if k in self.metrics}
+        self.result.add_stage("best", self.best_files + [onnx], metrics, timestamp=best["timestamp"])
+        self.ctx.progress(1.0, "postprocess")
+
+
+def export_onnx(weights: str, img_size: int, opset: int) -> str:
+    """ONNX export of a trained checkpoint with yolov5's own exporter."""
+    import torch
+    from yolov5 import export
+
+    from ..torch.compat import onnx_export_kwargs
+
+    # yolov5 7.0.14 calls torch.onnx.export without ``dynamo``; since torch 2.9 that means the dynamo exporter
+    # (needs onnxscript, ignores opset 11). The version gate says which arguments select the TorchScript one.
+    original = torch.onnx.export
+    torch.onnx.export = functools.partial(original, **onnx_export_kwargs())
+    try:
+        files = export.run(weights=weights, imgsz=(img_size, img_size), include=("onnx",), opset=opset,
+                           device="cpu")
+    finally:
+        torch.onnx.export = original
+    onnx = next((str(f) for f in files if f and str(f).endswith(".onnx")), None)
+    if onnx is None or not os.path.exists(onnx):
+        raise YmirError(f"ONNX export of {os.path.basename(weights)} failed (see the log)")
+    return onnx
