@@ -11,15 +11,13 @@ import io
 import os
 import random
 import shutil
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from ymir_sdk.dataset import convert_to_coco  # noqa: E402
-from timing import best_times  # noqa: E402
+from ymir_sdk.dataset import convert_to_coco
+from timing import best_times
 
 
 def generate(root: str, n: int):

@@ -10,18 +10,16 @@ dominated by its forward pass.
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 import torch
 import torchvision
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ymir_sdk.mining import (DetOutput, HeadMaps, aldd_scores, cald_scores, entropy_scores,  # noqa: E402
+from ymir_sdk.mining import (DetOutput, HeadMaps, aldd_scores, cald_scores, entropy_scores,
                              random_scores, ripu_scores, rsal_regions, rsal_scores)
-from ymir_sdk.synthetic import make_image  # noqa: E402
-from timing import best_time  # noqa: E402
+from ymir_sdk.synthetic import make_image
+from timing import best_time
 
 STRIDES = (8, 16, 32)
 ANCHORS = ((10, 13, 16, 30, 33, 23), (30, 61, 62, 45, 59, 119), (116, 90, 156, 198, 373, 326))

@@ -6,18 +6,14 @@ initialised (nothing downloaded). Targets of issue "ymir_sdk.mining" on the CPU:
 cald <= 5.5x.
 """
 import argparse
-import os
-import sys
 import tempfile
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from ymir_sdk.openmmlab import prepare_openmmlab  # noqa: E402
-from ymir_sdk.synthetic import make_image  # noqa: E402
-from timing import report_mining  # noqa: E402
+from ymir_sdk.openmmlab import prepare_openmmlab
+from ymir_sdk.synthetic import make_image
+from timing import report_mining
 
 
 def main():

@@ -5,20 +5,14 @@ The model is yolov5s (or --model) built from the package's yaml, randomly initia
 Targets of issue "ymir_sdk.mining" on the CPU: entropy <= 1.1x, aldd <= 1.3x, cald <= 5.5x.
 """
 import argparse
-import os
-import sys
 import tempfile
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "executors", "yolov5"))
+from timing import report_mining
 
-from executor import forward as executor_forward, model_yaml, prepare_offline  # noqa: E402
-
-from ymir_sdk.synthetic import make_image  # noqa: E402
-from timing import report_mining  # noqa: E402
+from ymir_sdk.synthetic import make_image
+from ymir_sdk.yolov5.common import model_yaml, prepare_offline
 
 
 def main():
@@ -37,17 +31,17 @@ def main():
     rng = np.random.default_rng(0)
     images = [make_image(rng, (args.size, args.size))[0] for _ in range(args.images)]
     batches = [images[i:i + args.batch] for i in range(0, len(images), args.batch)]
-    cpu = torch.device("cpu")
+    from ymir_sdk.yolov5.predict import Yolov5Detector
+
+    # a random model scores about 5e-4: a low threshold keeps boxes to score
+    detector = Yolov5Detector(model, torch.device("cpu"), args.size, 1e-4, 0.45)
 
     def forward(imgs, heads=False):
-        # a random model scores about 5e-4: a low threshold keeps boxes to score
-        return executor_forward(model, cpu, imgs, args.size, 1e-4, 0.45, heads=heads)
-
-    def detect(imgs):
-        return [d for i in range(0, len(imgs), args.batch) for d in forward(imgs[i:i + args.batch])[0]]
+        return detector.detect([detector.prepare(im) for im in imgs], heads=heads)
 
     report_mining(f"model {args.model}, {args.size}px, {args.images} images, batch {args.batch}, "
-                  f"{torch.get_num_threads()} threads", batches, forward, detect)
+                  f"{torch.get_num_threads()} threads", batches, forward,
+                  lambda imgs: detector.detect_images(imgs, args.batch))
 
 
 if __name__ == "__main__":

@@ -12,10 +12,9 @@ import sys
 
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from ymir_sdk.synthetic import write_ark_dataset
 
-from ymir_sdk.synthetic import write_ark_dataset  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def sdk(*args):

@@ -7,7 +7,6 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOY = os.path.join(ROOT, "tests", "toy_executor", "start.py")
-sys.path.insert(0, ROOT)
 
 
 def write_env(tmp, run_training=False, run_mining=False, run_infer=False, **input_files):
@@ -81,7 +80,7 @@ def run_start(executor_dir, env_file, nproc=1, timeout=600):
     """The executor's start.py against env.yaml, as the platform runs it (under torchrun for ``nproc`` > 1)."""
     from ymir_sdk.dist import relaunch_command
 
-    env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1")
+    env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)  # as the image's /app
     start = os.path.join(executor_dir, "start.py")
     cmd = [sys.executable, start] if nproc == 1 else relaunch_command(nproc, [start])
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)

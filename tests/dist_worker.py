@@ -5,11 +5,9 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from ymir_sdk.dist import distributed_map, world  # noqa: E402
-from ymir_sdk.mining import DetOutput, entropy_scores  # noqa: E402
-from ymir_sdk.results import write_mining_result  # noqa: E402
+from ymir_sdk.dist import distributed_map, world
+from ymir_sdk.mining import DetOutput, entropy_scores
+from ymir_sdk.results import write_mining_result
 
 
 def model(paths):

@@ -31,7 +31,10 @@ def test_dockerfile_shape(cuda):
     instructions = [ln.split()[0] for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
                     and not ln.startswith(" ")]
     assert "ENTRYPOINT" not in instructions  # the platform runs `docker run <image> cat <file>`
-    assert re.search(r'^CMD \["python3", "/app/executor/start.py"\]$', text, re.M)
+    assert re.search(r'^CMD \["python3", "/app/start.py"\]$', text, re.M)
+    # the executor is the package executors.<name> (as in the repository), importable through PYTHONPATH
+    assert "COPY executors/${EXECUTOR} /app/executors/${EXECUTOR}" in text and "PYTHONPATH=/app" in text
+    assert "ln -s /app/executors/${EXECUTOR}/start.py /app/start.py" in text
     assert re.search(r"^ARG EXECUTOR$", text, re.M)
     base = re.search(r"^FROM (\S+)$", text, re.M).group(1)
     assert ":" in base and "latest" not in base
@@ -41,7 +44,7 @@ def test_dockerfile_shape(cuda):
     assert not re.search(r"(aliyun|tsinghua|douban)", text)  # no hard-coded mirrors
     # pretrained weights fetched and verified at build time by the SDK (never at run time), found through the env
     assert not re.search(r"wget|curl", text)
-    assert re.search(r"^RUN python3 -m ymir_sdk weights /app/executor --fetch$", text, re.M)
+    assert re.search(r'^RUN python3 -m ymir_sdk weights "executors.\$\{EXECUTOR\}" --fetch$', text, re.M)
     assert "YMIR_WEIGHTS_DIR=/weights" in text
     assert text.index("COPY ymir_sdk") < text.index("ymir_sdk weights") < text.index("CMD")
 

@@ -1,6 +1,5 @@
 """executors/mmdet (YOLOX on released mmdet 3.x) end to end on generated data, on the CPU, through
 `ymir-sdk run` and `ymir-sdk verify`; the shared OpenMMLab glue (config re-derivation, cfg_options, hooks)."""
-import importlib.util
 import json
 import os
 import shutil
@@ -24,9 +23,8 @@ FAST = ["--set", "samples_per_gpu=4", "--set", "workers_per_gpu=0", "--set", f"c
 
 
 def _executor_module():
-    spec = importlib.util.spec_from_file_location("mmdet_executor", os.path.join(EXECUTOR, "executor.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    import executors.mmdet.executor as module
+
     return module
 
 
@@ -422,7 +420,7 @@ def test_build_time_verification_of_the_weights(tmp_path):
     folder.mkdir()
     made = _coco_tiny_checkpoint(folder / file_name(m.WEIGHTS[TINY]))
     # the file is a YOLOX-tiny, but not the published one: its sha256 is not the one its name promises
-    r = cli("weights", EXECUTOR, "--dest", str(folder), "--only", TINY)
+    r = cli("weights", "executors.mmdet", "--dest", str(folder), "--only", TINY)
     assert r.returncode == 1 and "does not match the b4047906 its name promises" in r.stdout, r.stdout + r.stderr
     assert sha256_prefix(made) == "b4047906"
     # the model check itself: YOLOX-tiny weights are the tiny model, not the s one

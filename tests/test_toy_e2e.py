@@ -167,3 +167,35 @@ def test_export_formats_laid_out_as_the_platform_does(ark_dataset, tmp_path, fmt
         assert ann.endswith("coco-annotations.json") and all(r.split("\t")[1] == ann for r in rows)
         assert data["images"][0]["file_name"] == os.path.basename(data["images"][0]["file_name"])
         assert {c["id"] for c in data["categories"]} <= {0, 1}
+
+
+# ------------------------------------------------------------------ one image, an executor per object type
+def test_multi_type_executor_dispatch(tmp_path):
+    """A MultiTypeExecutor runs the executor config.yaml's object_type names; without it (platform < 2.4), the
+    model's ymir-info.yaml (inference, mining) or the export format (training) says; else 300005."""
+    from conftest import write_env, write_yaml
+    from ymir_sdk import Executor, MultiTypeExecutor, ObjectTypeError, load_env
+
+    class Det(Executor):
+        name, object_types = "det", (2,)
+
+    class Sem(Executor):
+        name, object_types = "sem", (3,)
+
+    class Both(MultiTypeExecutor):
+        name = "both"
+        executors = {2: Det, 3: Sem}
+
+    train_env = load_env(write_env(str(tmp_path / "t"), run_training=True))
+    assert isinstance(Both().resolve({"object_type": 3}, train_env), Sem)
+    assert isinstance(Both().resolve({"object_type": "2"}, train_env), Det)
+    assert isinstance(Both().resolve({"export_format": "ark:raw"}, train_env), Det)
+    for config in ({"object_type": 4}, {"export_format": "seg-coco:raw"}, {}):
+        with pytest.raises(ObjectTypeError, match=r"supported: \[2, 3\]"):
+            Both().resolve(config, train_env)
+    infer_env = load_env(write_env(str(tmp_path / "i"), run_infer=True))
+    with pytest.raises(ObjectTypeError):
+        Both().resolve({}, infer_env)
+    write_yaml(os.path.join(infer_env.input.models_dir, "ymir-info.yaml"), {"object_type": 3})
+    assert isinstance(Both().resolve({}, infer_env), Sem)
+    assert Both().object_types == (2, 3)

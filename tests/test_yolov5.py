@@ -1,6 +1,5 @@
 """executors/yolov5 end to end on generated data, on the CPU, through `ymir-sdk run` and `ymir-sdk verify`."""
 import os
-import sys
 
 import pytest
 import yaml
@@ -9,7 +8,6 @@ from conftest import (ROOT, check_empty_training_set, check_training_from_image_
                       check_two_processes_lose_no_image, cli, monitor_line, run_start, write_payload_checkpoint)
 
 EXECUTOR = os.path.join(ROOT, "executors", "yolov5")
-sys.path.insert(0, EXECUTOR)
 pytest.importorskip("yolov5")
 pytestmark = pytest.mark.images  # also on the images' stack
 FAST = ["--set", "model=yolov5n", "--set", "img_size=64", "--set", "batch_size_per_gpu=8",
@@ -35,7 +33,7 @@ def trained(dataset, tmp_path_factory):
 
 
 def test_templates_are_the_params_models():
-    from executor import InferParams, MineParams, TrainParams
+    from executors.yolov5.executor import InferParams, MineParams, TrainParams
 
     for name, model in (("training", TrainParams), ("infer", InferParams), ("mining", MineParams)):
         with open(os.path.join(EXECUTOR, "img-man", f"{name}-template.yaml")) as f:
@@ -44,7 +42,7 @@ def test_templates_are_the_params_models():
 
 
 def test_seed_keys_and_defaults():
-    from executor import InferParams, MineParams, TrainParams
+    from executors.yolov5.executor import InferParams, MineParams, TrainParams
 
     assert TrainParams.template() == {
         "shm_size": "128G", "export_format": "ark:raw", "model": "yolov5s", "batch_size_per_gpu": 16,
@@ -191,7 +189,7 @@ def test_a_pickle_payload_as_model_never_runs(dataset, trained, tmp_path):
 def test_every_offered_model_has_its_weights_listed():
     from typing import get_args
 
-    from executor import WEIGHTS, ModelName, Yolov5Executor
+    from executors.yolov5.executor import WEIGHTS, ModelName, Yolov5Executor
 
     assert set(get_args(ModelName)) == set(WEIGHTS) and Yolov5Executor.pretrained_weights is WEIGHTS
     for model, url in WEIGHTS.items():
@@ -211,16 +209,16 @@ def test_build_time_verification_of_the_weights(trained, tmp_path):
     folder = tmp_path / "weights"
     folder.mkdir()
     shutil.copy(_best(trained), folder / "yolov5n.pt")
-    r = cli("weights", EXECUTOR, "--dest", str(folder), "--only", "yolov5n")
+    r = cli("weights", "executors.yolov5", "--dest", str(folder), "--only", "yolov5n")
     assert r.returncode == 0, r.stdout + r.stderr
     shutil.copy(_best(trained), folder / "yolov5s.pt")  # a yolov5n under yolov5s's name
-    r = cli("weights", EXECUTOR, "--dest", str(folder), "--only", "yolov5s")
+    r = cli("weights", "executors.yolov5", "--dest", str(folder), "--only", "yolov5s")
     assert r.returncode == 1 and "yolov5s: pretrained weights yolov5s.pt are not a yolov5s model" in r.stdout
     data = open(_best(trained), "rb").read()
     (folder / "yolov5n.pt").write_bytes(data[: len(data) // 2])
-    r = cli("weights", EXECUTOR, "--dest", str(folder), "--only", "yolov5n")
+    r = cli("weights", "executors.yolov5", "--dest", str(folder), "--only", "yolov5n")
     assert r.returncode == 1 and "yolov5n: model file" in r.stdout and "cannot be loaded" in r.stdout
-    r = cli("weights", EXECUTOR, "--dest", str(folder))
+    r = cli("weights", "executors.yolov5", "--dest", str(folder))
     assert r.returncode == 1 and "yolov5m: " in r.stdout and "yolov5m.pt is missing" in r.stdout
 
 

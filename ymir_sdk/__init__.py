@@ -4,12 +4,13 @@ from .config import FloatList, HyperParams, IntList, StrList
 from .env import EnvConfig, load_env
 from .errors import (ConfigError, ContractError, DatasetError, ImageError, ModelError, ObjectTypeError,
                      ReturnCode, YmirError)
-from .executor import Context, Executor, pick_weight_file, resolve_model_files, run
+from .executor import Context, Executor, MultiTypeExecutor, run
+from .models import pick_weight_file, resolve_model_files
 from .monitor import Monitor
 from .results import Detection, Instance, TrainingResult
 
 __version__ = "0.1.0"
 __all__ = ["FloatList", "HyperParams", "IntList", "StrList", "EnvConfig", "load_env", "ConfigError",
            "ContractError", "DatasetError", "ImageError", "ModelError", "ObjectTypeError", "ReturnCode", "YmirError",
-           "Context", "Executor", "pick_weight_file", "resolve_model_files", "run", "Monitor", "Detection",
-           "Instance", "TrainingResult"]
+           "Context", "Executor", "MultiTypeExecutor", "pick_weight_file", "resolve_model_files", "run", "Monitor",
+           "Detection", "Instance", "TrainingResult"]

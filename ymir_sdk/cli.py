@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
 import os
-import re
 import sys
 from typing import List, Optional
 
@@ -57,25 +55,18 @@ def _cmd_exec(args) -> int:
 
 
 def load_executor_class(target: str):
-    """An Executor class named ``module:Class``, or the one defined in ``FOLDER/executor.py``."""
+    """An Executor class named ``module:Class``, or the one a module (an executor package) defines."""
     from .executor import Executor
 
-    if ":" in target and not os.path.isdir(target):
-        module, _, name = target.partition(":")
-        return getattr(importlib.import_module(module), name)
-    path = os.path.join(target, "executor.py")
-    if not os.path.isfile(path):
-        raise YmirError(f"{target}: neither module:Class nor a folder with executor.py")
-    name = "ymir_executor_" + re.sub(r"\W", "_", os.path.basename(os.path.abspath(target)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # pydantic resolves the params' annotations through it
-    spec.loader.exec_module(module)
-    found = [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Executor)
-             and c.__module__ == module.__name__]
+    module_name, _, name = target.partition(":")
+    module = importlib.import_module(module_name)
+    if name:
+        return getattr(module, name)
+    found = {c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Executor)
+             and c.__module__.startswith(module.__name__)}
     if len(found) != 1:
-        raise YmirError(f"{path} defines {len(found)} Executor classes; name one as module:Class")
-    return found[0]
+        raise YmirError(f"{target} defines {len(found)} Executor classes; name one as module:Class")
+    return found.pop()
 
 
 def _cmd_weights(args) -> int:
@@ -127,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_exec)
 
     w = sub.add_parser("weights", help="fetch and verify an executor's pretrained weights (the image build runs it)")
-    w.add_argument("executor", help="a folder with executor.py, or module:Class")
+    w.add_argument("executor", help="an executor package (executors.yolov5) or module:Class")
     w.add_argument("--dest", help="the weights folder (default: $YMIR_WEIGHTS_DIR, else /weights)")
     w.add_argument("--fetch", action="store_true", help="download the files that are not there yet")
     w.add_argument("--only", action="append", metavar="KEY", help="only this model key (repeatable)")

@@ -12,6 +12,8 @@ import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
 OBJECT_TYPES = {2: "det", 3: "semantic-seg", 4: "instance-seg", 50: "multi-modal"}
+#: the img-man template of each task (contract §1.5)
+TEMPLATE_FILES = {"train": "training-template.yaml", "mine": "mining-template.yaml", "infer": "infer-template.yaml"}
 MAIN_METRIC = {2: "mAP", 3: "mIoU", 4: "maskAP", 50: "mAP"}
 FLOAT_METRICS = ("mAP", "mAR", "mIoU", "mAcc", "maskAP", "boxAP")
 COUNT_METRICS = ("tp", "fp", "fn")

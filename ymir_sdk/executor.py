@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 import traceback
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
 
 from . import results
 from .config import HyperParams, load_config
@@ -35,7 +35,8 @@ from .dataset.imagesize import image_size
 from .dataset.index import read_candidates, read_pairs
 from .dist import relaunch_command
 from .env import DEFAULT_OUT_ROOT, EnvConfig, load_env
-from .errors import ConfigError, ImageError, ModelError, ObjectTypeError, ReturnCode, code_for_exception, one_line
+from .errors import ConfigError, ImageError, ObjectTypeError, ReturnCode, code_for_exception, one_line
+from .models import pick_weight_file, resolve_model_files
 from .monitor import Monitor
 
 log = logging.getLogger("ymir_sdk")
@@ -185,41 +186,53 @@ class Executor:
 
         load_checkpoint(path)
 
+    def resolve(self, config: Mapping[str, Any], env: EnvConfig) -> "Executor":
+        """The executor that runs this run's tasks: itself. An image holding several executors (one per object
+        type) returns the one the task asks for (:class:`MultiTypeExecutor`)."""
+        return self
+
     def params_class(self, task: str) -> Type[HyperParams]:
         return {"train": self.TrainParams, "infer": self.InferParams, "mine": self.MineParams}[task]
 
 
-def resolve_model_files(paths: Sequence[str], models_dir: str) -> List[str]:
-    """Existing files for the given model paths. A path that does not exist is looked up by basename under
-    ``models_dir`` (the platform extracts legacy packages flat while config.yaml names ``<stage>/<file>``)."""
-    out = []
-    for p in paths:
-        if os.path.isfile(p):
-            out.append(p)
-            continue
-        name = os.path.basename(p)
-        found = None
-        for root, _, files in os.walk(models_dir):
-            if name in files:
-                found = os.path.join(root, name)
-                break
-        if found is None:
-            raise ModelError(f"model file not found: {p}")
-        log.warning("model file %s not found; using %s", p, found)
-        out.append(found)
-    return out
+class MultiTypeExecutor(Executor):
+    """One image with an executor per object type (contract §1.5: a manifest ``object_type`` list, templates per
+    type): :meth:`resolve` picks the one config.yaml's ``object_type`` names (platform >= 2.4), else the one
+    :meth:`guess_object_type` infers; anything else is a 300005 error naming the supported types."""
 
+    executors: Mapping[int, Type[Executor]] = {}
+    #: export formats (before the ``:``) that tell the object type of a training when config.yaml does not
+    export_formats: Mapping[str, int] = {"ark": 2, "det-ark": 2, "voc": 2, "det-voc": 2, "coco": 2}
 
-def pick_weight_file(files: Sequence[str], suffixes: Sequence[str] = (".pt", ".pth"), required: bool = True,
-                     what: str = "weights") -> Optional[str]:
-    """The weight file among a stage's files: one whose name says 'best' first, else the last by name."""
-    weights = sorted(f for f in files if f.lower().endswith(tuple(suffixes)))
-    if not weights:
-        if required:
-            raise ModelError(f"no {what} file ({', '.join(suffixes)}) among the model files {list(files)}")
-        return None
-    best = [f for f in weights if "best" in os.path.basename(f).lower()]
-    return (best or weights)[-1]
+    @property
+    def object_types(self) -> Tuple[int, ...]:  # type: ignore[override]
+        return tuple(self.executors)
+
+    def guess_object_type(self, config: Mapping[str, Any], env: EnvConfig) -> Optional[int]:
+        """The object type when config.yaml does not say it (platform < 2.4): the model's (its package's
+        ``ymir-info.yaml``) for inference and mining, the export format's for training."""
+        info = os.path.join(env.input.models_dir, "ymir-info.yaml")
+        if not env.run_training and os.path.isfile(info):
+            from .io import read_yaml_mapping
+
+            found = read_yaml_mapping(info, "ymir-info").get("object_type")
+            if found is not None:
+                return int(found)
+        fmt = str(config.get("export_format") or "").split(":")[0].lower()
+        return self.export_formats.get(fmt) if env.run_training else None
+
+    def resolve(self, config: Mapping[str, Any], env: EnvConfig) -> Executor:
+        otype = config.get("object_type")
+        otype = self.guess_object_type(config, env) if otype in (None, "") else otype
+        try:
+            chosen = self.executors.get(int(otype)) if otype is not None else None
+        except (TypeError, ValueError):
+            chosen = None
+        if chosen is None:
+            raise ObjectTypeError(f"object_type {otype!r} is not supported by {self.name} (supported: "
+                                  f"{sorted(self.executors)})")
+        log.info("%s: object_type %s runs %s", self.name, otype, chosen.name)
+        return chosen().resolve(config, env)
 
 
 def setup_logging() -> None:
@@ -236,6 +249,19 @@ def _fallback_monitor() -> Optional[Monitor]:
                                                                                          os.W_OK) else None
 
 
+def run_task(executor: Executor, task: str, raw: Mapping[str, Any], env: EnvConfig, monitor: Monitor) -> None:
+    """One task (train, mine or infer) of a run: typed params, then the executor's method, reported."""
+    params = executor.params_class(task).parse(dict(raw))
+    if params.object_type is not None and params.object_type not in executor.object_types:
+        raise ObjectTypeError(f"object_type {params.object_type} is not supported by {executor.name} "
+                              f"(supported: {list(executor.object_types)})")
+    log.info("%s: %s starts", executor.name, task)
+    monitor.progress(task, 0.0, "preprocess")
+    getattr(executor, task)(Context(executor, env, params, monitor, task))
+    monitor.finish(task)
+    log.info("%s: %s done", executor.name, task)
+
+
 def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optional[str] = None) -> int:
     """Run the tasks env.yaml asks for. Returns the exit status (0 on success)."""
     setup_logging()
@@ -247,23 +273,15 @@ def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optiona
         if not tasks:
             raise ConfigError("run_training/run_mining/run_infer", False,
                               message="env.yaml asks for no task (run_training, run_mining and run_infer are false)")
-        executor = executor_cls()
         raw = load_config(env.input.config_file)
+        executor = executor_cls().resolve(raw, env)
         gpus = HyperParams.parse({"gpu_id": raw.get("gpu_id")}).gpu_ids
         if len(gpus) > 1 and "WORLD_SIZE" not in os.environ:
             # several GPUs: the same program as one process per GPU (torchrun); rank 0 reports and writes
             log.info("%s: starting %d processes for GPUs %s", executor.name, len(gpus), gpus)
             return subprocess.call(relaunch_command(len(gpus), sys.argv), stdin=subprocess.DEVNULL)
         for task in tasks:
-            params = executor.params_class(task).parse(raw)
-            if params.object_type is not None and params.object_type not in executor.object_types:
-                raise ObjectTypeError(f"object_type {params.object_type} is not supported by {executor.name} "
-                                      f"(supported: {list(executor.object_types)})")
-            log.info("%s: %s starts", executor.name, task)
-            monitor.progress(task, 0.0, "preprocess")
-            getattr(executor, task)(Context(executor, env, params, monitor, task))
-            monitor.finish(task)
-            log.info("%s: %s done", executor.name, task)
+            run_task(executor, task, raw, env, monitor)
         return 0
     except BaseException as exc:  # noqa: B036 - every failure must reach the monitor
         if isinstance(exc, SystemExit) and exc.code in (0, None):

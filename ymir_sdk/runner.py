@@ -21,12 +21,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from .contract import OBJECT_TYPES
+from .contract import OBJECT_TYPES, TEMPLATE_FILES
 from .dataset.imagesize import image_size
 from .errors import ConfigError, DatasetError, ModelError
 from .localdata import LocalDataset, LocalImage
 
-TEMPLATE_FILES = {"train": "training-template.yaml", "mine": "mining-template.yaml", "infer": "infer-template.yaml"}
 RUN_TASKS = ("train", "infer", "mine", "mine+infer")
 
 
@@ -35,15 +34,28 @@ class ExecutorSpec:
     command: List[str]
     img_man: str
     cwd: str
+    #: the folder holding the executor's top-level package (as the image's PYTHONPATH holds it), or ''
+    pythonpath: str = ""
+
+
+def package_root(folder: str) -> str:
+    """The folder from which a Python package folder imports by name: the parent of its topmost package (''
+    when ``folder`` is not a package)."""
+    folder = os.path.abspath(folder)
+    if not os.path.isfile(os.path.join(folder, "__init__.py")):
+        return ""
+    while os.path.isfile(os.path.join(os.path.dirname(folder), "__init__.py")):
+        folder = os.path.dirname(folder)
+    return os.path.dirname(folder)
 
 
 def find_executor(spec: str, img_man: Optional[str] = None) -> ExecutorSpec:
-    """EXECUTOR is a path to a start command (or a folder holding ``start.py``), or the name of one of this
-    project's executors (``executors/<name>``, looked up from the current folder and ``YMIR_EXECUTORS_DIR``)."""
+    """EXECUTOR is a path to a start command (or a folder holding ``start.py``), or the name of an executor
+    folder under ``executors/`` (looked up in ``YMIR_EXECUTORS_DIR``, then the current folder). An executor
+    that is a package (``executors/<name>/__init__.py``) runs with its package importable, as in its image."""
     candidates = [spec]
     if not os.path.exists(spec):
-        roots = [os.environ.get("YMIR_EXECUTORS_DIR", ""), os.path.join(os.getcwd(), "executors"),
-                 os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "executors")]
+        roots = [os.environ.get("YMIR_EXECUTORS_DIR", ""), os.path.join(os.getcwd(), "executors")]
         candidates = [os.path.join(r, spec) for r in roots if r]
     for cand in candidates:
         if os.path.isdir(cand) and os.path.isfile(os.path.join(cand, "start.py")):
@@ -52,7 +64,8 @@ def find_executor(spec: str, img_man: Optional[str] = None) -> ExecutorSpec:
             cand = os.path.abspath(cand)
             folder = os.path.dirname(cand)
             command = [sys.executable, cand] if cand.endswith(".py") else [cand]
-            return ExecutorSpec(command, os.path.abspath(img_man or os.path.join(folder, "img-man")), folder)
+            return ExecutorSpec(command, os.path.abspath(img_man or os.path.join(folder, "img-man")), folder,
+                                package_root(folder))
     raise ConfigError("EXECUTOR", spec, "a start command, a folder with start.py, or an executor name")
 
 
@@ -234,72 +247,103 @@ def lay_out(work: str, dataset: LocalDataset, task: str, img_man: str, sets: Dic
     for d in (os.path.join(din, "assets"), os.path.join(din, "annotations"), os.path.join(din, "models"),
               os.path.join(dout, "models"), os.path.join(dout, "tensorboard")):
         os.makedirs(d)
+    config = _task_config(img_man, task, sets, gpus, object_type)
+    if task == "train":
+        index = _lay_out_training(din, dataset, config, model, stage)
+    else:
+        index = _lay_out_model_task(din, dataset, config, task, model, stage, candidates)
+    _dump(os.path.join(din, "config.yaml"), dict(sorted(config.items())))
+    env_file = os.path.join(din, "env.yaml")
+    _dump(env_file, _env(din, dout, img_man, index, task, config["task_id"]))
+    _write(os.path.join(dout, "monitor.txt"), f"{config['task_id']}\t{time.time():.6f}\t0.00\t1\t0\n")
+    return env_file
+
+
+def _task_config(img_man: str, task: str, sets: Dict[str, str], gpus: str, object_type: Optional[int]) -> dict:
+    """config.yaml as the web form and the controller make it: the template, the user's values, platform keys."""
     templates, object_type = read_templates(img_man, object_type)
     template_task = "mine" if task.startswith("mine") else task
     if template_task not in templates:
         raise ConfigError(TEMPLATE_FILES[template_task], img_man, message=f"the image has no "
                           f"{TEMPLATE_FILES[template_task]} for object type {object_type}: it does not support {task}")
     config = web_config(templates[template_task], sets, template_task)
-    tid = task_id()
-    config.update({"task_id": tid, "gpu_id": gpus, "gpu_count": len(gpus.split(",")) if gpus else 0,
+    config.update({"task_id": task_id(), "gpu_id": gpus, "gpu_count": len(gpus.split(",")) if gpus else 0,
                    "object_type": object_type})
+    return config
 
-    def asset_of(image: LocalImage) -> str:
-        digest = _sha1(image.path)
-        dest = os.path.join(din, "assets", digest[-2:], f"{digest}.{_asset_ext(image.path)}")
-        _link(image.path, dest)
-        return dest
 
-    index = {"training_index_file": "", "val_index_file": "", "candidate_index_file": ""}
-    if task == "train":
-        config["class_names"] = list(dataset.class_names)
-        if model:
-            config["pretrained_model_params"], info = _copy_model(model, os.path.join(din, "models"), stage)
-            _dump(os.path.join(din, "models", "ymir-info.yaml"), info)
-        else:
-            config.pop("pretrained_model_params", None)  # the platform deletes it when no model is chosen
-        fmt = str(config.get("export_format") or "voc:raw").split(":")[0].lower()
-        split_assets = {split: [(asset_of(im), im) for im in dataset.split(split)] for split in ("train", "val")}
-        if not split_assets["train"]:
-            raise DatasetError("the dataset has no training images")
-        coco_file = os.path.join(din, "annotations", "coco-annotations.json")
-        if fmt in ("coco", "seg-coco"):
-            entries = split_assets["train"] + split_assets["val"]
-            _dump_json(coco_file, _coco_export(entries, dataset.class_names))
-        for split, key, fname in (("train", "training_index_file", "train-index.tsv"),
-                                  ("val", "val_index_file", "val-index.tsv")):
-            rows = []
-            for asset, im in split_assets[split]:
-                digest = os.path.splitext(os.path.basename(asset))[0]
-                if fmt in ("ark", "det-ark"):
-                    ann = os.path.join(din, "annotations", digest[-2:], digest + ".txt")
-                    _write(ann, _ark_text(im))
-                elif fmt in ("voc", "det-voc"):
-                    ann = os.path.join(din, "annotations", digest[-2:], digest + ".xml")
-                    _write(ann, _voc_text(im, asset, dataset.class_names))
-                elif fmt in ("coco", "seg-coco"):
-                    ann = coco_file
-                else:
-                    continue  # 'none' or a typo: the platform writes no pairs at all
-                rows.append(f"{asset}\t{ann}\n")
-            path = os.path.join(din, fname)
-            _write(path, "".join(rows))
-            index[key] = path
-        _write(os.path.join(din, "test-index.tsv"), "")
-    else:
-        if not model:
-            raise ModelError(f"--task {task} needs --model (a finished training's work folder)")
-        config["model_params_path"], info = _copy_model(model, os.path.join(din, "models"), stage)
+def _asset(din: str, image: LocalImage) -> str:
+    """The image in the platform's asset store (``assets/<last 2 hex>/<sha1>.<ext>``)."""
+    digest = _sha1(image.path)
+    dest = os.path.join(din, "assets", digest[-2:], f"{digest}.{_asset_ext(image.path)}")
+    _link(image.path, dest)
+    return dest
+
+
+def _annotation(din: str, fmt: str, asset: str, image: LocalImage, class_names: Sequence[str],
+                coco_file: str) -> Optional[str]:
+    """The annotation file of one training asset in the export format (None: the format writes no pairs)."""
+    digest = os.path.splitext(os.path.basename(asset))[0]
+    if fmt in ("ark", "det-ark"):
+        ann = os.path.join(din, "annotations", digest[-2:], digest + ".txt")
+        _write(ann, _ark_text(image))
+        return ann
+    if fmt in ("voc", "det-voc"):
+        ann = os.path.join(din, "annotations", digest[-2:], digest + ".xml")
+        _write(ann, _voc_text(image, asset, class_names))
+        return ann
+    if fmt in ("coco", "seg-coco"):
+        return coco_file
+    return None  # 'none' or a typo: the platform writes no pairs at all
+
+
+def _lay_out_training(din: str, dataset: LocalDataset, config: dict, model: Optional[str],
+                      stage: Optional[str]) -> Dict[str, str]:
+    """Index files, assets and annotations of a training; the pretrained model when one is given."""
+    config["class_names"] = list(dataset.class_names)
+    if model:
+        config["pretrained_model_params"], info = _copy_model(model, os.path.join(din, "models"), stage)
         _dump(os.path.join(din, "models", "ymir-info.yaml"), info)
-        config["class_names"] = list(info["executor_config"].get("class_names") or dataset.class_names)
-        config["run_mining"] = task.startswith("mine")
-        config["run_infer"] = task.endswith("infer")
-        images = dataset.all_images() if candidates == "all" else (dataset.split(candidates) or dataset.all_images())
-        paths = [asset_of(im) for im in images]
-        index["candidate_index_file"] = os.path.join(din, "candidate-index.tsv")
-        _write(index["candidate_index_file"], "".join(p + "\n" for p in paths))
-    _dump(os.path.join(din, "config.yaml"), dict(sorted(config.items())))
-    env = {
+    else:
+        config.pop("pretrained_model_params", None)  # the platform deletes it when no model is chosen
+    fmt = str(config.get("export_format") or "voc:raw").split(":")[0].lower()
+    split_assets = {split: [(_asset(din, im), im) for im in dataset.split(split)] for split in ("train", "val")}
+    if not split_assets["train"]:
+        raise DatasetError("the dataset has no training images")
+    coco_file = os.path.join(din, "annotations", "coco-annotations.json")
+    if fmt in ("coco", "seg-coco"):
+        _dump_json(coco_file, _coco_export(split_assets["train"] + split_assets["val"], dataset.class_names))
+    index = {"training_index_file": "", "val_index_file": "", "candidate_index_file": ""}
+    for split, key, fname in (("train", "training_index_file", "train-index.tsv"),
+                              ("val", "val_index_file", "val-index.tsv")):
+        pairs = [(asset, _annotation(din, fmt, asset, im, dataset.class_names, coco_file))
+                 for asset, im in split_assets[split]]
+        index[key] = os.path.join(din, fname)
+        _write(index[key], "".join(f"{asset}\t{ann}\n" for asset, ann in pairs if ann is not None))
+    _write(os.path.join(din, "test-index.tsv"), "")
+    return index
+
+
+def _lay_out_model_task(din: str, dataset: LocalDataset, config: dict, task: str, model: Optional[str],
+                        stage: Optional[str], candidates: str) -> Dict[str, str]:
+    """The model and the candidate index of an inference or mining task."""
+    if not model:
+        raise ModelError(f"--task {task} needs --model (a finished training's work folder)")
+    config["model_params_path"], info = _copy_model(model, os.path.join(din, "models"), stage)
+    _dump(os.path.join(din, "models", "ymir-info.yaml"), info)
+    config["class_names"] = list(info["executor_config"].get("class_names") or dataset.class_names)
+    config["run_mining"] = task.startswith("mine")
+    config["run_infer"] = task.endswith("infer")
+    images = dataset.all_images() if candidates == "all" else (dataset.split(candidates) or dataset.all_images())
+    index = {"training_index_file": "", "val_index_file": "", "candidate_index_file": ""}
+    index["candidate_index_file"] = os.path.join(din, "candidate-index.tsv")
+    _write(index["candidate_index_file"], "".join(_asset(din, im) + "\n" for im in images))
+    return index
+
+
+def _env(din: str, dout: str, img_man: str, index: Dict[str, str], task: str, tid: str) -> dict:
+    """env.yaml as the platform writes it (protocol 1.1.0, every path)."""
+    return {
         "input": {"annotations_dir": os.path.join(din, "annotations"), "assets_dir": os.path.join(din, "assets"),
                   "config_file": os.path.join(din, "config.yaml"), "models_dir": os.path.join(din, "models"),
                   "root_dir": din, **index},
@@ -314,10 +358,6 @@ def lay_out(work: str, dataset: LocalDataset, task: str, img_man: str, sets: Dic
         "run_infer": task.endswith("infer"), "run_mining": task.startswith("mine"), "run_training": task == "train",
         "task_id": tid,
     }
-    env_file = os.path.join(din, "env.yaml")
-    _dump(env_file, env)
-    _write(os.path.join(dout, "monitor.txt"), f"{tid}\t{time.time():.6f}\t0.00\t1\t0\n")
-    return env_file
 
 
 def _write(path: str, text: str) -> None:
@@ -347,6 +387,8 @@ def execute(spec: ExecutorSpec, env_file: str, progress: bool = True, timeout: O
     """Run the executor as its own process (arguments as a list: no shell), following its monitor."""
     work_out = os.path.join(os.path.dirname(os.path.dirname(env_file)), "out")
     env = dict(os.environ, YMIR_ENV_FILE=env_file, PYTHONUNBUFFERED="1")
+    if spec.pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (spec.pythonpath, env.get("PYTHONPATH", "")) if p)
     with open(os.path.join(work_out, "ymir-executor-out.log"), "ab") as logf:
         proc = subprocess.Popen(spec.command, stdout=logf, stderr=subprocess.STDOUT, cwd=spec.cwd, env=env,
                                 stdin=subprocess.DEVNULL)

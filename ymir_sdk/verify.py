@@ -12,7 +12,6 @@ from . import contract
 from .dataset.imagesize import image_size
 from .dataset.index import read_candidates
 from .errors import ImageError
-from .runner import TEMPLATE_FILES
 
 RESERVED_TEMPLATE_KEYS = ("task_id", "class_names", "gpu_id", "gpu_count", "pretrained_model_params",
                           "model_params_path", "object_type", "run_infer", "run_mining")
@@ -30,54 +29,18 @@ def verify_work(work: str, task: str) -> List[str]:
     out = (env.get("output") or {}).get("root_dir") or os.path.join(work, "out")
     config_file = (env.get("input") or {}).get("config_file") or os.path.join(work, "in", "config.yaml")
     config = (_yaml(config_file) or {}) if os.path.exists(config_file) else {}
-    class_names = config.get("class_names") or None
     object_type = int(config.get("object_type") or 2)
-    errors: List[str] = []
-
-    monitor = os.path.join(out, "monitor.txt")
-    if not os.path.exists(monitor):
-        errors.append("monitor.txt is missing")
-    else:
-        with open(monitor, encoding="utf-8") as f:
-            errors += contract.check_monitor(f.read(), final=True)
-
+    errors = _verify_monitor(out)
     if task == "train":
-        result = os.path.join(out, "models", "result.yaml")
-        if not os.path.exists(result):
-            errors.append("models/result.yaml is missing")
-        else:
-            try:
-                data = _yaml(result)
-            except yaml.YAMLError as e:
-                errors.append(f"models/result.yaml is not YAML: {e}")
-            else:
-                errors += contract.check_training_result(data, os.path.join(out, "models"), object_type)
-        tb = os.path.join(out, "tensorboard")
-        if not any(files for _, _, files in os.walk(tb)):
-            errors.append("tensorboard/ holds no file")
-        return errors
-
+        return errors + _verify_training(out, object_type)
     candidates: Optional[List[str]] = None
     cand_file = (env.get("input") or {}).get("candidate_index_file")
     if cand_file and os.path.exists(cand_file):
         candidates = read_candidates(cand_file, allow_empty=True)
     unreadable = [p for p in candidates or [] if not _decodes(p)]
-    skip = set(unreadable)
-    readable = [p for p in candidates if p not in skip] if candidates is not None else None
-
     if task.endswith("infer"):
-        path = os.path.join(out, "infer-result.json")
-        if not os.path.exists(path):
-            errors.append("infer-result.json is missing")
-        else:
-            try:
-                with open(path, encoding="utf-8") as f:
-                    data = json.load(f)
-            except ValueError as e:
-                errors.append(f"infer-result.json is not valid JSON: {e}")
-            else:
-                check = contract.check_detection_result if object_type == 2 else contract.check_coco_result
-                errors += check(data, class_names, readable)
+        readable = [p for p in candidates if p not in set(unreadable)] if candidates is not None else None
+        errors += _verify_inference(out, object_type, config.get("class_names") or None, readable)
     if task.startswith("mine"):
         path = os.path.join(out, "result.tsv")
         if not os.path.exists(path):
@@ -86,6 +49,44 @@ def verify_work(work: str, task: str) -> List[str]:
             with open(path, encoding="utf-8") as f:
                 errors += contract.check_mining_result(f.read(), candidates, unreadable)
     return errors
+
+
+def _verify_monitor(out: str) -> List[str]:
+    monitor = os.path.join(out, "monitor.txt")
+    if not os.path.exists(monitor):
+        return ["monitor.txt is missing"]
+    with open(monitor, encoding="utf-8") as f:
+        return contract.check_monitor(f.read(), final=True)
+
+
+def _verify_training(out: str, object_type: int) -> List[str]:
+    errors: List[str] = []
+    result = os.path.join(out, "models", "result.yaml")
+    if not os.path.exists(result):
+        errors.append("models/result.yaml is missing")
+    else:
+        try:
+            data = _yaml(result)
+        except yaml.YAMLError as e:
+            errors.append(f"models/result.yaml is not YAML: {e}")
+        else:
+            errors += contract.check_training_result(data, os.path.join(out, "models"), object_type)
+    if not any(files for _, _, files in os.walk(os.path.join(out, "tensorboard"))):
+        errors.append("tensorboard/ holds no file")
+    return errors
+
+
+def _verify_inference(out: str, object_type: int, class_names, readable: Optional[List[str]]) -> List[str]:
+    path = os.path.join(out, "infer-result.json")
+    if not os.path.exists(path):
+        return ["infer-result.json is missing"]
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except ValueError as e:
+        return [f"infer-result.json is not valid JSON: {e}"]
+    check = contract.check_detection_result if object_type == 2 else contract.check_coco_result
+    return check(data, class_names, readable)
 
 
 def _decodes(path: str) -> bool:
@@ -124,7 +125,7 @@ def check_image(folder: str) -> List[str]:
         else {declared: folder}
     for otype, sub in folders.items():
         found = 0
-        for task, name in TEMPLATE_FILES.items():
+        for task, name in contract.TEMPLATE_FILES.items():
             path = os.path.join(sub, name)
             rel = os.path.relpath(path, folder)
             if not os.path.exists(path):

@@ -2,7 +2,7 @@
 
 An executor lists the official pretrained weights of every model its templates offer
 (``Executor.pretrained_weights``: model key -> URL) and says how to recognise each (``Executor.check_weights``).
-At build time ``python3 -m ymir_sdk weights /app/executor --fetch`` downloads each into the weights folder and
+At build time ``python3 -m ymir_sdk weights executors.<name> --fetch`` downloads each into the weights folder and
 verifies it: the sha256 prefix where the file name carries one (OpenMMLab names end ``-<sha256[:8]>.pth``), and
 for every file a load through :func:`ymir_sdk.torch.load_checkpoint` that confirms it is the named model; a
 truncated or wrong file fails the build. At run time a training with no pretrained model chosen starts from the

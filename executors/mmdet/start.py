@@ -1,12 +1,8 @@
-"""Entry point of the mmdet executor image (the image's CMD runs it)."""
-import os
+"""Entry point of the mmdet executor image (the image's CMD runs it; its PYTHONPATH holds executors/)."""
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from executor import MmdetExecutor  # noqa: E402
-
-from ymir_sdk import run  # noqa: E402
+from executors.mmdet import MmdetExecutor
+from ymir_sdk import run
 
 if __name__ == "__main__":
     sys.exit(run(MmdetExecutor))

@@ -1,12 +1,8 @@
-"""Entry point of the yolov5 executor image (the image's CMD runs it)."""
-import os
+"""Entry point of the yolov5 executor image (the image's CMD runs it; its PYTHONPATH holds executors/)."""
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from executor import Yolov5Executor  # noqa: E402
-
-from ymir_sdk import run  # noqa: E402
+from executors.yolov5 import Yolov5Executor
+from ymir_sdk import run
 
 if __name__ == "__main__":
     sys.exit(run(Yolov5Executor))

@@ -7,11 +7,9 @@ import sys
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
-
-from ymir_sdk import Detection, Executor, HyperParams, run  # noqa: E402
-from ymir_sdk.dataset import load_records  # noqa: E402
-from ymir_sdk.evaluate import detection_metrics  # noqa: E402
+from ymir_sdk import Detection, Executor, HyperParams, run
+from ymir_sdk.dataset import load_records
+from ymir_sdk.evaluate import detection_metrics
 
 
 class TrainParams(HyperParams):

@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence, Tuple
 
 from ..dataset import convert_to_coco
-from ..executor import Executor, pick_weight_file
+from ..executor import Executor
+from ..models import pick_weight_file
 from ..loops import detection
 from . import params
 from .config import (STEPS, TrainingSetup, build_config, config_key, inference_config, parse_cfg_options,
