@@ -411,77 +411,91 @@ def load_records(pairs: Sequence[Tuple[str, str]], class_names: Sequence[str],
     the rules run once, vectorised. ``contents``, when given, receives the bytes of every ark/VOC file as they were
     read (None: missing), so that :mod:`.convert` keys its cache on them without a second pass over the files.
     """
-    stats = stats if stats is not None else ConversionStats()
-    class_index = {c.strip().lower(): i for i, c in enumerate(class_names)}
-    coco_sources: Dict[str, CocoSource] = {}
-    paths: List[str] = []  # the readable images, with their sizes
-    widths: List[int] = []
-    heights: List[int] = []
-    counts: List[int] = []  # objects per image (an ark batch's counts arrive when it is parsed)
-    pieces: List[np.ndarray] = []  # (k, 7) rows: class, x1, y1, x2, y2, quality, angle - in image order
-    ark_datas: List[bytes] = []
-    ark_sources: List[str] = []
-    extras: List[Optional[Tuple[list, list]]] = []  # per image: (segmentations, areas) of a COCO source
-    with_segs = False
-
-    def flush_ark() -> None:
-        if ark_datas:
-            rows, n = parse_ark_batch(ark_datas, ark_sources)
-            pieces.append(rows)
-            counts.extend(n.tolist())
-            ark_datas.clear()
-            ark_sources.clear()
-
+    split = _Split(class_names, stats if stats is not None else ConversionStats(), contents)
     for image, ann in pairs:
+        split.add(image, ann)
+    return split.records()
+
+
+class _Split:
+    """The objects of one split, gathered image by image in image order (see :func:`load_records`)."""
+
+    def __init__(self, class_names: Sequence[str], stats: ConversionStats,
+                 contents: Optional[Dict[str, Optional[bytes]]]):
+        self.class_names, self.stats, self.contents = class_names, stats, contents
+        self.class_index = {c.strip().lower(): i for i, c in enumerate(class_names)}
+        self.coco_sources: Dict[str, CocoSource] = {}
+        self.paths: List[str] = []  # the readable images, with their sizes
+        self.widths: List[int] = []
+        self.heights: List[int] = []
+        self.counts: List[int] = []  # objects per image (an ark batch's counts arrive when it is parsed)
+        self.pieces: List[np.ndarray] = []  # (k, 7) rows: class, x1, y1, x2, y2, quality, angle - in image order
+        self.ark_datas: List[bytes] = []
+        self.ark_sources: List[str] = []
+        self.extras: List[Optional[Tuple[list, list]]] = []  # per image: (segmentations, areas) of a COCO file
+        self.with_segs = False
+
+    def flush_ark(self) -> None:
+        if self.ark_datas:
+            rows, n = parse_ark_batch(self.ark_datas, self.ark_sources)
+            self.pieces.append(rows)
+            self.counts.extend(n.tolist())
+            self.ark_datas.clear()
+            self.ark_sources.clear()
+
+    def add(self, image: str, ann: str) -> None:
         extra = data = None
         if ann.endswith(".json"):
-            src = coco_sources.get(ann) or coco_sources.setdefault(ann, CocoSource(ann, class_names))
+            src = self.coco_sources.get(ann) or self.coco_sources.setdefault(ann, CocoSource(ann, self.class_names))
             img, classes, boxes, quality, angles, segs, areas = src.objects(image)
             if img is None:
-                stats.missing_annotation += 1
-            extra, with_segs = (segs, areas), True
+                self.stats.missing_annotation += 1
+            extra, self.with_segs = (segs, areas), True
         else:
             data = read_bytes(ann) if ann else None
-            if contents is not None and ann:
-                contents[ann] = data
+            if self.contents is not None and ann:
+                self.contents[ann] = data
             if data is None:
-                stats.missing_annotation += 1
+                self.stats.missing_annotation += 1
                 data = b""  # a background image
             elif ann.endswith(".xml"):
-                classes, boxes, quality, angles = parse_voc(_decode(data, ann), class_index, ann)
+                classes, boxes, quality, angles = parse_voc(_decode(data, ann), self.class_index, ann)
                 data = None
         try:
             width, height = image_size(image)
         except ImageError:
-            stats.unreadable_images.append(image)
-            continue
-        paths.append(image)
-        widths.append(width)
-        heights.append(height)
-        extras.append(extra)
+            self.stats.unreadable_images.append(image)
+            return
+        self.paths.append(image)
+        self.widths.append(width)
+        self.heights.append(height)
+        self.extras.append(extra)
         if data is not None:
-            ark_datas.append(data)
-            ark_sources.append(ann)
+            self.ark_datas.append(data)
+            self.ark_sources.append(ann)
         else:
-            flush_ark()
-            pieces.append(_rows(classes, boxes, quality, angles))
-            counts.append(len(classes))
-    flush_ark()
-    rows = np.concatenate(pieces) if pieces else np.zeros((0, 7))
-    counts_a = np.array(counts, dtype=np.int64)
-    keep, clipped = apply_rules(rows[:, 0], rows[:, 1:5], rows[:, 5], rows[:, 6], np.repeat(widths, counts_a),
-                                np.repeat(heights, counts_a), len(class_names), stats)
-    all_segs: list = []
-    areas_k = None
-    if with_segs:
-        all_areas: list = []
-        for extra, n in zip(extras, counts):
-            all_segs += extra[0] if extra is not None else [None] * n
-            all_areas += extra[1] if extra is not None else [0.0] * n
-        areas_k = np.asarray(all_areas, dtype=np.float64).reshape(-1)[keep]
-        all_segs = [all_segs[k] for k in keep.tolist()]
-    owner = np.repeat(np.arange(len(paths)), counts_a)[keep]
-    offsets = np.searchsorted(owner, np.arange(len(paths) + 1), side="left")
-    stats.images += len(paths)
-    return RecordSet(paths, widths, heights, offsets,
-                     clipped[keep], rows[keep, 0].astype(np.int64), rows[keep, 5], rows[keep, 6], all_segs, areas_k)
+            self.flush_ark()
+            self.pieces.append(_rows(classes, boxes, quality, angles))
+            self.counts.append(len(classes))
+
+    def records(self) -> RecordSet:
+        """The gathered objects with the rules applied, as arrays over the split."""
+        self.flush_ark()
+        paths, counts = self.paths, np.array(self.counts, dtype=np.int64)
+        rows = np.concatenate(self.pieces) if self.pieces else np.zeros((0, 7))
+        keep, clipped = apply_rules(rows[:, 0], rows[:, 1:5], rows[:, 5], rows[:, 6], np.repeat(self.widths, counts),
+                                    np.repeat(self.heights, counts), len(self.class_names), self.stats)
+        all_segs: list = []
+        areas_k = None
+        if self.with_segs:
+            all_areas: list = []
+            for extra, n in zip(self.extras, self.counts):
+                all_segs += extra[0] if extra is not None else [None] * n
+                all_areas += extra[1] if extra is not None else [0.0] * n
+            areas_k = np.asarray(all_areas, dtype=np.float64).reshape(-1)[keep]
+            all_segs = [all_segs[k] for k in keep.tolist()]
+        owner = np.repeat(np.arange(len(paths)), counts)[keep]
+        offsets = np.searchsorted(owner, np.arange(len(paths) + 1), side="left")
+        self.stats.images += len(paths)
+        return RecordSet(paths, self.widths, self.heights, offsets, clipped[keep], rows[keep, 0].astype(np.int64),
+                         rows[keep, 5], rows[keep, 6], all_segs, areas_k)
