@@ -43,15 +43,8 @@ def main():
     rng = np.random.default_rng(0)
     images = [np.ascontiguousarray(make_image(rng, (args.size, args.size))[0][:, :, ::-1])
               for _ in range(args.images)]
-    batches = [images[i:i + args.batch] for i in range(0, len(images), args.batch)]
-
-    def detect(imgs, heads=False):
-        return predictor.detect([predictor.prepare(im) for im in imgs], heads=heads)
-
     report_mining(f"{args.config}, {args.size}px input images, {args.images} images, batch {args.batch}, "
-                  f"{torch.get_num_threads()} threads", batches, detect,
-                  lambda imgs: predictor.detect_images(imgs, args.batch))
-
+                  f"{torch.get_num_threads()} threads", images, predictor, args.batch)
 
 if __name__ == "__main__":
     main()

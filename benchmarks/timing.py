@@ -28,11 +28,18 @@ def best_times(fns, repeat: int = 3):
 MINING_TARGETS = {"entropy": 1.1, "aldd": 1.3, "cald": 5.5}
 
 
-def report_mining(header: str, batches, forward, detect_images, num_classes: int = 2) -> None:
-    """Time the plain batched forward pass over ``batches`` (after a warm-up) and each mining algorithm of
-    ``ymir_sdk.mining`` on the same images; print images/s and each algorithm's ratio to the forward pass with
-    its target. ``forward(batch, heads=False)`` -> (detections, head maps or None); ``detect_images(images)``
-    -> detections (CALD's augmented copies)."""
+def report_mining(header: str, images, detector, batch_size: int, num_classes: int = 2) -> None:
+    """Time the plain batched forward pass of ``detector`` (a :class:`ymir_sdk.loops.detection.Detector`) over
+    ``images`` in batches (after a warm-up) and each mining algorithm of ``ymir_sdk.mining`` on the same images;
+    print images/s and each algorithm's ratio to the forward pass with its target."""
+    batches = [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
+
+    def forward(batch, heads=False):
+        return detector.detect([detector.prepare(im) for im in batch], heads=heads)
+
+    def detect_images(batch):
+        return detector.detect_images(batch, batch_size)
+
     from ymir_sdk.mining import aldd_scores, cald_scores, entropy_scores, random_scores
 
     n_images = sum(len(b) for b in batches)

@@ -30,19 +30,12 @@ def main():
     model = Model(model_yaml(args.model), nc=2).fuse().eval()
     rng = np.random.default_rng(0)
     images = [make_image(rng, (args.size, args.size))[0] for _ in range(args.images)]
-    batches = [images[i:i + args.batch] for i in range(0, len(images), args.batch)]
     from ymir_sdk.yolov5.predict import Yolov5Detector
 
     # a random model scores about 5e-4: a low threshold keeps boxes to score
     detector = Yolov5Detector(model, torch.device("cpu"), args.size, 1e-4, 0.45)
-
-    def forward(imgs, heads=False):
-        return detector.detect([detector.prepare(im) for im in imgs], heads=heads)
-
     report_mining(f"model {args.model}, {args.size}px, {args.images} images, batch {args.batch}, "
-                  f"{torch.get_num_threads()} threads", batches, forward,
-                  lambda imgs: detector.detect_images(imgs, args.batch))
-
+                  f"{torch.get_num_threads()} threads", images, detector, args.batch)
 
 if __name__ == "__main__":
     main()

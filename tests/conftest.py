@@ -64,6 +64,52 @@ def write_payload_checkpoint(path, marker):
     torch.save({"state_dict": {"w": torch.zeros(2)}, "model": Payload(os.system, f"touch {marker}")}, str(path))
 
 
+# ------------------------------------------------------------------ each executor's data and trained model, once
+def sets_args(sets):
+    """``--set key=value`` arguments of a settings mapping."""
+    return [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]
+
+
+@pytest.fixture(scope="session")
+def executor_dataset(tmp_path_factory):
+    """``executor_dataset(name)``: the generated ark dataset of an executor's spec (made once a session)."""
+    from executor_specs import EXECUTORS
+    from ymir_sdk.synthetic import write_ark_dataset
+
+    made = {}
+
+    def get(name):
+        if name not in made:
+            spec = EXECUTORS[name]
+            root = str(tmp_path_factory.mktemp(f"{name}-data"))
+            write_ark_dataset(root, n_train=spec.n_train, n_val=spec.n_val, size=spec.size)
+            made[name] = root
+        return made[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def trained_model(executor_dataset, tmp_path_factory):
+    """``trained_model(name)``: the work folder of the executor's tiny training (trained once a session, shared by
+    the conformance suite and the executor's own tests)."""
+    from executor_specs import EXECUTORS
+
+    made = {}
+
+    def get(name):
+        if name not in made:
+            spec = EXECUTORS[name]
+            work = str(tmp_path_factory.mktemp(name) / "train")
+            r = cli("run", name, "--task", "train", "--dataset", executor_dataset(name), "--work", work,
+                    "--no-progress", *sets_args({**spec.fast, **spec.train}), timeout=spec.timeout)
+            assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+            made[name] = work
+        return made[name]
+
+    return get
+
+
 # ------------------------------------------------------------------ helpers shared by the executors' tests
 def monitor_line(work):
     """The first line of a run's monitor.txt, split into its TAB fields."""
@@ -84,67 +130,3 @@ def run_start(executor_dir, env_file, nproc=1, timeout=600):
     start = os.path.join(executor_dir, "start.py")
     cmd = [sys.executable, start] if nproc == 1 else relaunch_command(nproc, [start])
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def check_two_processes_lose_no_image(executor_dir, dataset, trained, tmp_path, sets):
-    """Inference and mining sharded over 2 torchrun processes (gloo, CPU) on the dataset's 22 images plus two
-    whose header reads but whose pixels do not (one per rank): every decodable candidate exactly once."""
-    import json
-    import shutil
-
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
-
-    ds = str(tmp_path / "ds")
-    shutil.copytree(dataset, ds)
-    with open(os.path.join(ds, "images", "val", "val_00000.png"), "rb") as f:
-        good = f.read()
-    for name in ("val_zz1.png", "val_zz2.png"):
-        with open(os.path.join(ds, "images", "val", name), "wb") as f:
-            f.write(good[:60] + bytes([len(name)]))
-    work = str(tmp_path / "w")
-    env_file = lay_out(work, read_dataset(ds), "mine+infer", os.path.join(executor_dir, "img-man"), sets,
-                       model=trained, candidates="all")
-    r = run_start(executor_dir, env_file, nproc=2)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert cli("verify", work, "--task", "mine+infer").returncode == 0
-    candidates = open(os.path.join(work, "in", "candidate-index.tsv")).read().split()
-    assert len(candidates) == 24  # 16 train + 6 val + 2 undecodable: 12 per rank, one undecodable on each
-    ranked = [ln.split("\t")[0] for ln in open(os.path.join(work, "out", "result.tsv")).read().splitlines()]
-    assert len(ranked) == 22 and set(ranked) < set(candidates)  # every decodable candidate, once
-    detections = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
-    assert set(detections) == {os.path.basename(c) for c in ranked}
-    assert r.stdout.count("skipping") + r.stderr.count("skipping") >= 2
-
-
-def check_empty_training_set(executor_dir, dataset, tmp_path, sets):
-    """An empty training index: monitor state 4, code 300002, a message saying so, a non-zero exit."""
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
-
-    work = str(tmp_path / "w")
-    env_file = lay_out(work, read_dataset(dataset), "train", os.path.join(executor_dir, "img-man"), sets)
-    open(os.path.join(work, "in", "train-index.tsv"), "w").close()
-    r = run_start(executor_dir, env_file, timeout=300)
-    assert r.returncode != 0
-    line = monitor_line(work)
-    assert line[3:5] == ["4", "300002"] and "training dataset is empty" in line[5]
-
-
-def check_training_from_image_weights(train, tmp_path, weights_file, monkeypatch, loaded):
-    """No pretrained model chosen: ``train(work)`` starts from the image's file (``$YMIR_WEIGHTS_DIR`` holds
-    ``weights_file``), says so, and the framework's own log line ``loaded`` shows it was loaded; with an empty
-    weights folder it trains from scratch with a warning. Returns the first run's log."""
-    monkeypatch.setenv("YMIR_WEIGHTS_DIR", os.path.dirname(str(weights_file)))
-    work = str(tmp_path / "from-weights")
-    r = train(work)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    text = executor_log(work)
-    assert f"starting from the image's pretrained weights {weights_file}" in text
-    assert loaded in text and "from scratch" not in text
-    monkeypatch.setenv("YMIR_WEIGHTS_DIR", str(tmp_path / "empty"))
-    work = str(tmp_path / "from-scratch")
-    r = train(work)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "no pretrained weights for" in executor_log(work) and "training from scratch" in executor_log(work)
-    return text

@@ -1,0 +1,281 @@
+"""What any executor must do, written once and run over every executor of tests/executor_specs.py, on both stacks:
+training, inference, mining with each of its algorithms and mining+inference through `ymir-sdk run` and
+`ymir-sdk verify`; two processes rank every candidate exactly once; an unreadable candidate is skipped and logged;
+malformed inputs (empty training set, class id out of range, missing, corrupt, foreign or malicious model files,
+unknown model, shell metacharacters in options) get the right code and nothing else happens; the templates are
+the params and hold the seed; the image's pretrained weights are used when no model is chosen.
+
+What is special to one executor stays in its own test module (tests/test_<name>.py)."""
+import json
+import os
+import shutil
+
+import pytest
+import yaml
+
+from conftest import ROOT, cli, executor_log, monitor_line, run_start, sets_args, write_payload_checkpoint
+from executor_specs import EXECUTORS
+
+pytestmark = pytest.mark.images  # also on the images' stack
+TEMPLATES = ("training", "infer", "mining")
+
+
+def _spec(name):
+    spec = EXECUTORS[name]
+    pytest.importorskip(spec.framework)
+    return spec
+
+
+def _executor(name):
+    from ymir_sdk.cli import load_executor_class
+
+    return load_executor_class(f"executors.{name}")
+
+
+def _folder(name):
+    return os.path.join(ROOT, "executors", name)
+
+
+def _train(spec, dataset, work, *args, sets=None):
+    """A short training through `ymir-sdk run` (the spec's fast settings, then ``sets``)."""
+    return cli("run", spec.name, "--task", "train", "--dataset", dataset, "--work", work, "--no-progress",
+               *sets_args({**spec.fast, **spec.short, **(sets or {})}), *args, timeout=spec.timeout)
+
+
+def _lay_out(spec, dataset, work, task, sets, **kw):
+    from ymir_sdk.localdata import read_dataset
+    from ymir_sdk.runner import lay_out
+
+    return lay_out(work, read_dataset(dataset), task, os.path.join(_folder(spec.name), "img-man"), sets, **kw)
+
+
+def _failed_with(work, code, *words):
+    line = monitor_line(work)
+    assert line[3:5] == ["4", str(code)], line
+    for word in words:
+        assert word in line[5], line
+    return line
+
+
+NAMES = sorted(EXECUTORS)
+MODEL_TASKS = [(n, t, a) for n in NAMES for t, a in
+               [("infer", None)] + [("mine", a) for a in EXECUTORS[n].algorithms] + [("mine+infer", "random")]]
+
+
+# ------------------------------------------------------------------ templates
+@pytest.mark.parametrize("name", NAMES)
+def test_templates_are_the_params_and_hold_the_seed(name):
+    spec, executor = _spec(name), _executor(name)
+    models = dict(zip(TEMPLATES, (executor.TrainParams, executor.InferParams, executor.MineParams)))
+    for template, model in models.items():
+        with open(os.path.join(_folder(name), "img-man", f"{template}-template.yaml")) as f:
+            assert yaml.safe_load(f) == model.template(), template
+        held = model.template()
+        for key, default in spec.seed[template].items():
+            assert held.get(key, "<missing>") == default, (template, key)
+    r = cli("check-image", _folder(name))
+    assert r.returncode == 0, r.stdout
+
+
+# ------------------------------------------------------------------ the tasks, end to end
+@pytest.mark.parametrize("name", NAMES)
+def test_training_passes_verify(name, trained_model):
+    _spec(name)
+    work = trained_model(name)
+    v = cli("verify", work, "--task", "train")
+    assert v.returncode == 0, v.stdout
+    result = yaml.safe_load(open(os.path.join(work, "out", "models", "result.yaml")))
+    assert result["best_stage_name"] in result["model_stages"]
+    assert 0 <= result["model_stages"][result["best_stage_name"]]["mAP"] <= 1
+    assert os.listdir(os.path.join(work, "out", "tensorboard"))
+
+
+@pytest.mark.parametrize("name,task,algorithm", MODEL_TASKS)
+def test_inference_and_mining_pass_verify(name, task, algorithm, executor_dataset, trained_model, tmp_path):
+    spec = _spec(name)
+    work = str(tmp_path / "w")
+    sets = {**spec.model_task, **({"mining_algorithm": algorithm} if algorithm else {})}
+    r = cli("run", name, "--task", task, "--dataset", executor_dataset(name), "--work", work, "--model",
+            trained_model(name), "--no-progress", *sets_args(sets), timeout=spec.timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    v = cli("verify", work, "--task", task)
+    assert v.returncode == 0, v.stdout
+    if task.startswith("mine"):
+        rows = open(os.path.join(work, "out", "result.tsv")).read().splitlines()
+        assert len(rows) == spec.n_val  # every candidate (the validation split), once
+    if task == "infer":
+        detections = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
+        assert len(detections) == spec.n_val and sum(len(d["boxes"]) for d in detections.values()) > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_two_processes_rank_every_candidate_once(name, executor_dataset, trained_model, tmp_path):
+    """Inference and mining sharded over 2 torchrun processes (gloo, CPU) on the dataset's images plus two whose
+    header reads but whose pixels do not (one per rank): every decodable candidate exactly once, the two skipped
+    and logged."""
+    spec = _spec(name)
+    ds = str(tmp_path / "ds")
+    shutil.copytree(executor_dataset(name), ds)
+    with open(os.path.join(ds, "images", "val", "val_00000.png"), "rb") as f:
+        good = f.read()
+    for broken in ("val_zz1.png", "val_zz2.png"):
+        with open(os.path.join(ds, "images", "val", broken), "wb") as f:
+            f.write(good[:60] + bytes([len(broken)]))
+    work = str(tmp_path / "w")
+    env_file = _lay_out(spec, ds, work, "mine+infer", {**spec.model_task, "mining_algorithm": "entropy"},
+                        model=trained_model(name), candidates="all")
+    r = run_start(_folder(name), env_file, nproc=2, timeout=spec.timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert cli("verify", work, "--task", "mine+infer").returncode == 0
+    candidates = open(os.path.join(work, "in", "candidate-index.tsv")).read().split()
+    n = spec.n_train + spec.n_val
+    assert len(candidates) == n + 2  # one undecodable image on each rank
+    ranked = [ln.split("\t")[0] for ln in open(os.path.join(work, "out", "result.tsv")).read().splitlines()]
+    assert len(ranked) == n and set(ranked) < set(candidates)  # every decodable candidate, once
+    detections = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
+    assert set(detections) == {os.path.basename(c) for c in ranked}
+    assert r.stdout.count("skipping") + r.stderr.count("skipping") >= 2
+
+
+# ------------------------------------------------------------------ malformed inputs
+@pytest.mark.parametrize("name", NAMES)
+def test_empty_training_set(name, executor_dataset, tmp_path):
+    spec = _spec(name)
+    work = str(tmp_path / "w")
+    env_file = _lay_out(spec, executor_dataset(name), work, "train", {**spec.fast, **spec.short})
+    open(os.path.join(work, "in", "train-index.tsv"), "w").close()
+    r = run_start(_folder(name), env_file, timeout=300)
+    assert r.returncode != 0
+    _failed_with(work, 300002, "training dataset is empty")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_class_id_out_of_range_and_unreadable_image_are_reported(name, executor_dataset, tmp_path):
+    spec = _spec(name)
+    ds = str(tmp_path / "ds")
+    shutil.copytree(executor_dataset(name), ds)
+    with open(os.path.join(ds, "annotations", "train", "train_00000.txt"), "a") as f:
+        f.write("7, 1, 1, 10, 10, -1.0, 0.0\n")
+    with open(os.path.join(ds, "images", "train", "broken.png"), "wb") as f:
+        f.write(b"not an image")
+    work = str(tmp_path / "w")
+    r = _train(spec, ds, work)
+    assert r.returncode == 0, r.stdout[-3000:]
+    text = executor_log(work)
+    assert "1 objects with a class outside class_names (dropped)" in text
+    assert "1 unreadable images (dropped)" in text
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_model(name, executor_dataset, tmp_path):
+    spec = _spec(name)
+    key, value = spec.unknown_model
+    work = str(tmp_path / "w")
+    assert _train(spec, executor_dataset(name), work, sets={key: value}).returncode != 0
+    _failed_with(work, 300001, f"'{key}'")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_options_never_reach_a_shell(name, executor_dataset, tmp_path):
+    spec = _spec(name)
+    marker = tmp_path / "pwned"
+    for key in spec.shell_options:
+        work = str(tmp_path / key)
+        r = _train(spec, executor_dataset(name), work, sets={key: f"--x; touch {marker} && echo $(id) `id`"})
+        assert r.returncode != 0
+        _failed_with(work, 300001, f"'{key}'")
+    assert not marker.exists()
+
+
+def _weights_of(spec, task, work):
+    """The weight file a laid-out task's config.yaml names (model_params_path, or pretrained_model_params)."""
+    cfg = yaml.safe_load(open(os.path.join(work, "in", "config.yaml")))
+    key = "pretrained_model_params" if task == "train" else "model_params_path"
+    return next(p for p in cfg[key] if p.endswith((".pt", ".pth")))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_missing_corrupt_and_malicious_model_files(name, executor_dataset, trained_model, tmp_path):
+    """Each gets 300004 naming the file; the malicious one (a pickle payload, loaded with plain pickle by the
+    frameworks on torch < 2.4) never runs, in inference as in a training's pretrained model."""
+    spec = _spec(name)
+    marker = tmp_path / "pwned"
+
+    def missing(path):
+        os.unlink(path)
+
+    def corrupt(path):
+        os.unlink(path)
+        open(path, "wb").write(b"garbage")
+
+    def malicious(path):
+        os.unlink(path)
+        write_payload_checkpoint(path, marker)
+
+    cases = [("infer", missing), ("infer", corrupt), ("infer", malicious), ("train", malicious)]
+    for i, (task, edit) in enumerate(cases):
+        work = str(tmp_path / f"{i}-{edit.__name__}")
+        sets = {**spec.fast, **spec.short} if task == "train" else spec.model_task
+        env_file = _lay_out(spec, executor_dataset(name), work, task, sets, model=trained_model(name))
+        weights = _weights_of(spec, task, work)
+        edit(weights)
+        r = run_start(_folder(name), env_file, timeout=spec.timeout)
+        assert r.returncode != 0, (task, edit.__name__)
+        _failed_with(work, 300004, os.path.basename(weights))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pretrained_weights_of_another_architecture(name, executor_dataset, trained_model, tmp_path):
+    """The trained model offered to a training of another model: refused (300004) instead of loading the few
+    tensors that happen to match."""
+    spec = _spec(name)
+    work = str(tmp_path / "w")
+    r = _train(spec, executor_dataset(name), work, "--model", trained_model(name), sets=spec.foreign)
+    assert r.returncode != 0
+    _failed_with(work, 300004, "pretrained weights")
+
+
+# ------------------------------------------------------------------ pretrained weights in the image
+@pytest.mark.parametrize("name", NAMES)
+def test_every_model_key_of_the_weight_table_is_a_model(name):
+    """The weight table lists models the executor offers (its own tests check that every offered model is
+    listed, with the official URLs)."""
+    from ymir_sdk.weights import file_name
+
+    _spec(name)
+    table = _executor(name).pretrained_weights
+    assert table and EXECUTORS[name].weights_key in table
+    assert len({file_name(u) for u in table.values()}) == len(table)  # one file each in /weights
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_training_starts_from_the_image_weights(name, executor_dataset, trained_model, tmp_path, monkeypatch):
+    """No pretrained model chosen: the image's file for the model (from $YMIR_WEIGHTS_DIR: here the trained
+    model's weights under the table's name) is loaded and the log says so; with an empty weights folder the
+    training starts from scratch with a warning."""
+    from ymir_sdk.models import pick_weight_file
+    from ymir_sdk.weights import file_name
+
+    spec = _spec(name)
+    models = os.path.join(trained_model(name), "out", "models")
+    result = yaml.safe_load(open(os.path.join(models, "result.yaml")))
+    best = result["best_stage_name"]
+    files = [os.path.join(models, best, f) for f in result["model_stages"][best]["files"]]
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    image_file = folder / file_name(_executor(name).pretrained_weights[spec.weights_key])
+    shutil.copy(pick_weight_file(files), image_file)
+    monkeypatch.setenv("YMIR_WEIGHTS_DIR", str(folder))
+    work = str(tmp_path / "from-weights")
+    r = _train(spec, executor_dataset(name), work)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    text = executor_log(work)
+    assert f"starting from the image's pretrained weights {image_file}" in text
+    assert spec.loaded in text and "from scratch" not in text
+    monkeypatch.setenv("YMIR_WEIGHTS_DIR", str(tmp_path / "empty"))
+    work = str(tmp_path / "from-scratch")
+    r = _train(spec, executor_dataset(name), work)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    text = executor_log(work)
+    assert "no pretrained weights for" in text and "training from scratch" in text
