@@ -28,8 +28,9 @@ class Spec:
     shell_options: Tuple[str, ...]
     #: (key, value): a model name that names nothing
     unknown_model: Tuple[str, str]
-    #: a training whose model the trained checkpoint is not (another architecture)
+    #: a training whose model the trained checkpoint is not (another architecture), and words of its message
     foreign: Dict[str, str]
+    foreign_words: Tuple[str, ...]
     #: the trained model's key in the executor's weight table
     weights_key: str
     #: the framework's own log line when it loaded initial weights
@@ -60,7 +61,7 @@ EXECUTORS = {
               "mining": {"mining_algorithm": "aldd", "class_distribution_scores": ""}},
         shell_options=("args_options",),
         unknown_model=("model", "yolov9"),
-        foreign={"model": "yolov5s"},
+        foreign={"model": "yolov5s"}, foreign_words=("are not a yolov5s model",),
         weights_key="yolov5n",
         loaded="Transferred"),
     "mmdet": Spec(
@@ -79,7 +80,7 @@ EXECUTORS = {
               "mining": {"shm_size": "128G", "mining_algorithm": "aldd", "cfg_options": ""}},
         shell_options=("args_options", "cfg_options"),
         unknown_model=("config_file", "configs/yolox/yolox_huge.py"),
-        foreign={"config_file": "configs/yolox/yolox_s_8xb8-300e_coco.py"},
+        foreign={"config_file": "configs/yolox/yolox_s_8xb8-300e_coco.py"}, foreign_words=("do not fit",),
         weights_key="yolox/yolox_tiny_8xb8-300e_coco.py",
         loaded="Load checkpoint from"),
 }

@@ -58,8 +58,8 @@ def _failed_with(work, code, *words):
 
 
 NAMES = sorted(EXECUTORS)
-MODEL_TASKS = [(n, t, a) for n in NAMES for t, a in
-               [("infer", None)] + [("mine", a) for a in EXECUTORS[n].algorithms] + [("mine+infer", "random")]]
+MODEL_TASKS = [(n, t, a) for n in NAMES for t, a in [("infer", None)] + [("mine", a) for a in EXECUTORS[n].algorithms]
+               + [("mine+infer", "random"), ("mine+infer", EXECUTORS[n].algorithms[0])]]
 
 
 # ------------------------------------------------------------------ templates
@@ -172,7 +172,7 @@ def test_unknown_model(name, executor_dataset, tmp_path):
     key, value = spec.unknown_model
     work = str(tmp_path / "w")
     assert _train(spec, executor_dataset(name), work, sets={key: value}).returncode != 0
-    _failed_with(work, 300001, f"'{key}'")
+    _failed_with(work, 300001, f"'{key}'", value)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -233,7 +233,7 @@ def test_pretrained_weights_of_another_architecture(name, executor_dataset, trai
     work = str(tmp_path / "w")
     r = _train(spec, executor_dataset(name), work, "--model", trained_model(name), sets=spec.foreign)
     assert r.returncode != 0
-    _failed_with(work, 300004, "pretrained weights")
+    _failed_with(work, 300004, "pretrained weights", *spec.foreign_words)
 
 
 # ------------------------------------------------------------------ pretrained weights in the image
