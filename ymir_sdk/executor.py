@@ -208,18 +208,17 @@ class MultiTypeExecutor(Executor):
     def object_types(self) -> Tuple[int, ...]:  # type: ignore[override]
         return tuple(self.executors)
 
-    def guess_object_type(self, config: Mapping[str, Any], env: EnvConfig) -> Optional[int]:
-        """The object type when config.yaml does not say it (platform < 2.4): the model's (its package's
-        ``ymir-info.yaml``) for inference and mining, the export format's for training."""
+    def guess_object_type(self, config: Mapping[str, Any], env: EnvConfig) -> Any:
+        """The object type when config.yaml does not say it (platform < 2.4): the export format's for a
+        training, the model's (its package's ``ymir-info.yaml``) for inference and mining; None when unknown."""
+        if env.run_training:
+            return self.export_formats.get(str(config.get("export_format") or "").split(":")[0].lower())
         info = os.path.join(env.input.models_dir, "ymir-info.yaml")
-        if not env.run_training and os.path.isfile(info):
-            from .io import read_yaml_mapping
+        if not os.path.isfile(info):
+            return None
+        from .io import read_yaml_mapping
 
-            found = read_yaml_mapping(info, "ymir-info").get("object_type")
-            if found is not None:
-                return int(found)
-        fmt = str(config.get("export_format") or "").split(":")[0].lower()
-        return self.export_formats.get(fmt) if env.run_training else None
+        return read_yaml_mapping(info, "ymir-info").get("object_type")
 
     def resolve(self, config: Mapping[str, Any], env: EnvConfig) -> Executor:
         otype = config.get("object_type")
