@@ -1,6 +1,7 @@
-"""OpenMMLab 2.x glue (mmengine runner): config adaptation, training hooks (progress, TensorBoard, model stages),
-and batched, lossless multi-process inference. Optional: mmengine, mmcv and the framework are imported only by
-the functions that use them, so ``import ymir_sdk.openmmlab`` works without them.
+"""OpenMMLab 2.x glue (mmengine runner): the executor base (:mod:`.executor`), config adaptation (:mod:`.config`),
+training hooks (progress, TensorBoard, model stages: :mod:`.hooks`) and the model behind the SDK's detection
+loop (:mod:`.infer`). Optional: mmengine, mmcv and the framework are imported only by the functions that use
+them, so ``import ymir_sdk.openmmlab`` works without them.
 
 Used by the mmdet, mmyolo, mmrotate and mmseg executors; one implementation for all of them.
 """

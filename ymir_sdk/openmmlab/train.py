@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shlex
 from typing import Any, Mapping, Optional
 
 from ..dist import world
 from ..errors import ConfigError, ModelError
-
-log = logging.getLogger("ymir_sdk")
-
-#: validation metrics (YmirDetMetric, prefix ``ymir/``) -> stage metrics. ``mAP`` is COCO AP at IoU 0.5.
-DETECTION_METRICS = {"ymir/mAP": "mAP", "ymir/mAR": "mAR", "ymir/tp": "tp", "ymir/fp": "fp", "ymir/fn": "fn",
-                     "ymir/mAP_50_95": "mAP_50_95", "ymir/mAP_75": "mAP_75", "ymir/mAP_s": "mAP_s",
-                     "ymir/mAP_m": "mAP_m", "ymir/mAP_l": "mAP_l", "ymir/AR_100": "AR_100"}
 
 
 class _RaisingParser(argparse.ArgumentParser):
