@@ -18,6 +18,8 @@ class Spec:
     train: Dict[str, str]
     #: a short training (malformed-input cases)
     short: Dict[str, str]
+    #: a training that writes a stage every epoch for several epochs (files polled while they are written)
+    stages: Dict[str, str]
     #: inference and mining settings (low thresholds: an hour-old toy model scores low)
     model_task: Dict[str, str]
     #: mining algorithms the executor's default model supports
@@ -50,6 +52,7 @@ EXECUTORS = {
         fast={"model": "yolov5n", "img_size": "64", "batch_size_per_gpu": "8", "num_workers_per_gpu": "0"},
         train={"epochs": "2", "save_best_only": "false", "save_period": "1"},
         short={"epochs": "1"},
+        stages={"epochs": "8", "save_best_only": "false", "save_period": "1"},
         model_task={"img_size": "64", "conf_thres": "0.001"},
         algorithms=("aldd", "cald", "entropy", "random"),
         seed={"training": {"shm_size": "128G", "export_format": "ark:raw", "model": "yolov5s",
@@ -70,6 +73,7 @@ EXECUTORS = {
         train={"max_epochs": "24", "val_interval": "8", "max_keep_checkpoints": "1",
                "args_options": "--seed 0 --deterministic"},
         short={"max_epochs": "1"},
+        stages={"max_epochs": "8", "val_interval": "1", "max_keep_checkpoints": "2"},
         model_task={"conf_threshold": "0.01", "samples_per_gpu": "4", "workers_per_gpu": "1"},
         algorithms=("aldd", "cald", "entropy", "random"),
         seed={"training": {"shm_size": "128G", "export_format": "ark:raw",

@@ -156,8 +156,9 @@ def test_class_id_out_of_range_and_unreadable_image_are_reported(name, executor_
     shutil.copytree(executor_dataset(name), ds)
     with open(os.path.join(ds, "annotations", "train", "train_00000.txt"), "a") as f:
         f.write("7, 1, 1, 10, 10, -1.0, 0.0\n")
+    good = open(os.path.join(ds, "images", "train", "train_00001.png"), "rb").read()
     with open(os.path.join(ds, "images", "train", "broken.png"), "wb") as f:
-        f.write(b"not an image")
+        f.write(good[: len(good) // 2])  # its header reads, its data is cut
     work = str(tmp_path / "w")
     r = _train(spec, ds, work)
     assert r.returncode == 0, r.stdout[-3000:]
@@ -279,3 +280,68 @@ def test_training_starts_from_the_image_weights(name, executor_dataset, trained_
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     text = executor_log(work)
     assert "no pretrained weights for" in text and "training from scratch" in text
+
+
+# ------------------------------------------------------------------ files result.yaml lists are whole, always
+def _listed(work):
+    """The files result.yaml lists now (result.yaml itself is written atomically)."""
+    models = os.path.join(work, "out", "models")
+    try:
+        data = yaml.safe_load(open(os.path.join(models, "result.yaml"))) or {}
+    except FileNotFoundError:
+        return []
+    return [os.path.join(models, name, f) for name, stage in (data.get("model_stages") or {}).items()
+            for f in stage["files"]]
+
+
+def _whole(path):
+    """A torch checkpoint is a zip archive whose members all check; any other file is not empty."""
+    import zipfile
+
+    if path.endswith((".pt", ".pth")):
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    return os.path.getsize(path) > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_listed_files_are_whole_while_written_and_after_a_kill(name, executor_dataset, tmp_path):
+    """A reader polling result.yaml during a real training never finds a listed file partly written (weights and
+    configs are written to a temporary name and renamed, result.yaml after); a kill -9 (the platform's
+    `docker rm -f`) in the middle leaves result.yaml listing whole files only."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = _spec(name)
+    work = str(tmp_path / "w")
+    env_file = _lay_out(spec, executor_dataset(name), work, "train", {**spec.fast, **spec.stages})
+    env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, os.path.join(_folder(name), "start.py")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    checked, partial, kill_at = 0, [], None
+    deadline = time.time() + spec.timeout
+    try:
+        while proc.poll() is None and time.time() < deadline:
+            files = _listed(work)
+            for f in files:
+                if os.path.exists(f):  # a rotated stage may be deleted between the two reads
+                    checked += 1
+                    if not _whole(f):
+                        partial.append(f)
+            if files and kill_at is None:
+                kill_at = time.time() + random.Random(name).uniform(2, 8)
+            if kill_at is not None and time.time() > kill_at:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert checked > 0 and partial == []
+    after = _listed(work)
+    assert after and all(os.path.exists(f) and _whole(f) for f in after), after

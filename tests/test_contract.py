@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ymir_sdk import ContractError, Detection, Instance, TrainingResult
+from ymir_sdk.errors import NanError
 from ymir_sdk import contract, results
 
 pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
@@ -104,8 +105,14 @@ def test_training_result_defects_rejected(models_dir, path, value, needle):
     assert errors and any(needle in e for e in errors), errors
 
 
-def test_legacy_and_non_mapping_results_rejected(models_dir):
-    assert "legacy" in contract.check_training_result({"model": ["a.pth"], "map": 0.5}, models_dir)[0]
+def test_legacy_results_are_accepted_with_a_warning_and_non_mapping_ones_rejected(models_dir):
+    """The 1.x format is still accepted by the platform (one stage): a warning, unless it is broken."""
+    open(os.path.join(models_dir, "a.pth"), "w").write("x")
+    legacy = contract.check_training_result({"model": ["a.pth"], "map": 0.5}, models_dir)
+    assert len(legacy) == 1 and legacy[0].startswith(contract.WARNING) and "legacy" in legacy[0]
+    assert contract.errors_only(legacy) == []
+    broken = contract.check_training_result({"model": ["gone.pth"], "map": 58.8}, models_dir)
+    assert len(contract.errors_only(broken)) == 2 and "gone.pth" in broken[0] and "'map'" in broken[1]
     assert contract.check_training_result(None, models_dir) == ["result.yaml is not a mapping"]
     bad = _mutated(("model_stages",), {"a@b": dict(RESULT_EXAMPLE["model_stages"]["epoch_40"], stage_name="a@b")})
     bad["best_stage_name"] = "a@b"
@@ -137,8 +144,17 @@ def test_detection_defects_rejected(data, needle):
     assert errors and any(needle in e for e in errors), errors
 
 
-def test_detection_accepts_integer_like_values():
-    assert contract.check_detection_result(_det({"x": 10.0, "y": "10", "w": 3, "h": 4})) == []
+def test_detection_accepts_integer_like_values_with_a_warning():
+    findings = contract.check_detection_result(_det({"x": 10.0, "y": "10", "w": 3, "h": 4}))
+    assert contract.errors_only(findings) == [] and len(findings) == 2  # accepted by the platform; advice
+    assert all(f.startswith(contract.WARNING) for f in findings) and "box.x = 10.0" in findings[0]
+
+
+@pytest.mark.parametrize("value", [2 ** 31, -2 ** 31 - 1, 10 ** 12])
+def test_detection_coordinates_outside_32_bits_are_errors(value):
+    """The platform stores box fields as 32-bit integers: a larger one fails its parser (169999)."""
+    errors = contract.errors_only(contract.check_detection_result(_det({"x": value, "y": 1, "w": 3, "h": 4})))
+    assert len(errors) == 1 and "32-bit" in errors[0]
 
 
 def _coco(mutate):
@@ -282,10 +298,11 @@ def test_coco_writer_masks(tmp_path):
 
 def test_mining_writer_sorts_best_first_and_checks_coverage(tmp_path):
     out = tmp_path / "result.tsv"
-    results.write_mining_result(str(out), {"/a.jpg": 0.1, "/b.jpg": np.float32(0.9), "/c.jpg": -math.inf},
+    results.write_mining_result(str(out), {"/a.jpg": 0.1, "/b.jpg": np.float32(0.9), "/c.jpg": -1e30},
                                 ["/a.jpg", "/b.jpg", "/c.jpg", "/d.jpg"], skipped=["/d.jpg"])
     assert [ln.split("\t")[0] for ln in out.read_text().splitlines()] == ["/b.jpg", "/a.jpg", "/c.jpg"]
     with pytest.raises(ContractError, match="missing"):
         results.write_mining_result(str(out), {"/a.jpg": 0.1}, ["/a.jpg", "/b.jpg"])
-    with pytest.raises(ContractError, match="NaN"):
-        results.write_mining_result(str(out), {"/a.jpg": float("nan")})
+    for bad in (float("nan"), math.inf, -math.inf):  # the model's outputs were not finite: 300201, naming the image
+        with pytest.raises(NanError, match="/a.jpg"):
+            results.write_mining_result(str(out), {"/a.jpg": bad})

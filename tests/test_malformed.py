@@ -10,7 +10,7 @@ from ymir_sdk.config import FloatList, load_config
 from ymir_sdk.dataset import image_size, parse_ark, parse_voc, read_candidates, read_pairs
 from ymir_sdk.dataset.annotations import CocoSource
 from ymir_sdk.localdata import read_dataset
-from ymir_sdk.results import write_mining_result
+from ymir_sdk.results import Detection, fraction, write_detection_result, write_mining_result
 from ymir_sdk.runner import parse_sets
 from typing import Literal
 
@@ -61,7 +61,7 @@ CASES = {
     "index empty": (lambda t: read_pairs(_file(t, "x.tsv", "\n\n")), 300002, "training dataset is empty"),
     "index without TAB": (lambda t: read_pairs(_file(t, "x.tsv", "/a.jpg /a.txt\n")), 300002, "line 1"),
     "candidates empty": (lambda t: read_candidates(_file(t, "c.tsv", "")), 300002, "candidate dataset is empty"),
-    "no index in env": (lambda t: read_pairs(""), 300002, "no training index file"),
+    "no index in env": (lambda t: read_pairs(""), 300001, "input.training_index_file"),
     # ark / voc / coco
     "ark 3 fields": (lambda t: parse_ark("0, 1, 2\n", "a.txt"), 300002, "a.txt line 1: expected 5 or 7"),
     "ark 9 fields": (lambda t: parse_ark("0,1,2,3,4,5,6,7,8\n", "a.txt"), 300002, "expected 5 or 7"),
@@ -96,8 +96,26 @@ CASES = {
     # outputs our writers refuse
     "metric as percent": (lambda t: TrainingResult(str(t)).add_stage("s", [_png(t)], {"mAP": 57.0}), 160004,
                           "fractions, not percentages"),
-    "NaN mining score": (lambda t: write_mining_result(str(t / "r.tsv"), {"/a.jpg": float("nan")}), 160004, "NaN"),
+    "NaN mining score": (lambda t: write_mining_result(str(t / "r.tsv"), {"/a.jpg": float("nan")}), 300201, "/a.jpg"),
+    "inf mining score": (lambda t: write_mining_result(str(t / "r.tsv"), {"/a.jpg": float("inf")}), 300201, "/a.jpg"),
+    "NaN validation metric": (lambda t: TrainingResult(str(t)).add_stage("epoch_3", [_png(t)], {"mAP": float("nan")}),
+                              300201, "'epoch_3'"),
+    "NaN metric before clipping": (lambda t: fraction(float("nan"), "mAP", "epoch_3"), 300201, "epoch_3"),
+    "box outside 32 bits": (lambda t: write_detection_result(str(t / "r.json"), {"/a.jpg": [
+        Detection(0, 0.5, 0, 0, 2.0 ** 40, 10)]}, ["a"]), 160004, "32-bit"),
+    "png data cut": (lambda t: image_size(_file(t, "cut.png", open(_png(t), "rb").read()[:-20])), 300003,
+                     "data is cut"),
+    # what config.yaml must hold for the task, checked before any work
+    "training without class_names": (lambda t: P.parse({}).check_task("train"), 300001, "'class_names'"),
+    "class_names twice": (lambda t: P.parse({"class_names": ["cat", "dog", "Cat "]}).check_task("train"), 300001,
+                          "'Cat ' is there twice"),
+    "class weights beyond the classes": (lambda t: W.parse({"class_names": ["a"], "class_distribution_scores": "1,2"})
+                                         .check_task("mine"), 300001, "'class_distribution_scores'"),
 }
+
+
+class W(HyperParams):
+    class_distribution_scores: FloatList = []
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -144,6 +144,8 @@ def _train(dataset, work, *sets):
 @pytest.mark.parametrize("sets,key", [
     (["--set", "cfg_options=model.test_cfg.score_thr=[0.1"], "cfg_options"),
     (["--set", "cfg_options=model.x"], "cfg_options"),
+    (["--set", "cfg_options=model.backbone.no_such_argument=1"], "cfg_options"),  # parses, names nothing
+    (["--set", "cfg_options=train_dataloader.dataset.pipeline.99.scale=(1,1)"], "cfg_options"),
     (["--set", "cfg_options=load_from=https://download.openmmlab.com/x.pth"], "cfg_options"),
     (["--set", "args_options=--launcher slurm"], "args_options"),
     (["--set", "metric=segm"], "metric"),
@@ -158,10 +160,11 @@ def test_bad_training_settings(dataset, tmp_path, sets, key):
     assert line[3:5] == ["4", "300001"] and f"'{key}'" in line[5], line
 
 
-def test_bad_inference_cfg_options(dataset, trained, tmp_path):
+@pytest.mark.parametrize("options", ["model.test_cfg.score_thr='0.1", "model.test_cfg.no_such_key.x=1"])
+def test_bad_inference_cfg_options(dataset, trained, tmp_path, options):
     work = str(tmp_path / "w")
     r = cli("run", "mmdet", "--task", "infer", "--dataset", dataset, "--work", work, "--model", trained,
-            "--no-progress", "--set", "cfg_options=model.test_cfg.score_thr='0.1")
+            "--no-progress", "--set", f"cfg_options={options}")
     assert r.returncode != 0
     line = monitor_line(work)
     assert line[3:5] == ["4", "300001"] and "'cfg_options'" in line[5]

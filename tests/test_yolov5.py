@@ -23,6 +23,25 @@ def test_activation_is_also_read_as_activation():
     assert TrainParams.parse({"activation": "ReLU"}).activate == "ReLU"
 
 
+@pytest.mark.parametrize("raw,key", [
+    ({"activate": "Linear"}, "activate"),  # a torch.nn class, not an activation
+    ({"activate": "Threshold"}, "activate"),  # an activation that needs arguments
+    ({"activate": "os.system"}, "activate"),
+    ({"img_size": "100"}, "img_size"),  # not a multiple of the stride
+    ({"img_size": "100000"}, "img_size"),  # beyond what memory allows
+    ({"model": "yolov5s6", "img_size": "672"}, "img_size"),  # P6 models: multiples of 64
+])
+def test_hyper_parameters_have_the_bounds_the_models_accept(raw, key):
+    """Checked when config.yaml is read, before any work: a 300001 error naming the key."""
+    from executors.yolov5.executor import InferParams, TrainParams
+    from ymir_sdk import ConfigError
+
+    for params in (TrainParams, InferParams) if key == "img_size" and "model" not in raw else (TrainParams,):
+        with pytest.raises(ConfigError) as e:
+            params.parse(raw)
+        assert e.value.key == key, e.value.message
+
+
 def test_training_outputs(trained):
     assert cli("verify", trained, "--task", "train").returncode == 0
     result = yaml.safe_load(open(os.path.join(trained, "out", "models", "result.yaml")))

@@ -27,11 +27,14 @@ def _cmd_run(args) -> int:
 def _cmd_verify(args) -> int:
     from .verify import verify_work
 
-    errors = verify_work(args.work, args.task)
-    for e in errors:
-        print(e)
+    from .contract import errors_only
+
+    findings = verify_work(args.work, args.task, args.object_type)
+    for line in findings:
+        print(line)
+    errors = errors_only(findings)
     if not errors:
-        print(f"{args.work}: {args.task} outputs accepted")
+        print(f"{args.work}: {args.task} outputs accepted" + (" (with warnings)" if findings else ""))
     return 1 if errors else 0
 
 
@@ -106,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="check WORKDIR/out against the platform contract")
     v.add_argument("work")
     v.add_argument("--task", required=True, choices=["train", "infer", "mine", "mine+infer"])
+    v.add_argument("--object-type", type=int, choices=[2, 3, 4],
+                   help="the task's object type (default: config.yaml's, else told by the result's shape)")
     v.set_defaults(func=_cmd_verify)
 
     c = sub.add_parser("check-image", help="check an image's img-man folder")

@@ -105,6 +105,24 @@ class HyperParams(BaseModel):
     def extra_keys(self) -> Dict[str, Any]:
         return dict(self.__pydantic_extra__ or {})
 
+    def check_task(self, task: str) -> None:
+        """What config.yaml must hold for a task, checked before any work: a training's ``class_names`` (given,
+        each once) and, where the executor has them, ``class_distribution_scores`` (one per class, or none)."""
+        if task == "train":
+            if not self.class_names:
+                raise ConfigError("class_names", self.class_names, "the task's class names (the platform writes "
+                                  "them for a training)")
+            seen = set()
+            for name in self.class_names:
+                key = name.strip().lower()
+                if key in seen:
+                    raise ConfigError("class_names", self.class_names, f"each class once; {name!r} is there twice")
+                seen.add(key)
+        weights = getattr(self, "class_distribution_scores", None)
+        if weights and len(weights) != len(self.class_names):
+            raise ConfigError("class_distribution_scores", ",".join(map(str, weights)),
+                              f"one weight per class ({len(self.class_names)}) or none")
+
     @classmethod
     def template(cls) -> Dict[str, Any]:
         """The ``img-man`` template this model describes: its own fields (no platform keys) with their defaults."""

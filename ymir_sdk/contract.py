@@ -12,6 +12,10 @@ import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
 OBJECT_TYPES = {2: "det", 3: "semantic-seg", 4: "instance-seg", 50: "multi-modal"}
+#: the prefix of a finding the platform accepts (advice, not a failure)
+WARNING = "warning: "
+#: the range of the platform's integer fields (a box coordinate outside it fails the task: 169999)
+INT32 = (-2 ** 31, 2 ** 31 - 1)
 #: the img-man template of each task (contract §1.5)
 TEMPLATE_FILES = {"train": "training-template.yaml", "mine": "mining-template.yaml", "infer": "infer-template.yaml"}
 MAIN_METRIC = {2: "mAP", 3: "mIoU", 4: "maskAP", 50: "mAP"}
@@ -82,13 +86,38 @@ def check_monitor(text: str, final: bool = False) -> List[str]:
 
 
 # ------------------------------------------------------------------------------------------------ training
+def warning(text: str) -> str:
+    """A finding the platform accepts but we advise against: reported, never a failure (:func:`errors_only`)."""
+    return WARNING + text
+
+
+def errors_only(findings: Iterable[str]) -> List[str]:
+    """The findings the platform fails on (not the warnings)."""
+    return [f for f in findings if not f.startswith(WARNING)]
+
+
+def _check_legacy_result(data: dict, models_dir: str) -> List[str]:
+    """The 1.x result.yaml (``model`` files + ``map``): still accepted as one stage (contract §5.2.2)."""
+    files, score = data.get("model"), data.get("map")
+    errors = []
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) and f for f in files):
+        errors.append("result.yaml: the legacy 'model' must be a list of file names")
+    else:
+        errors += [f"result.yaml: file {f!r} is not in models/" for f in files
+                   if not os.path.isfile(os.path.join(models_dir, f))]
+    if not _is_number(score) or not 0 <= score <= 1:
+        errors.append(f"result.yaml: the legacy 'map' must be a float in [0, 1], got {score!r}")
+    return errors or [warning("result.yaml uses the legacy 'model'/'map' format (accepted as one stage); write "
+                              "model_stages")]
+
+
 def check_training_result(data: Any, models_dir: str, object_type: int = 2) -> List[str]:
     """result.yaml (contract §5.2.1): stages, best stage, files present, metric types and ranges."""
     if not isinstance(data, dict):
         return ["result.yaml is not a mapping"]
     if "model_stages" not in data:
         if "model" in data:
-            return ["result.yaml uses the legacy 'model'/'map' format; write model_stages"]
+            return _check_legacy_result(data, models_dir)
         return ["result.yaml has no model_stages"]
     stages = data["model_stages"]
     errors: List[str] = []
@@ -127,7 +156,7 @@ def check_training_result(data: Any, models_dir: str, object_type: int = 2) -> L
             if key in stage and (not isinstance(stage[key], int) or isinstance(stage[key], bool) or stage[key] < 0):
                 errors.append(f"{where}: {key} must be an int >= 0, got {stage[key]!r}")
             if key.upper() in stage:
-                errors.append(f"{where}: {key.upper()} is ignored by the platform; write lower-case {key}")
+                errors.append(warning(f"{where}: {key.upper()} is ignored by the platform; write lower-case {key}"))
         if main not in stage:
             errors.append(f"{where}: the main metric {main} of object type {object_type} is missing")
     attachments = data.get("attachments")
@@ -190,6 +219,10 @@ def check_detection_result(data: Any, class_names: Optional[Sequence[str]] = Non
                 for k in ("x", "y", "w", "h"):
                     if not _is_int_like(box.get(k)):
                         errors.append(f"{w}: box.{k} must be an integer, got {box.get(k)!r}")
+                    elif not INT32[0] <= int(float(box[k])) <= INT32[1]:
+                        errors.append(f"{w}: box.{k} = {box[k]} is outside the platform's 32-bit integers")
+                    elif not isinstance(box[k], int):
+                        errors.append(warning(f"{w}: box.{k} = {box[k]!r} is accepted as an integer; write one"))
                 if "rotate_angle" in box and not _is_number(box["rotate_angle"]):
                     errors.append(f"{w}: rotate_angle must be a number")
             cn = item.get("class_name")

@@ -97,15 +97,26 @@ def one_line(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+#: (return code, words of a framework's message) for the failures that carry no type of their own: OpenCV and
+#: CUDA report them as cv2.error / RuntimeError with these words
+_MESSAGES = (
+    (ReturnCode.OUT_OF_MEMORY, ("out of memory", "insufficient memory", "failed to allocate",
+                                "cannot allocate memory")),
+    (ReturnCode.NO_GPU, ("no cuda gpus are available", "found no nvidia driver", "invalid device ordinal",
+                         "invalid cuda", "torch not compiled with cuda", "cuda unavailable")),
+    (ReturnCode.CUDA_ERROR, ("cuda driver version is insufficient", "cuda error", "cudnn_status")),
+)
+
+
 def code_for_exception(exc: BaseException) -> ReturnCode:
-    """The return code for any exception: typed errors carry theirs; well-known framework failures are mapped."""
+    """The return code for any exception, in one place for training, inference and mining: typed errors carry
+    theirs; memory errors are 300103; well-known framework failures are mapped by their message."""
     if isinstance(exc, YmirError):
         return exc.code
-    text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+    if isinstance(exc, MemoryError):
         return ReturnCode.OUT_OF_MEMORY
-    if "no CUDA GPUs are available" in text or "Found no NVIDIA driver" in text:
-        return ReturnCode.NO_GPU
-    if "CUDA driver version is insufficient" in text or "CUDA error" in text:
-        return ReturnCode.CUDA_ERROR
+    text = f"{type(exc).__name__}: {exc}".lower()
+    for code, words in _MESSAGES:
+        if any(w in text for w in words):
+            return code
     return ReturnCode.CONTAINER_ERROR

@@ -22,6 +22,7 @@ and a non-zero exit status.
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import subprocess
@@ -107,22 +108,27 @@ class Context:
         log.warning("skipping %s: %s", path, one_line(reason))
 
     def readable(self, paths: Iterable[str]) -> List[str]:
-        """The paths whose image header reads; the others are skipped (and logged)."""
-        out = []
+        """The paths whose image reads (:func:`~ymir_sdk.dataset.image_size`); the others are skipped (and
+        logged). None readable among several is not a few bad images but a fault of the run: an ImageError."""
+        out, paths = [], list(paths)
         for p in paths:
             try:
                 image_size(p)
                 out.append(p)
             except ImageError as e:
                 self.skip(p, str(e))
+        if paths and not out:
+            raise ImageError(f"none of the {len(paths)} candidates could be read (first: {paths[0]}); see the log")
         return out
 
     def map_candidates(self, fn: Callable[[List[Any]], Sequence[Any]], load: Callable[[str], Any],
                        batch_size: int = 1, workers: int = 0, pin_memory: bool = False) -> Dict[str, Any]:
         """``fn(loaded items) -> results`` over the readable candidates, in batches: ``load(path)`` runs in
-        DataLoader workers, the candidates are sharded over the torchrun ranks (losslessly), and an image whose
-        loading fails is skipped and reported (also when another rank loaded it). Returns path -> result, on
-        every rank, for the images that loaded."""
+        DataLoader workers, the candidates are sharded over the torchrun ranks (losslessly), and an image that
+        cannot be read (``load`` raises an ImageError) is skipped and reported (also when another rank loaded
+        it). Any other failure of ``load`` is a fault of the run, not of the image: the task fails with its code;
+        so does a run in which no candidate could be read. Returns path -> result, on every rank, for the images
+        that loaded."""
         from .dist import distributed_map
 
         paths = self.readable(self.candidates())
@@ -130,8 +136,10 @@ class Context:
         def batch(pairs):
             good = [(path, item) for path, item in pairs if not isinstance(item, Exception)]
             for path, item in pairs:
-                if isinstance(item, Exception):
+                if isinstance(item, ImageError):
                     self.skip(path, str(item))
+                elif isinstance(item, Exception):
+                    raise item
             if not good:
                 return [None] * len(pairs)
             by_path = dict(zip([p for p, _ in good], fn([item for _, item in good])))
@@ -142,7 +150,10 @@ class Context:
         for path, result in zip(paths, results):
             if result is None and path not in self.skipped:
                 self.skipped.append(path)  # failed to load on another rank, which logged why
-        return {p: r for p, r in zip(paths, results) if r is not None}
+        found = {p: r for p, r in zip(paths, results) if r is not None}
+        if not found:
+            raise ImageError(f"none of the {len(paths)} candidates could be decoded (first: {paths[0]}); see the log")
+        return found
 
     # ---------------------------------------------------------------- results
     def training_result(self, max_stages: int = 11) -> results.TrainingResult:
@@ -150,7 +161,10 @@ class Context:
                                       self.object_type, max_stages)
 
     def write_detections(self, detections: Dict[str, Sequence[results.Detection]]) -> None:
-        results.write_detection_result(self.env.output.infer_result_file, detections, self.class_names)
+        """infer-result.json; every box clipped to its image (a box partly outside is cut, one wholly outside
+        dropped: the platform stores 32-bit integers and shows what is on the image)."""
+        sizes = {path: image_size(path) for path in detections}
+        results.write_detection_result(self.env.output.infer_result_file, detections, self.class_names, sizes)
 
     def write_segmentation(self, images) -> None:
         results.write_coco_result(self.env.output.infer_result_file, images, self.class_names)
@@ -251,6 +265,7 @@ def _fallback_monitor() -> Optional[Monitor]:
 def run_task(executor: Executor, task: str, raw: Mapping[str, Any], env: EnvConfig, monitor: Monitor) -> None:
     """One task (train, mine or infer) of a run: typed params, then the executor's method, reported."""
     params = executor.params_class(task).parse(dict(raw))
+    params.check_task(task)
     if params.object_type is not None and params.object_type not in executor.object_types:
         raise ObjectTypeError(f"object_type {params.object_type} is not supported by {executor.name} "
                               f"(supported: {list(executor.object_types)})")
@@ -275,6 +290,10 @@ def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optiona
         raw = load_config(env.input.config_file)
         executor = executor_cls().resolve(raw, env)
         gpus = HyperParams.parse({"gpu_id": raw.get("gpu_id")}).gpu_ids
+        if gpus and importlib.util.find_spec("torch") is not None:  # an executor without torch uses no GPU
+            from .torch.devices import check_gpus
+
+            check_gpus(gpus)
         if len(gpus) > 1 and "WORLD_SIZE" not in os.environ:
             # several GPUs: the same program as one process per GPU (torchrun); rank 0 reports and writes
             log.info("%s: starting %d processes for GPUs %s", executor.name, len(gpus), gpus)

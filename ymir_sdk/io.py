@@ -2,25 +2,29 @@
 so a reader (the platform's monitor polls every 20 s) never sees a half-written file."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 import yaml
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def atomic_write_bytes(path: PathLike, data: bytes, mode: int = 0o666) -> None:
+@contextlib.contextmanager
+def atomic_output(path: PathLike, mode: int = 0o666) -> Iterator[str]:
+    """A temporary path in ``path``'s folder for any writer (``torch.save``, a copy, an exporter): when the block
+    ends without error the file is renamed to ``path`` (readable by the platform's uid), else removed. A reader
+    sees the old file or the new one, never a part: the rule for every file result.yaml lists."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        yield tmp
         # mkstemp creates 0600; the platform (another uid in some deployments) must read our outputs.
         os.chmod(tmp, mode & ~_UMASK)
         os.replace(tmp, path)
@@ -30,6 +34,11 @@ def atomic_write_bytes(path: PathLike, data: bytes, mode: int = 0o666) -> None:
         except OSError:
             pass
         raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes, mode: int = 0o666) -> None:
+    with atomic_output(path, mode) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def atomic_write_text(path: PathLike, text: str) -> None:

@@ -7,6 +7,7 @@ writes.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -14,6 +15,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 from .errors import ExecutorState, ReturnCode, one_line
 from .io import atomic_write_text
+
+log = logging.getLogger("ymir_sdk")
 
 STAGES = ("preprocess", "task", "postprocess")
 DEFAULT_STAGE_WEIGHTS = (1e-5, 0.99998, 1e-5)
@@ -47,7 +50,10 @@ class Monitor:
     def __init__(self, path: str, task_id: str, tasks: Sequence[str] = ("task",),
                  stage_weights: Optional[Sequence[float]] = None):
         self.path = path
-        self.task_id = task_id
+        self.task_id = "_".join(str(task_id).split()) or "default-task"  # no TAB or newline in column 1
+        if self.task_id != task_id:
+            log.warning("task_id %r written as %r (the monitor line's columns are TAB-separated)", task_id,
+                        self.task_id)
         self.spans = task_spans(tasks)
         self.weights = tuple(stage_weights) if stage_weights else stage_weights_from_env()
         self.percent = 0.0

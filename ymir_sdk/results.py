@@ -8,14 +8,14 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import yaml
 
 from . import contract
-from .errors import ContractError
+from .errors import ContractError, NanError
 from .io import atomic_write_json, atomic_write_text, atomic_write_yaml
 
 log = logging.getLogger("ymir_sdk")
@@ -33,7 +33,17 @@ def plain_float(value: Any, name: str = "value") -> float:
     return float(value)
 
 
-def _fail_on(errors: List[str], what: str) -> None:
+def fraction(value: Any, key: str, stage: str) -> float:
+    """A validation metric as a fraction for a stage: clipped to [0, 1] (a framework's rounding can overshoot);
+    NaN or infinite is a NanError naming the stage (a diverged training never becomes a stage scoring 0)."""
+    v = plain_float(value, key)
+    if not math.isfinite(v):
+        raise NanError(f"stage {stage!r}: validation metric {key} is {v} (the training diverged)")
+    return min(1.0, max(0.0, v))
+
+
+def _fail_on(findings: List[str], what: str) -> None:
+    errors = contract.errors_only(findings)
     if errors:
         raise ContractError(f"{what} would break the platform contract: " + "; ".join(errors[:5]))
 
@@ -118,7 +128,9 @@ class TrainingResult:
                 stage[low] = int(v)
                 continue
             v = plain_float(value, key)
-            if not math.isfinite(v) or not 0 <= v <= 1:
+            if not math.isfinite(v):
+                raise NanError(f"stage {name!r}: metric {key} is {v} (the training diverged)")
+            if not 0 <= v <= 1:
                 raise ContractError(f"metric {key} = {v} must lie in [0, 1] (fractions, not percentages)")
             stage[key] = v
         if self.main_metric not in stage:
@@ -196,7 +208,26 @@ class Detection:
     angle: Optional[float] = None
 
 
-def detection_json(results: Mapping[str, Sequence[Detection]], class_names: Sequence[str]) -> dict:
+def clip_detection(d: Detection, width: int, height: int) -> Optional[Detection]:
+    """A detection inside its image (``width`` x ``height`` pixels): an upright box clipped to the image, a
+    rotated box moved so that its centre lies inside (its size and angle kept); None when nothing of an upright
+    box is left (less than a pixel wide or high)."""
+    if d.angle is not None:
+        cx = min(max((d.x1 + d.x2) / 2, 0.0), float(width))
+        cy = min(max((d.y1 + d.y2) / 2, 0.0), float(height))
+        hw, hh = (d.x2 - d.x1) / 2, (d.y2 - d.y1) / 2
+        return replace(d, x1=cx - hw, y1=cy - hh, x2=cx + hw, y2=cy + hh)
+    x1, x2 = min(max(d.x1, 0.0), float(width)), min(max(d.x2, 0.0), float(width))
+    y1, y2 = min(max(d.y1, 0.0), float(height)), min(max(d.y2, 0.0), float(height))
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return None
+    return replace(d, x1=x1, y1=y1, x2=x2, y2=y2)
+
+
+def detection_json(results: Mapping[str, Sequence[Detection]], class_names: Sequence[str],
+                   sizes: Optional[Mapping[str, Tuple[int, int]]] = None) -> dict:
+    """The platform's detection result; with ``sizes`` (image -> (width, height)) every box is first clipped to
+    its image (:func:`clip_detection`)."""
     out: Dict[str, dict] = {}
     for image, dets in results.items():
         boxes = []
@@ -205,6 +236,10 @@ def detection_json(results: Mapping[str, Sequence[Detection]], class_names: Sequ
                 raise ContractError(f"{image}: class id {d.class_id} outside class_names")
             if not all(math.isfinite(float(v)) for v in (d.x1, d.y1, d.x2, d.y2, d.score)):
                 raise ContractError(f"{image}: a box or score that is not finite ({d})")
+            if sizes is not None:
+                d = clip_detection(d, *sizes[image])
+                if d is None:
+                    continue
             x, y = int(round(float(d.x1))), int(round(float(d.y1)))
             box = {"x": x, "y": y, "w": max(1, int(round(float(d.x2))) - x),
                    "h": max(1, int(round(float(d.y2))) - y)}
@@ -217,9 +252,10 @@ def detection_json(results: Mapping[str, Sequence[Detection]], class_names: Sequ
 
 
 def write_detection_result(path: str, results: Mapping[str, Sequence[Detection]],
-                           class_names: Sequence[str]) -> None:
-    """``{"detection": {basename: {"boxes": [...]}}}`` with integer boxes; every image gets an entry."""
-    data = detection_json(results, class_names)
+                           class_names: Sequence[str], sizes: Optional[Mapping[str, Tuple[int, int]]] = None) -> None:
+    """``{"detection": {basename: {"boxes": [...]}}}`` with integer boxes (clipped to their image with
+    ``sizes``); every image gets an entry."""
+    data = detection_json(results, class_names, sizes)
     _fail_on(contract.check_detection_result(data, class_names), "infer-result.json")
     atomic_write_json(path, data)
 
@@ -285,8 +321,8 @@ def mining_lines(scores: Union[Mapping[str, float], Iterable[Tuple[str, float]]]
     clean = []
     for path, score in items:
         v = plain_float(score, f"score of {path}")
-        if v != v:
-            raise ContractError(f"mining score of {path} is NaN")
+        if not math.isfinite(v):
+            raise NanError(f"mining score of {path} is {v} (the model's outputs are not finite)")
         clean.append((path, v))
     # stable: equal scores keep the candidate order
     return sorted(clean, key=lambda item: -item[1])

@@ -22,17 +22,20 @@ def _yaml(path: str):
         return yaml.safe_load(f)
 
 
-def verify_work(work: str, task: str) -> List[str]:
-    """Check ``work/out`` after a successful run of ``task`` (train, infer, mine or mine+infer)."""
+def verify_work(work: str, task: str, object_type: Optional[int] = None) -> List[str]:
+    """Check ``work/out`` after a successful run of ``task`` (train, infer, mine or mine+infer). Returns the
+    findings, one line each: what the platform fails on, and warnings (``contract.WARNING``) for what it accepts
+    but we advise against. The object type is ``object_type``, else config.yaml's, else told by the inference
+    result's shape (``detection`` or COCO), else detection."""
     env_file = os.path.join(work, "in", "env.yaml")
     env = _yaml(env_file) if os.path.exists(env_file) else {}
     out = (env.get("output") or {}).get("root_dir") or os.path.join(work, "out")
     config_file = (env.get("input") or {}).get("config_file") or os.path.join(work, "in", "config.yaml")
     config = (_yaml(config_file) or {}) if os.path.exists(config_file) else {}
-    object_type = int(config.get("object_type") or 2)
+    object_type = object_type or (int(config["object_type"]) if config.get("object_type") else None)
     errors = _verify_monitor(out)
     if task == "train":
-        return errors + _verify_training(out, object_type)
+        return errors + _verify_training(out, object_type or 2)
     candidates: Optional[List[str]] = None
     cand_file = (env.get("input") or {}).get("candidate_index_file")
     if cand_file and os.path.exists(cand_file):
@@ -72,11 +75,12 @@ def _verify_training(out: str, object_type: int) -> List[str]:
         else:
             errors += contract.check_training_result(data, os.path.join(out, "models"), object_type)
     if not any(files for _, _, files in os.walk(os.path.join(out, "tensorboard"))):
-        errors.append("tensorboard/ holds no file")
+        errors.append(contract.warning("tensorboard/ holds no file (the task's TensorBoard link shows nothing)"))
     return errors
 
 
-def _verify_inference(out: str, object_type: int, class_names, readable: Optional[List[str]]) -> List[str]:
+def _verify_inference(out: str, object_type: Optional[int], class_names,
+                      readable: Optional[List[str]]) -> List[str]:
     path = os.path.join(out, "infer-result.json")
     if not os.path.exists(path):
         return ["infer-result.json is missing"]
@@ -85,6 +89,8 @@ def _verify_inference(out: str, object_type: int, class_names, readable: Optiona
             data = json.load(f)
     except ValueError as e:
         return [f"infer-result.json is not valid JSON: {e}"]
+    if object_type is None:  # told by the shape: the detection result, or a COCO one (segmentation)
+        object_type = 3 if isinstance(data, dict) and "detection" not in data and "images" in data else 2
     check = contract.check_detection_result if object_type == 2 else contract.check_coco_result
     return check(data, class_names, readable)
 

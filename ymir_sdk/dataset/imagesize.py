@@ -2,7 +2,8 @@
 
 Frameworks load images with the orientation applied (PIL ``exif_transpose``, yolov5 ``exif_size``), so annotation
 converters must use the same size. JPEG, PNG, BMP, GIF and WebP are read from their headers; anything else goes
-through PIL.
+through PIL. A PNG whose data was cut (no end chunk) is unreadable too: training, inference and mining judge an
+image alike (the conversion's cache keeps the answer with the dataset).
 """
 from __future__ import annotations
 
@@ -84,6 +85,14 @@ def _png(fd: int, head: bytes) -> Tuple[int, int, Optional[int]]:
         pos += length + 12
 
 
+def _png_complete(fd: int, path: str) -> None:
+    """A PNG ends with its IEND chunk: one whose data was cut (its header still reads) does not decode, and
+    OpenCV-based loaders return nothing for it. Only the file's last bytes are read."""
+    size = os.fstat(fd).st_size
+    if b"IEND" not in os.pread(fd, 64, max(0, size - 64)):
+        raise ImageError(f"image data is cut (no PNG end chunk): {path}")
+
+
 def image_size(path: str) -> Tuple[int, int]:
     """(width, height) as the image is displayed (EXIF orientation applied). Raises ImageError if unreadable."""
     try:
@@ -97,6 +106,8 @@ def image_size(path: str) -> Tuple[int, int]:
         orientation = None
         if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
             w, h, orientation = _png(fd, head)
+            if w > 0 and h > 0:
+                _png_complete(fd, path)
         elif head[:3] == b"\xff\xd8\xff":
             w, h, orientation = _jpeg(fd, head)
         elif head[:2] == b"BM" and len(head) >= 26:
@@ -126,3 +137,14 @@ def _pil_size(path: str) -> Tuple[int, int]:
         # ImportError: some packages (ultralytics) patch Image.open to try optional decoders they lack
         raise ImageError(f"image unreadable: {path} ({type(e).__name__}: {e})") from None
     return (h, w) if orientation in _SWAP_ORIENTATIONS else (w, h)
+
+
+def decode_bgr(path: str):
+    """The decoded image (OpenCV: BGR, EXIF orientation applied, as the frameworks' loaders read it); an
+    ImageError when its pixels do not decode."""
+    import cv2
+
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ImageError(f"image unreadable: {path}")
+    return img

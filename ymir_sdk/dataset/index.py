@@ -1,18 +1,25 @@
 """Index files (contract §4.2): ``train/val-index.tsv`` hold ``<image>\\t<annotation>`` per line,
-``candidate-index.tsv`` one image path per line. Blank lines and CRLF endings are tolerated."""
+``candidate-index.tsv`` one image path per line. Blank lines, CRLF endings and a UTF-8 byte-order mark are
+tolerated."""
 from __future__ import annotations
 
 import os
 from typing import List, Tuple
 
-from ..errors import DatasetError
+from ..errors import ConfigError, DatasetError
+
+
+#: the env.yaml key of each index
+ENV_KEYS = {"training": "input.training_index_file", "validation": "input.val_index_file",
+            "candidate": "input.candidate_index_file"}
 
 
 def _lines(path: str, what: str) -> List[str]:
     if not path:
-        raise DatasetError(f"no {what} index file given in env.yaml")
+        raise ConfigError(ENV_KEYS.get(what, what), path, message=f"env.yaml names no {what} index file "
+                          f"({ENV_KEYS.get(what, what)})")
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of the first path
             return [ln.strip("\r\n") for ln in f]
     except FileNotFoundError:
         raise DatasetError(f"{what} index file not found: {path}") from None

@@ -214,6 +214,61 @@ def parse_cfg_options(text: Any, key: str = "cfg_options") -> Dict[str, Any]:
     return out
 
 
+def check_option_keys(cfg, options: Mapping[str, Any], key: str = "cfg_options") -> None:
+    """Every dotted key of ``options`` names something the framework takes, checked before the merge (after it,
+    a key that names nothing fails deep in a constructor, as an unexplained error): each part but the last exists
+    in the config (dict keys, list indices), and the last exists too or is an argument of the registered class
+    its dict builds (``type``). Top-level keys (no dot) are the config's variables: always accepted."""
+    import importlib
+
+    registries = importlib.import_module(f"{cfg.get('default_scope', 'mmdet')}.registry")  # the framework's
+    for dotted in options:
+        parts = dotted.split(".")
+        node: Any = cfg
+        for i, part in enumerate(parts[:-1]):
+            node = _child(node, part)
+            if node is _MISSING:
+                raise ConfigError(key, dotted, f"keys of the config; {'.'.join(parts[:i + 1])} is not one")
+        if len(parts) > 1 and _child(node, parts[-1]) is _MISSING and not _takes(node, parts[-1], registries):
+            raise ConfigError(key, dotted, f"keys of the config; {'.'.join(parts[:-1])} has no {parts[-1]!r} "
+                              f"and its type does not take one")
+
+
+_MISSING = object()
+
+
+def _child(node: Any, part: str) -> Any:
+    if hasattr(node, "keys"):  # a dict, a ConfigDict or the Config itself
+        return node.get(part, _MISSING)
+    if isinstance(node, (list, tuple)) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+        return node[int(part)]
+    return _MISSING
+
+
+def _takes(node: Any, name: str, registries) -> bool:
+    """Whether the class a config dict builds (its ``type``, looked up in the framework's registries module)
+    accepts ``name``: a parameter of its constructor, or ``**kwargs``. Unknown types get the benefit of the
+    doubt."""
+    import inspect
+
+    from mmengine.registry import Registry
+
+    if not hasattr(node, "keys") or "type" not in node:
+        return False
+    kind = node["type"]
+    if isinstance(kind, str):
+        found = [r.get(kind) for r in vars(registries).values() if isinstance(r, Registry)]
+        found = [c for c in found if c is not None]
+        if not found:
+            return True
+        kind = found[0]
+    try:
+        params = inspect.signature(kind).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
 def _option_value(value: str) -> Any:
     from mmengine.config import DictAction
 
@@ -508,6 +563,7 @@ def merge_options(cfg, setup: TrainingSetup) -> None:
     options = setup.cfg_options
     if not options:
         return
+    check_option_keys(cfg, options)
     cfg.merge_from_dict(options)
     if cfg.get("load_from") and not os.path.isfile(str(cfg.load_from)):
         raise ConfigError("cfg_options", options.get("load_from"), "a load_from that is a local file (weights "
@@ -598,5 +654,6 @@ def inference_config(files: Sequence[str], cfg_options: Any = None, key: str = "
         raise ModelError(f"model config {os.path.basename(configs[-1])} cannot be read: {e}") from None
     options = parse_cfg_options(cfg_options, key)
     if options:
+        check_option_keys(cfg, options, key)
         cfg.merge_from_dict(options)
     return cfg

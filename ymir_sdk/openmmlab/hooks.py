@@ -17,6 +17,8 @@ from mmengine.hooks import Hook
 from mmengine.registry import METRICS
 
 from ..evaluate import coco_metrics
+from ..io import atomic_output
+from ..results import fraction
 
 log = logging.getLogger("ymir_sdk")
 
@@ -82,10 +84,8 @@ def save_weights(model, path: str, meta: Mapping[str, Any]) -> None:
     written to a temporary name and renamed."""
     from mmengine.runner.checkpoint import get_state_dict, save_checkpoint, weights_to_cpu
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp"
-    save_checkpoint({"meta": dict(meta), "state_dict": weights_to_cpu(get_state_dict(_unwrap(model)))}, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        save_checkpoint({"meta": dict(meta), "state_dict": weights_to_cpu(get_state_dict(_unwrap(model)))}, tmp)
 
 
 class YmirStageHook(Hook):
@@ -108,13 +108,13 @@ class YmirStageHook(Hook):
         self.main_metric, self.is_main = main_metric, is_main
         self.written: List[str] = []
 
-    def stage_metrics(self, metrics: Mapping[str, Any]) -> Dict[str, float]:
+    def stage_metrics(self, metrics: Mapping[str, Any], stage: str) -> Dict[str, float]:
         out: Dict[str, float] = {}
         for src, dst in self.metric_map.items():
             if src in metrics:
                 value = float(metrics[src])
                 if dst == self.main_metric:
-                    out[dst] = min(1.0, max(0.0, value))
+                    out[dst] = fraction(value, dst, stage)
                 elif value >= 0:
                     out[dst] = value
         return out
@@ -122,20 +122,21 @@ class YmirStageHook(Hook):
     def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
         if not self.is_main():
             return
-        stage_metrics = self.stage_metrics(metrics or {})
-        if self.main_metric not in stage_metrics:
-            raise KeyError(f"validation gave no {self.main_metric} ({sorted(metrics or {})})")
         from mmengine.runner import IterBasedTrainLoop
 
         by_iter = isinstance(runner.train_loop, IterBasedTrainLoop)
         epoch = int(runner.epoch)
         name = f"iter_{int(runner.iter)}" if by_iter else f"epoch_{epoch}"
+        stage_metrics = self.stage_metrics(metrics or {}, name)
+        if self.main_metric not in stage_metrics:
+            raise KeyError(f"validation gave no {self.main_metric} ({sorted(metrics or {})})")
         stage_dir = os.path.join(self.result.models_dir, name)
         weights = os.path.join(stage_dir, f"{name}.pth")
         meta = {"epoch": epoch, "iter": int(runner.iter), "dataset_meta": {"classes": self.classes}}
         save_weights(runner.model, weights, meta)
         cfg_copy = os.path.join(stage_dir, os.path.basename(self.config_file))
-        shutil.copyfile(self.config_file, cfg_copy)
+        with atomic_output(cfg_copy) as tmp:
+            shutil.copyfile(self.config_file, tmp)
         self.result.add_stage(name, [weights, cfg_copy], stage_metrics, evaluate_config=self.evaluate_config)
         if name not in self.written:
             self.written.append(name)

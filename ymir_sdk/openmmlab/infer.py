@@ -10,7 +10,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, ImageError, ModelError
+from ..dataset.imagesize import decode_bgr
+from ..errors import ConfigError, ModelError
 from ..loops.detection import Detector
 from ..mining import MAX_DETECTIONS, DetOutput, HeadMaps
 from .config import strip_download_init
@@ -93,16 +94,6 @@ def check_config_weights(config_file: str, path: str, least: float = 0.9) -> Non
     check_pretrained(model_of(load_plain_config(config_file)), path, least)
 
 
-def read_bgr(path: str) -> np.ndarray:
-    """An image as OpenCV decodes it (BGR, EXIF orientation applied), as the configs' LoadImageFromFile does."""
-    import cv2
-
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise ImageError(f"image unreadable: {path}")
-    return img
-
-
 def test_pipeline(cfg, ndarray_type: str = "LoadImageFromNDArray"):
     """The config's test pipeline taking a decoded image (``results['img']``) and no annotations."""
     from mmengine.dataset import Compose
@@ -134,7 +125,7 @@ class Predictor(Detector):
         self.pipeline = test_pipeline(cfg, ndarray_type)
 
     def read(self, path: str) -> np.ndarray:
-        return read_bgr(path)
+        return decode_bgr(path)
 
     def prepare(self, image: np.ndarray) -> dict:
         return self.pipeline(dict(img=image, img_id=0))

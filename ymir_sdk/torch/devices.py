@@ -19,3 +19,21 @@ def device_for(gpu_ids: Sequence[int]):
     if not gpu_ids or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+
+
+def check_gpus(gpu_ids: Sequence[int]) -> None:
+    """The task's GPUs exist (before any work, for every task alike): a 300102 error naming ``gpu_id`` when
+    CUDA is unavailable or an id is beyond the GPUs the container sees."""
+    import torch
+
+    from ..errors import NoGpuError
+
+    if not gpu_ids:
+        return
+    if not torch.cuda.is_available():
+        raise NoGpuError(f"gpu_id {','.join(map(str, gpu_ids))} asks for GPUs, but CUDA sees none")
+    count = torch.cuda.device_count()
+    missing = [g for g in gpu_ids if not 0 <= g < count]
+    if missing:
+        raise NoGpuError(f"gpu_id {','.join(map(str, gpu_ids))}: GPU {missing[0]} does not exist (the container "
+                         f"sees {count})")

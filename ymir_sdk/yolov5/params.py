@@ -2,9 +2,14 @@
 segmentation the same keys). An executor narrows ``model`` to its model names and may change defaults."""
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from ..config import FloatList, HyperParams
+from ..errors import ConfigError
+
+
+#: the largest input size (a letterboxed batch of 16 at 4096 px already takes 3 GiB of host memory)
+MAX_IMG_SIZE = 4096
 
 
 class TrainParams(HyperParams):
@@ -14,7 +19,7 @@ class TrainParams(HyperParams):
     batch_size_per_gpu: int = Field(16, ge=1)
     num_workers_per_gpu: int = Field(4, ge=0)
     epochs: int = Field(100, ge=1)
-    img_size: int = Field(640, ge=32)
+    img_size: int = Field(640, ge=32, le=MAX_IMG_SIZE, multiple_of=32)
     opset: int = Field(11, ge=7)
     args_options: str = "--exist-ok"
     save_best_only: bool = True
@@ -22,9 +27,34 @@ class TrainParams(HyperParams):
     sync_bn: bool = False
     activate: str = Field("", validation_alias=AliasChoices("activate", "activation"))
 
+    @model_validator(mode="after")
+    def _p6_stride(self):
+        """The P6 models (``yolov5*6``) have a stride of 64: their input size is a multiple of it."""
+        if self.model.endswith("6") and self.img_size % 64:
+            raise ConfigError("img_size", self.img_size, f"a multiple of 64 for the P6 model {self.model}")
+        return self
+
+    @field_validator("activate")
+    @classmethod
+    def _activation(cls, value: str) -> str:
+        """A torch.nn activation class (checked before any work; '' keeps the model's own)."""
+        if value:
+            import torch
+
+            act = getattr(torch.nn, value, None)
+            if not (isinstance(act, type) and issubclass(act, torch.nn.Module) and
+                    act.__module__ == "torch.nn.modules.activation"):
+                raise ValueError(f"a torch.nn activation class such as ReLU, SiLU, Hardswish, LeakyReLU; "
+                                 f"{value!r} is not one")
+            try:
+                act()
+            except TypeError:
+                raise ValueError(f"an activation that needs no arguments; {value} does") from None
+        return value
+
 
 class InferParams(HyperParams):
-    img_size: int = Field(640, ge=32)
+    img_size: int = Field(640, ge=32, le=MAX_IMG_SIZE, multiple_of=32)
     conf_thres: float = Field(0.25, ge=0, le=1)
     iou_thres: float = Field(0.45, ge=0, le=1)
     batch_size_per_gpu: int = Field(16, ge=1)

@@ -7,18 +7,14 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import ImageError
+from ..dataset.imagesize import decode_bgr
+from ..errors import ConfigError
 from ..loops.detection import Detector
 from ..mining import MAX_DETECTIONS, DetOutput, HeadMaps
 
 
 def read_rgb(path: str) -> np.ndarray:
-    import cv2
-
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise ImageError(f"image unreadable: {path}")
-    return np.ascontiguousarray(img[:, :, ::-1])
+    return np.ascontiguousarray(decode_bgr(path)[:, :, ::-1])
 
 
 def letterbox_one(img: np.ndarray, size: int):
@@ -54,6 +50,9 @@ class Yolov5Detector(Detector):
     """A loaded yolov5 model (:func:`ymir_sdk.yolov5.common.load_model`) at an input size and thresholds."""
 
     def __init__(self, model, device, img_size: int, conf_thres: float, iou_thres: float):
+        stride = int(max(getattr(model, "stride", [32])))
+        if img_size % stride:
+            raise ConfigError("img_size", img_size, f"a multiple of the model's stride {stride}")
         self.model, self.device = model, device
         self.img_size, self.conf_thres, self.iou_thres = img_size, conf_thres, iou_thres
 

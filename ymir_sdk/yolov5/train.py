@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import tempfile
 from typing import Any, Dict, List, Mapping
 
 from ..dist import world
-from ..errors import ConfigError, ModelError, YmirError
+from ..errors import ModelError, YmirError
+from ..io import atomic_output
+from ..results import fraction
 from .common import apply_args_options
 
 
 def set_activation(name: str) -> None:
-    """``activate``: a torch.nn activation class for every Conv (yolov5 v7.0's public ``Conv.default_act``)."""
+    """``activate``: a torch.nn activation class (validated with the params) for every Conv (yolov5 v7.0's public
+    ``Conv.default_act``)."""
     import torch
     import yolov5.models.common as common
 
-    act = getattr(torch.nn, name, None)
-    if not (isinstance(act, type) and issubclass(act, torch.nn.Module)):
-        raise ConfigError("activate", name, "a torch.nn activation class such as ReLU, SiLU, Hardswish, LeakyReLU")
-    common.Conv.default_act = act()
+    common.Conv.default_act = getattr(torch.nn, name)()
 
 
 def train(ctx, module, settings: Mapping[str, Any], writer: "StageWriter") -> None:
@@ -88,13 +90,13 @@ class StageWriter:
         from yolov5.utils.general import strip_optimizer
 
         target = os.path.join(self.ctx.env.output.models_dir, name, f"{name}.pt")
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        strip_optimizer(str(last), target)
+        with atomic_output(target) as tmp:  # result.yaml may list the previous best.pt meanwhile
+            strip_optimizer(str(last), tmp)
         self.result.add_stage(name, [target], metrics, evaluate_config=self.EVALUATE_CONFIG)
         return [target]
 
     def on_model_save(self, last, epoch, final_epoch, best_fitness, fi) -> None:
-        metrics = {k: min(1.0, max(0.0, v)) for k, v in self.metrics.items()}
+        metrics = {k: fraction(v, k, f"epoch_{epoch + 1}") for k, v in self.metrics.items()}
         if metrics.get("mAP", -1) > self.best_map:
             self.best_map = metrics["mAP"]
             self.best_files = self._write_stage("best", last, metrics)
@@ -127,12 +129,21 @@ def export_onnx(weights: str, img_size: int, opset: int) -> str:
     # (needs onnxscript, ignores opset 11). The version gate says which arguments select the TorchScript one.
     original = torch.onnx.export
     torch.onnx.export = functools.partial(original, **onnx_export_kwargs())
+    target = os.path.splitext(weights)[0] + ".onnx"
+    work = tempfile.mkdtemp(dir=os.path.dirname(weights), prefix=".export-")  # the exporter writes beside its input
     try:
-        files = export.run(weights=weights, imgsz=(img_size, img_size), include=("onnx",), opset=opset,
+        source = os.path.join(work, os.path.basename(weights))
+        try:
+            os.link(weights, source)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(weights, source)
+        files = export.run(weights=source, imgsz=(img_size, img_size), include=("onnx",), opset=opset,
                            device="cpu")
+        onnx = next((str(f) for f in files if f and str(f).endswith(".onnx")), None)
+        if onnx is None or not os.path.exists(onnx):
+            raise YmirError(f"ONNX export of {os.path.basename(weights)} failed (see the log)")
+        os.replace(onnx, target)  # whole, or not there
     finally:
         torch.onnx.export = original
-    onnx = next((str(f) for f in files if f and str(f).endswith(".onnx")), None)
-    if onnx is None or not os.path.exists(onnx):
-        raise YmirError(f"ONNX export of {os.path.basename(weights)} failed (see the log)")
-    return onnx
+        shutil.rmtree(work, ignore_errors=True)
+    return target
