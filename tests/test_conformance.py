@@ -120,7 +120,7 @@ def test_two_processes_rank_every_candidate_once(name, executor_dataset, trained
         good = f.read()
     for broken in ("val_zz1.png", "val_zz2.png"):
         with open(os.path.join(ds, "images", "val", broken), "wb") as f:
-            f.write(good[:60] + bytes([len(broken)]))
+            f.write(good[:60] + broken.encode())  # two distinct assets (the asset name is the content's hash)
     work = str(tmp_path / "w")
     env_file = _lay_out(spec, ds, work, "mine+infer", {**spec.model_task, "mining_algorithm": "entropy"},
                         model=trained_model(name), candidates="all")
@@ -131,9 +131,12 @@ def test_two_processes_rank_every_candidate_once(name, executor_dataset, trained
     n = spec.n_train + spec.n_val
     assert len(candidates) == n + 2  # one undecodable image on each rank
     ranked = [ln.split("\t")[0] for ln in open(os.path.join(work, "out", "result.tsv")).read().splitlines()]
-    assert len(ranked) == n and set(ranked) < set(candidates)  # every decodable candidate, once
+    assert sorted(ranked) == sorted(candidates)  # every candidate, once
+    broken = {c for c in candidates if os.path.getsize(c) < 100}  # the two cut copies (assets named by hash)
+    assert len(broken) == 2 and set(ranked[-2:]) == broken  # the unreadable last
     detections = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
-    assert set(detections) == {os.path.basename(c) for c in ranked}
+    assert set(detections) == {os.path.basename(c) for c in candidates}
+    assert all(detections[os.path.basename(c)]["boxes"] == [] for c in broken)
     assert r.stdout.count("skipping") + r.stderr.count("skipping") >= 2
 
 

@@ -298,9 +298,11 @@ def test_coco_writer_masks(tmp_path):
 
 def test_mining_writer_sorts_best_first_and_checks_coverage(tmp_path):
     out = tmp_path / "result.tsv"
-    results.write_mining_result(str(out), {"/a.jpg": 0.1, "/b.jpg": np.float32(0.9), "/c.jpg": -1e30},
+    results.write_mining_result(str(out), {"/a.jpg": 0.1, "/b.jpg": np.float32(0.9), "/c.jpg": -1e3},
                                 ["/a.jpg", "/b.jpg", "/c.jpg", "/d.jpg"], skipped=["/d.jpg"])
-    assert [ln.split("\t")[0] for ln in out.read_text().splitlines()] == ["/b.jpg", "/a.jpg", "/c.jpg"]
+    rows = [ln.split("\t") for ln in out.read_text().splitlines()]
+    assert [p for p, _ in rows] == ["/b.jpg", "/a.jpg", "/c.jpg", "/d.jpg"]  # the unreadable one last, once
+    assert float(rows[-1][1]) == -1e3 - 1
     with pytest.raises(ContractError, match="missing"):
         results.write_mining_result(str(out), {"/a.jpg": 0.1}, ["/a.jpg", "/b.jpg"])
     for bad in (float("nan"), math.inf, -math.inf):  # the model's outputs were not finite: 300201, naming the image

@@ -36,3 +36,24 @@ def test_torchrun_gloo_every_candidate_once(tmp_path, procs, n):
     assert sorted(paths) == sorted(f"/in/assets/{i:02d}/{i}.jpg" for i in range(n))
     scores = [float(s) for _, s in rows]
     assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.slow
+def test_a_failing_rank_keeps_its_code(tmp_path, monkeypatch):
+    """One of two gloo ranks fails (a model error): the launching process reports that rank's code and message in
+    monitor.txt (state 4), not a generic one, and the status is non-zero."""
+    from conftest import monitor_line, write_env
+    from ymir_sdk import Monitor
+    from ymir_sdk.executor import launch_group
+
+    index = tmp_path / "candidates.tsv"
+    index.write_text("".join(f"/in/{i}.png\n" for i in range(6)))
+    env_file = write_env(str(tmp_path), run_mining=True, candidate_index_file=str(index))
+    (tmp_path / "in" / "config.yaml").write_text("class_names: [a]\n")
+    monkeypatch.setenv("YMIR_ENV_FILE", env_file)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monitor = Monitor(str(tmp_path / "out" / "monitor.txt"), "t-test", ["mine"])
+    status = launch_group(2, [os.path.join(os.path.dirname(__file__), "failing_rank_executor.py")], monitor)
+    assert status != 0
+    line = monitor_line(str(tmp_path))
+    assert line[3:5] == ["4", "300004"] and line[5].startswith("rank 1: model file best.pt cannot be loaded"), line

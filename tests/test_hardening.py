@@ -196,6 +196,22 @@ def test_a_task_id_with_tabs_and_newlines_still_gives_a_parseable_monitor(ark_da
     assert contract.check_monitor(text, final=True) == [] and text.startswith("t-1_bad_id\t")
 
 
+def test_a_run_wide_failure_during_mining_exits_with_its_code(toy_trained, ark_dataset, tmp_path):
+    """Every candidate unreadable is not a few bad images: the task fails (300003), nothing is written."""
+    import shutil
+
+    ds = str(tmp_path / "ds")
+    shutil.copytree(ark_dataset, ds)
+    for name in os.listdir(os.path.join(ds, "images", "val")):
+        open(os.path.join(ds, "images", "val", name), "wb").write(b"not an image")
+    work = str(tmp_path / "w")
+    r = cli("run", TOY, "--task", "mine", "--dataset", ds, "--work", work, "--model", toy_trained, "--no-progress")
+    assert r.returncode != 0
+    line = monitor_line(work)
+    assert line[3:5] == ["4", "300003"] and "none of the" in line[5], line
+    assert not os.path.exists(os.path.join(work, "out", "result.tsv"))
+
+
 def test_index_files_with_a_byte_order_mark(ark_dataset, tmp_path):
     from ymir_sdk.dataset import read_candidates, read_pairs
 

@@ -61,15 +61,30 @@ def test_entropy_one_class_and_max_over_boxes():
 
 # ------------------------------------------------------------------ aldd
 def test_aldd_uniform_maps_score_zero_and_checkerboard_by_hand():
-    flat = HeadMaps([np.full((1, 64, 64, 1), 0.3, np.float32)], (64, 64))
+    flat = HeadMaps([np.full((1, 64, 64, 1), 0.3, np.float32)], (512, 512))
     board = np.where((np.indices((64, 64)).sum(0) % 2) == 0, 0.99, 0.01).astype(np.float32)
-    checker = HeadMaps([board[None, :, :, None]], (64, 64))
+    checker = HeadMaps([board[None, :, :, None]], (512, 512))  # a stride-8 grid: 32-pixel cells are 4 x 4
     s = aldd_scores([flat, checker])
     h = lambda p: -(p * math.log(p) + (1 - p) * math.log(1 - p))  # noqa: E731
-    # a 9x9 window holds 41 and 40 of the two values: the entropy of the mean is ~ln 2, the mean entropy H(0.01)
-    expected = h((41 * 0.99 + 40 * 0.01) / 81) - h(0.01)
+    # inside, a 3x3 window holds 5 and 4 of the two values; at the border a window holds as many of each (its
+    # mean is 0.5): the cells touching the border take that maximum, the inner ones the inside value
+    inner, border = h((5 * 0.99 + 4 * 0.01) / 9) - h(0.01), h(0.5) - h(0.01)
+    cells = 16 * 16
     assert s[0] == pytest.approx(0.0, abs=1e-5)
-    assert s[1] == pytest.approx(expected, abs=2e-3)
+    assert s[1] == pytest.approx((60 * border + (cells - 60) * inner) / cells, abs=2e-4)
+
+
+def test_aldd_batch_equals_images_and_memory_is_bounded(monkeypatch):
+    """A batch gives each image's score; 80 classes in chunks give the unchunked scores."""
+    import ymir_sdk.mining.detection as detection
+
+    rng = np.random.default_rng(1)
+    maps = [rng.uniform(0, 1, (3, 3, 16, 16, 80)).astype(np.float32), rng.uniform(0, 1, (3, 3, 8, 8, 80))]
+    batch = aldd_scores(HeadMaps(maps, (128, 128)))
+    single = [aldd_scores(HeadMaps([m[i] for m in maps], (128, 128)))[0] for i in range(3)]
+    assert np.allclose(batch, single, rtol=1e-5)
+    monkeypatch.setattr(detection, "ALDD_CHUNK", 3 * 3 * 16 * 16 * 7)  # 7 classes at a time
+    assert np.allclose(aldd_scores(HeadMaps(maps, (128, 128))), batch, rtol=1e-5)
 
 
 def test_aldd_class_weights_and_scales():
@@ -126,10 +141,30 @@ def test_cald_ranks_vanishing_detections_high():
         return white_detector(images)
 
     scores = cald_scores([stable, vanishing, empty], refs, detect, num_classes=1)
-    assert calls == [8]  # one batched call: 4 augmentations x 2 images with detections
-    assert scores[1] == 0.0 and scores[2] == 0.0  # consistency 0: labelled first, as in the paper's code
+    assert calls == [3, 3, 3, 3]  # one batched call per augmentation, of the 3 images
+    assert scores[1] == 0.0  # the detection vanishes in every view: consistency 0, labelled first
+    assert scores[2] == -1.0  # nothing in the original nor in any view: fully consistent, labelled last
     assert -0.45 < scores[0] < -0.2  # about 0.35 consistency for a stable detection
-    assert scores[0] < scores[1]
+    assert scores[2] < scores[0] < scores[1]
+
+
+def test_cald_ranks_a_pool_of_background_frames_last():
+    """Background frames (no detection anywhere) after every image with something to learn from; a detection
+    that appears only in augmented views makes an image inconsistent."""
+    objects = [_square_image((255, 255, 255), (8 + 4 * i, 10, 40 + 2 * i, 50)) for i in range(3)]
+    background = [np.zeros((64, 64, 3), np.uint8) for _ in range(8)]
+    appears = np.zeros((64, 64, 3), np.uint8)
+    appears[20:44, 52:64] = 255  # at the right edge: the 0.8 resize moves it inside the image only there
+    images = background[:4] + objects + [appears] + background[4:]
+
+    def detect(imgs):
+        return white_detector(imgs)
+
+    refs = [d if i != len(background[:4]) + 3 else DetOutput.empty(1) for i, d in enumerate(detect(images))]
+    scores = cald_scores(images, refs, detect, num_classes=1)
+    order = list(np.argsort(-scores, kind="stable"))
+    assert set(order[-8:]) == {0, 1, 2, 3, 8, 9, 10, 11}  # the background frames, last
+    assert scores[7] > -1.0  # detections only in augmented views: not fully consistent
 
 
 # ------------------------------------------------------------------ properties
@@ -196,14 +231,110 @@ def test_apis_by_hand():
     m_sure = np.zeros((1, 4, 4))
     m_sure[0, 1:3, 1:3] = 0.99
     m_half = m_sure.copy()
-    m_half[0, 0, 0] = 0.5  # one maximally uncertain pixel: 1 bit
+    m_half[0, 0, 0] = 0.5  # one maximally uncertain pixel: 1 bit, weighted by its 0.5 membership
     two = np.concatenate([m_half, m_half])
     s = apis_scores([_inst([[1, 1, 3, 3]], [[0.9]], m_sure), _inst([[1, 1, 3, 3]], [[0.9]], m_half),
                      _inst([[1, 1, 3, 3], [0, 0, 2, 2]], [[0.9], [0.8]], two), InstOutput(DetOutput.empty(1),
                                                                                          np.zeros((0, 4, 4)))])
     h99 = -(0.99 * math.log2(0.99) + 0.01 * math.log2(0.01))
-    assert s[0] == pytest.approx(h99, rel=1e-4) and s[1] == pytest.approx(1.0, rel=1e-4)
-    assert s[2] == pytest.approx(2.0, rel=1e-4) and s[3] == 0.0
+    u_half = (4 * 0.99 * h99 + 0.5 * 1.0) / (4 * 0.99 + 0.5)
+    assert s[0] == pytest.approx(0.9 * h99, rel=1e-3) and s[1] == pytest.approx(0.9 * u_half, rel=1e-3)
+    assert s[2] == pytest.approx(1.7 * u_half, rel=1e-3) and s[3] == 0.0
+
+
+@pytest.mark.parametrize("count", [1, 3, 8])
+def test_apis_ranks_blurry_masks_above_sharp_ones_at_equal_counts(count):
+    """The first version scored every mask that crosses 0.5 about 1 bit: it counted instances."""
+    yy, xx = np.mgrid[0:32, 0:32]
+    dist = np.hypot(yy - 16, xx - 16)
+    sharp = 1 / (1 + np.exp((dist - 8) * 4.0))  # a disc with a crisp edge
+    blurry = 1 / (1 + np.exp((dist - 8) * 0.4))  # the same disc, a wide uncertain rim
+    boxes, probs = [[8, 8, 24, 24]] * count, [[0.9]] * count
+    scores = apis_scores([_inst(boxes, probs, np.stack([m] * count)) for m in (sharp, blurry)])
+    assert scores[1] > 2 * scores[0] > 0
+
+
+def _maskal_exact(passes, num_classes, iou_thr=0.5):
+    """The SDK's first MaskAL certainty (full resolution, every instance), the reference for the bounded one."""
+    members = []
+    for o in passes:
+        dist = o.det.class_distribution(num_classes)
+        masks = np.asarray(o.masks) > 0.5
+        for k in range(len(o)):
+            m = masks[k]
+            home = next((c for c in members for _, other, _ in c
+                         if np.logical_or(m, other).sum() and np.logical_and(m, other).sum()
+                         / np.logical_or(m, other).sum() > iou_thr), None)
+            (home.append if home is not None else lambda x: members.append([x]))((o.det.boxes[k], m, dist[k]))
+    if not members:
+        return float("nan")
+    out = []
+    for cluster in members:
+        n = len(cluster)
+        q = np.stack([d for _, _, d in cluster])
+        u_sem = float(np.clip(np.mean(1 - (-(q * np.log(np.clip(q, 1e-12, 1))).sum(1)) / math.log(num_classes + 1)),
+                              0, 1))
+        stack = np.stack([m for _, m, _ in cluster]).astype(np.float32)
+        mean = stack.mean(axis=0)
+        on = mean >= 0.25
+        inter = np.logical_and(stack > 0, on).reshape(n, -1).sum(1)
+        union = np.logical_or(stack > 0, on).reshape(n, -1).sum(1)
+        boxes = np.stack([np.asarray(b, dtype=np.float64) for b, _, _ in cluster])
+        mb = boxes.mean(axis=0)
+        bi = (np.clip(np.minimum(mb[2], boxes[:, 2]) - np.maximum(mb[0], boxes[:, 0]) + 1, 0, None)
+              * np.clip(np.minimum(mb[3], boxes[:, 3]) - np.maximum(mb[1], boxes[:, 1]) + 1, 0, None))
+        ba = ((mb[2] - mb[0] + 1) * (mb[3] - mb[1] + 1)
+              + (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1))
+        mask_part = np.clip((inter[union > 0] / union[union > 0]).sum() / n, 0, 1)
+        u_spl = float(mask_part * np.clip((bi / (ba - bi)).sum() / n, 0, 1))
+        out.append(u_sem * u_spl * min(1.0, n / max(1, len(passes))))
+    return float(min(out))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2 ** 31 - 1))
+def test_maskal_bounded_equals_the_exact_computation_on_small_masks(seed):
+    """Masks within the size bound, instances within the count bound: the same certainty as the full-resolution,
+    every-instance computation, so the same ranking."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(4):
+        passes = []
+        for _ in range(int(rng.integers(1, 5))):
+            n = int(rng.integers(0, 4))
+            masks = np.zeros((n, 24, 24), np.float32)
+            boxes = []
+            for k in range(n):
+                x, y = rng.integers(0, 12, 2)
+                w, h = rng.integers(4, 12, 2)
+                masks[k, y:y + h, x:x + w] = rng.uniform(0.3, 1.0)
+                boxes.append([x, y, x + w, y + h])
+            probs = rng.dirichlet(np.ones(3), n)[:, :2] if n else np.zeros((0, 2))
+            passes.append(InstOutput(DetOutput(np.array(boxes, dtype=np.float64).reshape(-1, 4), probs.max(1)
+                                               if n else np.zeros(0), probs.argmax(1) if n else np.zeros(0, int),
+                                               probs), masks))
+        images.append(passes)
+    exact = [_maskal_exact(p, 2) for p in images]
+    bounded = [maskal_certainty(p, 2) for p in images]
+    assert np.allclose(np.nan_to_num(bounded, nan=-1), np.nan_to_num(exact, nan=-1), atol=1e-6)
+
+
+def test_maskal_bounds_resolution_and_instances():
+    """Large masks of many instances a pass: compared at 96 px and 50 instances (the best-scored) a pass, so the
+    certainty comes out of a quadratic clustering of at most 150 instances of 96 x 54 pixels."""
+    rng = np.random.default_rng(0)
+    passes = []
+    for _ in range(3):
+        masks = np.zeros((120, 540, 960), np.float32)
+        masks[:, 100:300, 100:300] = 1
+        boxes = np.tile([100.0, 100.0, 300.0, 300.0], (120, 1)) + rng.uniform(-3, 3, (120, 4))
+        probs = rng.dirichlet(np.ones(3), 120)[:, :2]
+        passes.append(InstOutput(DetOutput(boxes, probs.max(1), probs.argmax(1), probs), masks))
+    c = maskal_certainty(passes, 2)
+    assert 0 <= c <= 1
+    # the same masks at the bound: the same instances cluster alike
+    small = [InstOutput(p.det, p.masks[:, ::10, ::10]) for p in passes]
+    assert maskal_certainty(small, 2) == pytest.approx(c, abs=0.05)
 
 
 def _square_mask(x1, y1, x2, y2, size=20):

@@ -146,6 +146,7 @@ def _train(dataset, work, *sets):
     (["--set", "cfg_options=model.x"], "cfg_options"),
     (["--set", "cfg_options=model.backbone.no_such_argument=1"], "cfg_options"),  # parses, names nothing
     (["--set", "cfg_options=train_dataloader.dataset.pipeline.99.scale=(1,1)"], "cfg_options"),
+    (["--set", "cfg_options=train_dataloader.batch_size=many"], "cfg_options"),  # a value of another kind
     (["--set", "cfg_options=load_from=https://download.openmmlab.com/x.pth"], "cfg_options"),
     (["--set", "args_options=--launcher slurm"], "args_options"),
     (["--set", "metric=segm"], "metric"),

@@ -29,8 +29,8 @@ def test_sources_parse_with_the_python_3_8_grammar():
     import ast
     import os
 
-    sources = [os.path.join(d, f) for top in ("ymir_sdk", "executors") for d, _, files in os.walk(os.path.join(ROOT, top))
-               for f in files if f.endswith(".py")]
+    sources = [os.path.join(d, f) for top in ("ymir_sdk", "executors")
+               for d, _, files in os.walk(os.path.join(ROOT, top)) for f in files if f.endswith(".py")]
     assert len(sources) > 30
     for path in sources:
         with open(path, encoding="utf-8") as f:

@@ -48,7 +48,9 @@ def test_infer_and_mine_pass_verify(ark_dataset, trained, tmp_path, task):
         assert "mining:" in r.stdout and "inference:" in r.stdout
 
 
-def test_unreadable_candidate_is_skipped_and_the_rest_ranked(ark_dataset, trained, tmp_path):
+def test_unreadable_candidate_is_ranked_last_and_has_no_boxes(ark_dataset, trained, tmp_path):
+    """Every candidate exactly once in both files (YMIR's executor verifier asks it): the unreadable one after
+    every readable one, with the lowest score, and with an empty box list; both logged."""
     import shutil
 
     ds = str(tmp_path / "ds")
@@ -59,9 +61,14 @@ def test_unreadable_candidate_is_skipped_and_the_rest_ranked(ark_dataset, traine
             "--no-progress")
     assert r.returncode == 0, r.stdout
     assert cli("verify", work, "--task", "mine+infer").returncode == 0
-    ranked = open(os.path.join(work, "out", "result.tsv")).read().splitlines()
+    rows = [ln.split("\t") for ln in open(os.path.join(work, "out", "result.tsv")).read().splitlines()]
     candidates = open(os.path.join(work, "in", "candidate-index.tsv")).read().split()
-    assert len(ranked) == len(candidates) - 1
+    assert sorted(p for p, _ in rows) == sorted(candidates)
+    broken = next(c for c in candidates if open(c, "rb").read() == b"this is not an image")
+    assert rows[-1][0] == broken and float(rows[-1][1]) < min(float(s) for _, s in rows[:-1])
+    detections = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
+    assert set(detections) == {os.path.basename(c) for c in candidates}
+    assert detections[os.path.basename(broken)]["boxes"] == []
     assert "skipping" in open(os.path.join(work, "out", "ymir-executor-out.log")).read()
 
 

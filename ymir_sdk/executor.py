@@ -103,7 +103,7 @@ class Context:
         self.monitor.progress(self.task, fraction, stage)
 
     def skip(self, path: str, reason: str) -> None:
-        """Record an unreadable candidate: it is left out of the results, and said so in the log."""
+        """Record an unreadable candidate: it is ranked last and has no boxes, and the log says why."""
         self.skipped.append(path)
         log.warning("skipping %s: %s", path, one_line(reason))
 
@@ -161,10 +161,12 @@ class Context:
                                       self.object_type, max_stages)
 
     def write_detections(self, detections: Dict[str, Sequence[results.Detection]]) -> None:
-        """infer-result.json; every box clipped to its image (a box partly outside is cut, one wholly outside
-        dropped: the platform stores 32-bit integers and shows what is on the image)."""
-        sizes = {path: image_size(path) for path in detections}
-        results.write_detection_result(self.env.output.infer_result_file, detections, self.class_names, sizes)
+        """infer-result.json: every candidate once (an unreadable one with no boxes); every box clipped to its
+        image (a box partly outside is cut, one wholly outside dropped: the platform stores 32-bit integers and
+        shows what is on the image)."""
+        sizes = {path: image_size(path) for path, dets in detections.items() if dets}
+        every = {**{path: [] for path in self.skipped}, **detections}
+        results.write_detection_result(self.env.output.infer_result_file, every, self.class_names, sizes)
 
     def write_segmentation(self, images) -> None:
         results.write_coco_result(self.env.output.infer_result_file, images, self.class_names)
@@ -262,6 +264,15 @@ def _fallback_monitor() -> Optional[Monitor]:
                                                                                          os.W_OK) else None
 
 
+def launch_group(nproc: int, argv: Sequence[str], monitor: Monitor) -> int:
+    """Run ``argv`` (this program) as ``nproc`` processes (torchrun); when the group fails, the first failing
+    rank's code and message reach the monitor (state 4). Returns the group's exit status."""
+    status = subprocess.call(relaunch_command(nproc, argv), stdin=subprocess.DEVNULL)
+    if status != 0:
+        monitor.report_group_failure(status)
+    return status
+
+
 def run_task(executor: Executor, task: str, raw: Mapping[str, Any], env: EnvConfig, monitor: Monitor) -> None:
     """One task (train, mine or infer) of a run: typed params, then the executor's method, reported."""
     params = executor.params_class(task).parse(dict(raw))
@@ -297,7 +308,7 @@ def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optiona
         if len(gpus) > 1 and "WORLD_SIZE" not in os.environ:
             # several GPUs: the same program as one process per GPU (torchrun); rank 0 reports and writes
             log.info("%s: starting %d processes for GPUs %s", executor.name, len(gpus), gpus)
-            return subprocess.call(relaunch_command(len(gpus), sys.argv), stdin=subprocess.DEVNULL)
+            return launch_group(len(gpus), sys.argv, monitor)
         for task in tasks:
             run_task(executor, task, raw, env, monitor)
         return 0
@@ -312,6 +323,7 @@ def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optiona
         monitor = monitor or _fallback_monitor()
         if monitor is not None:
             try:
+                monitor.record_rank_error(code, message, traceback.format_exc())
                 monitor.error(code, message, traceback.format_exc())
             except OSError as e:  # pragma: no cover - nothing more can be done
                 log.error("could not write the monitor file: %s", e)

@@ -7,6 +7,7 @@ writes.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -98,3 +99,36 @@ class Monitor:
 
     def error(self, code: int, message: str, details: str = "") -> None:
         self.write(self.percent, ExecutorState.ERROR, code, message or "executor failed", details)
+
+    # ---------------------------------------------------------------- the ranks of a multi-process run
+    # Only rank 0 writes monitor.txt. Every rank that fails records its error beside it; the launching process
+    # reports the first one (the cause: the others often fail because it did) once the group has ended.
+    @property
+    def ranks_dir(self) -> str:
+        return os.path.join(os.path.dirname(os.path.abspath(self.path)), ".ymir-ranks")
+
+    def record_rank_error(self, code: int, message: str, details: str = "") -> None:
+        """This rank's failure, for the launching process (a no-op outside a process group)."""
+        rank = os.environ.get("RANK", "")
+        if rank in ("",) or int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+            return
+        record = {"time": time.time(), "rank": int(rank), "code": int(code), "message": one_line(message),
+                  "details": details[-20000:]}
+        atomic_write_text(os.path.join(self.ranks_dir, f"rank{rank}.json"), json.dumps(record))
+
+    def report_group_failure(self, status: int) -> None:
+        """After a process group ended with ``status`` != 0: the first failing rank's code and message (state
+        4), or a generic error naming the status when no rank could record one (killed)."""
+        records = []
+        for name in sorted(os.listdir(self.ranks_dir)) if os.path.isdir(self.ranks_dir) else []:
+            try:
+                with open(os.path.join(self.ranks_dir, name), encoding="utf-8") as f:
+                    records.append(json.load(f))
+            except (OSError, ValueError):
+                continue
+        if records:
+            first = min(records, key=lambda r: r["time"])
+            self.error(first["code"], f"rank {first['rank']}: {first['message']}", first.get("details", ""))
+        else:
+            code = ReturnCode.OUT_OF_MEMORY if status in (-9, 137) else ReturnCode.CONTAINER_ERROR
+            self.error(code, f"the process group ended with status {status} and no rank reported an error")

@@ -329,14 +329,17 @@ def mining_lines(scores: Union[Mapping[str, float], Iterable[Tuple[str, float]]]
 
 
 def write_mining_result(path: str, scores: Union[Mapping[str, float], Iterable[Tuple[str, float]]],
-                        candidates: Optional[Sequence[str]] = None, skipped: Iterable[str] = ()) -> None:
-    """``result.tsv``: every candidate once, best (highest score) first."""
+                        candidates: Optional[Sequence[str]] = None, skipped: Sequence[str] = ()) -> None:
+    """``result.tsv``: every candidate once, best (highest score) first. The ``skipped`` candidates (unreadable
+    images) come after every scored one, with a score below all of them: the platform and YMIR's executor verifier
+    see each candidate exactly once, and no one labels an image nobody can open first."""
     lines = mining_lines(scores)
+    scored = {p for p, _ in lines}
+    last = (lines[-1][1] if lines else 0.0) - 1.0
+    lines += [(p, last) for p in dict.fromkeys(skipped) if p not in scored]
     text = "".join(f"{p}\t{s!r}\n" for p, s in lines)
-    _fail_on(contract.check_mining_result(text, candidates, skipped), "result.tsv")
+    _fail_on(contract.check_mining_result(text, candidates), "result.tsv")
     atomic_write_text(path, text)
-
-
 def read_json(path: str) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)

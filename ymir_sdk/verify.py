@@ -9,9 +9,7 @@ from typing import List, Optional
 import yaml
 
 from . import contract
-from .dataset.imagesize import image_size
 from .dataset.index import read_candidates
-from .errors import ImageError
 
 RESERVED_TEMPLATE_KEYS = ("task_id", "class_names", "gpu_id", "gpu_count", "pretrained_model_params",
                           "model_params_path", "object_type", "run_infer", "run_mining")
@@ -40,17 +38,15 @@ def verify_work(work: str, task: str, object_type: Optional[int] = None) -> List
     cand_file = (env.get("input") or {}).get("candidate_index_file")
     if cand_file and os.path.exists(cand_file):
         candidates = read_candidates(cand_file, allow_empty=True)
-    unreadable = [p for p in candidates or [] if not _decodes(p)]
     if task.endswith("infer"):
-        readable = [p for p in candidates if p not in set(unreadable)] if candidates is not None else None
-        errors += _verify_inference(out, object_type, config.get("class_names") or None, readable)
+        errors += _verify_inference(out, object_type, config.get("class_names") or None, candidates)
     if task.startswith("mine"):
         path = os.path.join(out, "result.tsv")
         if not os.path.exists(path):
             errors.append("result.tsv is missing")
         else:
             with open(path, encoding="utf-8") as f:
-                errors += contract.check_mining_result(f.read(), candidates, unreadable)
+                errors += contract.check_mining_result(f.read(), candidates)
     return errors
 
 
@@ -93,20 +89,6 @@ def _verify_inference(out: str, object_type: Optional[int], class_names,
         object_type = 3 if isinstance(data, dict) and "detection" not in data and "images" in data else 2
     check = contract.check_detection_result if object_type == 2 else contract.check_coco_result
     return check(data, class_names, readable)
-
-
-def _decodes(path: str) -> bool:
-    """Whether an executor could read the image: its header and its pixels decode (an executor may skip the
-    others, contract permitting)."""
-    from PIL import Image
-
-    try:
-        image_size(path)
-        with Image.open(path) as im:
-            im.load()
-        return True
-    except (ImageError, OSError, ValueError, SyntaxError):
-        return False
 
 
 def check_image(folder: str) -> List[str]:

@@ -35,9 +35,9 @@ class Detector:
         """The model's input for one decoded image (runs in DataLoader workers)."""
         raise NotImplementedError
 
-    def detect(self, prepared: Sequence[Any], heads: bool = False
-               ) -> Tuple[List[DetOutput], Optional[List[HeadMaps]]]:
-        """Detections of a batch of prepared inputs; with ``heads`` also their dense head probabilities."""
+    def detect(self, prepared: Sequence[Any], heads: bool = False) -> Tuple[List[DetOutput], Optional[HeadMaps]]:
+        """Detections of a batch of prepared inputs; with ``heads`` also the batch's dense head probabilities
+        (kept on the model's device)."""
         raise NotImplementedError
 
     def load(self, path: str, keep_image: bool = False) -> Tuple[Optional[np.ndarray], Any]:
@@ -68,16 +68,19 @@ def infer(ctx, detector: Detector, batch_size: int, workers: int = 0, pin_memory
 
 def mine(ctx, make_detector: Callable[[], Detector], algorithm: str, batch_size: int, workers: int = 0,
          pin_memory: bool = False, class_weights: Optional[Sequence[float]] = None,
-         supported: Sequence[str] = DETECTION) -> None:
-    """Mining scores of every readable candidate, written best first (result.tsv). ``make_detector`` loads the
-    model (random mining needs none); ``supported``: the algorithms the executor's models allow."""
+         supported: Sequence[str] = DETECTION, conf_threshold: float = 0.0) -> None:
+    """Mining scores of every readable candidate, written best first (result.tsv; the unreadable ones last).
+    ``make_detector`` loads the model (random mining needs none); ``supported``: the algorithms the executor's
+    models allow; ``conf_threshold``: the box-based algorithms (entropy, cald) see only the detections scoring at
+    least this (noise boxes of a low test threshold would tie many images at the top)."""
     name = algorithm_name(algorithm, 2, supported)
     if name == "random":
         paths = ctx.readable(ctx.candidates())
         scores: Dict[str, float] = dict(zip(paths, random_scores(paths).tolist()))
     else:
         detector = make_detector()
-        score = functools.partial(_scores, detector, name, len(ctx.class_names), batch_size, class_weights)
+        score = functools.partial(_scores, detector, name, len(ctx.class_names), batch_size, class_weights,
+                                  conf_threshold)
         scores = ctx.map_candidates(score, functools.partial(detector.load, keep_image=name == "cald"),
                                     batch_size, workers, pin_memory)
     if world()[0] == 0:
@@ -85,12 +88,17 @@ def mine(ctx, make_detector: Callable[[], Detector], algorithm: str, batch_size:
 
 
 def _scores(detector: Detector, name: str, num_classes: int, batch_size: int,
-            class_weights: Optional[Sequence[float]], items) -> List[float]:
+            class_weights: Optional[Sequence[float]], conf_threshold: float, items) -> List[float]:
     """One batch's scores by the named algorithm (the one dispatch from names to :mod:`ymir_sdk.mining`)."""
     images, prepared = [im for im, _ in items], [p for _, p in items]
     dets, heads = detector.detect(prepared, heads=name == "aldd")
-    if name == "entropy":
-        return entropy_scores(dets, num_classes).tolist()
     if name == "aldd":
         return aldd_scores(heads, class_weights).tolist()
-    return cald_scores(images, dets, lambda imgs: detector.detect_images(imgs, batch_size), num_classes).tolist()
+    dets = [d.above(conf_threshold) for d in dets]
+    if name == "entropy":
+        return entropy_scores(dets, num_classes).tolist()
+
+    def detect(imgs):
+        return [d.above(conf_threshold) for d in detector.detect_images(imgs, batch_size)]
+
+    return cald_scores(images, dets, detect, num_classes).tolist()

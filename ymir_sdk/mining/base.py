@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,6 +39,14 @@ class DetOutput:
     def __len__(self) -> int:
         return len(self.scores)
 
+    def above(self, threshold: float) -> "DetOutput":
+        """The detections scoring at least ``threshold`` (the executor's confidence threshold)."""
+        if threshold <= 0:
+            return self
+        keep = np.asarray(self.scores) >= threshold
+        return DetOutput(self.boxes[keep], self.scores[keep], self.labels[keep],
+                         None if self.probs is None else self.probs[keep])
+
     def class_distribution(self, num_classes: int) -> np.ndarray:
         """(N, C + 1) distributions over the classes plus "no object": the per-class probabilities, with the
         remaining mass as background, normalised. Without ``probs`` the box's score goes to its label."""
@@ -57,10 +65,11 @@ class DetOutput:
 
 @dataclass
 class HeadMaps:
-    """Raw dense head outputs of one image for ALDD: per scale an array (A, h, w, C) of per-anchor class
-    probabilities (YOLO: sigmoid(obj) x sigmoid(cls)), and the network input size (H, W) they cover."""
+    """Dense head outputs for ALDD: per scale the per-anchor class probabilities (YOLO: sigmoid(obj) x
+    sigmoid(cls)) of a batch, (B, A, h, w, C), or of one image, (A, h, w, C), as torch tensors on the model's
+    device (NumPy arrays are taken too), and the network input size (H, W) they cover."""
 
-    maps: List[np.ndarray]
+    maps: List[Any]
     input_hw: Tuple[int, int]
 
 

@@ -3,8 +3,7 @@ image, higher = label first, finite."""
 from __future__ import annotations
 
 import math
-import os
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -33,97 +32,81 @@ def entropy_scores(outputs: Sequence[DetOutput], num_classes: int) -> np.ndarray
     return out
 
 
-def _binary_entropy(p: np.ndarray) -> np.ndarray:
-    """H(p) = -p ln p - (1 - p) ln(1 - p), elementwise, in the input's precision (float32 stays float32), with p
-    clipped to [1e-6, 1 - 1e-6] in place (plain log: it vectorises where log1p does not)."""
-    np.clip(p, 1e-6, 1 - 1e-6, out=p)
-    q = 1 - p
-    out = np.log(p)
-    out *= p
-    lq = np.log(q)
-    lq *= q
-    out += lq
-    np.negative(out, out=out)
-    return out
+#: elements of one ALDD chunk (batch x anchors x classes x cells of the working grid): memory stays bounded
+#: (about 6 such float32 tensors at once) whatever the class count; classes are taken in chunks
+ALDD_CHUNK = 1 << 24
 
 
-_THREADS = max(1, min(8, os.cpu_count() or 1))
-_POOL = None
+def aldd_scores(heads: Union[HeadMaps, Sequence[HeadMaps]], class_weights: Optional[Sequence[float]] = None,
+                pool: int = 3, cell: int = 32) -> np.ndarray:
+    """``aldd``: Aghdam et al., "Active Learning for Deep Detection Neural Networks", ICCV 2019 (gitlab
+    haghdam/deep_active_learning): the disagreement of each output pixel's prediction with its neighbours'.
 
-
-def _pool():
-    global _POOL
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = ThreadPoolExecutor(_THREADS, thread_name_prefix="ymir-mining")
-    return _POOL
-
-
-def _box_sum(x: np.ndarray, k: int) -> np.ndarray:
-    """k x k sums over the first two axes (stride 1, zero padding)."""
-    import cv2
-
-    if x.ndim == 3 and x.shape[2] > 256:  # OpenCV filters take at most 512 channels
-        return np.concatenate([_box_sum(x[:, :, i:i + 256], k) for i in range(0, x.shape[2], 256)], axis=2)
-    return cv2.boxFilter(x, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT).reshape(x.shape)
-
-
-def _window_counts(h: int, w: int, k: int) -> np.ndarray:
-    """How many real (not padded) pixels each k x k window holds: the divisor of count_include_pad=False."""
-    pad = k // 2
-    rows = np.minimum(np.arange(h) + pad, h - 1) - np.maximum(np.arange(h) - pad, 0) + 1
-    cols = np.minimum(np.arange(w) + pad, w - 1) - np.maximum(np.arange(w) - pad, 0) + 1
-    return (rows[:, None] * cols[None, :]).astype(np.float32)[:, :, None]
-
-
-def aldd_scores(heads: Sequence[HeadMaps], class_weights: Optional[Sequence[float]] = None, pool: int = 9,
-                cell: int = 32) -> np.ndarray:
-    """``aldd``: Aghdam et al., "Active Learning for Deep Detection Neural Networks", ICCV 2019.
-
-    For each class c, every anchor channel k of every scale is resized (bilinear) to the network input (H, W):
-    p_k. With H(p) = -p ln p - (1 - p) ln(1 - p) and M the 9 x 9 mean (padding not counted):
-    U = sum_k H(M p_k) - sum_k M H(p_k)  (entropy of the mean minus mean of the entropies: disagreement between
-    neighbouring predictions, >= 0); U is max-pooled over 32 x 32 cells and averaged over the cells: s_c.
-    Image score = sum_c w_c s_c with w = ``class_distribution_scores`` (missing weights are 1).
-    Needs: the dense head probabilities (:class:`HeadMaps`). Direction: higher = more disagreement = first.
-    (M is linear, so sum_k M H(p_k) is computed as M sum_k H(p_k).)
+    As the paper, on the detector's own output grid. Per scale, each anchor a's probability map p_a of class c
+    (h x w, :class:`HeadMaps`); with H(p) = -p ln p - (1 - p) ln(1 - p) and M the ``pool`` x ``pool`` mean of
+    the output grid (padding not counted): U = sum_a H(M p_a) - M sum_a H(p_a) (the entropy of the mean minus
+    the mean of the entropies, >= 0). The scales' U are summed on the finest grid (nearest upsampling), max-pooled
+    over ``cell``-pixel cells of the input and averaged over the cells: s_c. Image score = sum_c w_c s_c with
+    w = ``class_distribution_scores`` (missing weights are 1).
+    Computed with torch where the maps are (the model's device), a whole batch at once, classes in chunks
+    (:data:`ALDD_CHUNK`: memory bounded whatever the class count). The reference executors upsampled every map
+    to the input size first (a 9 x 9 window, 32 x 32 cells): the same measure at 64 times the cost on stride-8
+    grids, and gigabytes at 80 classes.
+    Needs: the dense head probabilities. Direction: higher = more disagreement = first.
     """
-    out = np.zeros(len(heads))
-    for i, head in enumerate(heads):
-        H, W = head.input_hw
-        n_classes = head.maps[0].shape[-1]
-        count = _window_counts(H, W, pool)
-        channels = [(np.asarray(m[a], dtype=np.float32), H, W, pool, count) for m in head.maps
-                    for a in range(m.shape[0])]
-        # each anchor channel is independent: NumPy and OpenCV release the GIL, so threads use every core
-        parts = list(_pool().map(_aldd_channel, channels))
-        entropy_sum = np.sum([e for e, _ in parts], axis=0)  # sum_k H(p_k), (H, W, C)
-        u = np.sum([m for _, m in parts], axis=0)  # sum_k H(M p_k)
-        u -= _box_sum(entropy_sum, pool) / count
-        hh, ww = (H // cell) * cell, (W // cell) * cell
-        if hh == 0 or ww == 0:
-            cells = u.reshape(1, -1, n_classes).max(axis=1)
+    import torch
+
+    batches = [heads] if isinstance(heads, HeadMaps) else list(heads)
+    out = [_aldd_batch(torch, h, class_weights, pool, cell) for h in batches]
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _aldd_batch(torch, head: HeadMaps, class_weights, pool: int, cell: int) -> np.ndarray:
+    import torch.nn.functional as F
+
+    maps = [torch.as_tensor(m) for m in head.maps]
+    maps = [m.unsqueeze(0) if m.dim() == 4 else m for m in maps]  # one image: (A, h, w, C)
+    b, n_classes = maps[0].shape[0], maps[0].shape[-1]
+    finest = max(maps, key=lambda m: m.shape[2] * m.shape[3])
+    grid = (finest.shape[2], finest.shape[3])
+    stride = head.input_hw[0] / grid[0]
+    per_class = torch.zeros(b, n_classes, dtype=torch.float32, device=finest.device)
+    elements = max(b * m.shape[1] * grid[0] * grid[1] for m in maps)
+    step = max(1, ALDD_CHUNK // max(1, elements))
+    k = max(1, int(round(cell / stride)))
+    for c0 in range(0, n_classes, step):
+        u = None
+        for m in maps:
+            bb, a, h, w, _ = m.shape
+            # (B x A, c, h, w) in channels-last memory: the maps' own layout, so pooling runs without a copy
+            p = m[..., c0:c0 + step].float().clamp(1e-6, 1 - 1e-6).view(bb * a, h, w, -1).permute(0, 3, 1, 2)
+            c = p.shape[1]
+            mean_p = F.avg_pool2d(p, pool, 1, pool // 2, count_include_pad=False)
+            entropy_of_mean = _entropy_(mean_p).view(bb, a, c, h, w).sum(1)
+            sum_entropy = _entropy_(p).view(bb, a, c, h, w).sum(1)
+            part = entropy_of_mean - F.avg_pool2d(sum_entropy, pool, 1, pool // 2, count_include_pad=False)
+            if (h, w) != grid:
+                part = F.interpolate(part, size=grid, mode="nearest")
+            u = part if u is None else u + part
+        if min(grid) >= k:
+            cells = F.max_pool2d(u, k, k)
         else:
-            cells = u[:hh, :ww].reshape(hh // cell, cell, ww // cell, cell, n_classes).max(axis=(1, 3))
-        per_class = cells.reshape(-1, n_classes).mean(axis=0)
-        weights = np.ones(n_classes)
-        if class_weights:
-            given = np.asarray(list(class_weights)[:n_classes], dtype=np.float64)
-            weights[: len(given)] = given
-        out[i] = float((per_class * weights).sum())
-    return out
+            cells = u.amax(dim=(2, 3), keepdim=True)
+        per_class[:, c0:c0 + step] = cells.mean(dim=(2, 3))
+    weights = torch.ones(n_classes, dtype=torch.float32, device=per_class.device)
+    if class_weights:
+        given = torch.tensor(list(class_weights)[:n_classes], dtype=torch.float32, device=per_class.device)
+        weights[: len(given)] = given
+    return (per_class * weights).sum(1).cpu().numpy().astype(np.float64)
 
 
-def _aldd_channel(args):
-    """One anchor channel (h, w, C): upsampled to (H, W), its entropy H(p) and the entropy of its mean H(M p)."""
-    import cv2
-
-    m, H, W, pool, count = args
-    p = cv2.resize(m, (W, H), interpolation=cv2.INTER_LINEAR).reshape(H, W, -1)
-    mean_p = _box_sum(p, pool)
-    mean_p /= count
-    return _binary_entropy(p), _binary_entropy(mean_p)
+def _entropy_(p):
+    """Binary entropy H(p) = -p ln p - (1 - p) ln(1 - p), elementwise (p clamped away from 0 and 1), with as few
+    temporaries as possible: the pass over the maps that costs most."""
+    q = 1 - p
+    h = p.log().mul_(p)
+    h.add_(q.log().mul_(q))
+    return h.neg_()
 
 
 # ------------------------------------------------------------------------------------------------ CALD
@@ -149,6 +132,8 @@ def aug_flip(image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator):
 def aug_cutout(image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, holes: int = 2):
     """Black rectangles of 5-20 % of the image sides, each kept only if the largest share of a reference box it
     covers is in [0.1, 0.4] (up to 50 tries); boxes unchanged (CALD's ``cutout``)."""
+    if not len(boxes):  # nothing to cover part of: the image as it is
+        return image, boxes.copy()
     img = image.copy()
     h, w = img.shape[:2]
     areas = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), EPS)
@@ -213,7 +198,11 @@ def cald_consistency(ref: DetOutput, ref_boxes_aug: np.ndarray, aug: DetOutput, 
                      beta: float = 1.3) -> float:
     """Consistency of one augmentation, as CALD's code defines it: for each reference box, the best-IoU
     detection of the augmented image gives c = |IoU + 0.5 (1 - JS(p, q)) (s_ref + s_aug) - beta|; the
-    augmentation's consistency is min(1, min_boxes c); an augmentation with no detection gives 0."""
+    augmentation's consistency is min(1, min_boxes c). Boxes on one side only: an augmentation with no
+    detection of the reference's boxes gives 0, and so do detections that appear in an augmented view of an
+    image without any; no detection on either side is full agreement, 1."""
+    if not len(ref):
+        return 0.0 if len(aug) else 1.0
     if not len(aug):
         return 0.0
     iou = _iou_matrix(ref_boxes_aug, aug.boxes)
@@ -231,33 +220,24 @@ def cald_scores(images: Sequence[np.ndarray], refs: Sequence[DetOutput],
     """``cald``: Yu et al., "Consistency-based Active Learning for Object Detection" (CVPR 2022 workshop),
     stage 1 (consistency), as defined by the paper's code (github we1pingyu/CALD ``get_uncertainty``).
 
-    Each image with detections is augmented four ways (horizontal flip, cutout, resize x0.8, rotation 5 deg)
-    with its reference boxes transformed alike, and re-detected (one batched call of ``detect`` for the whole
-    batch: five forward passes in all with the reference pass). Image consistency = mean over the augmentations
-    of :func:`cald_consistency`. CALD labels the *lowest* consistency first and gives an image without any
-    detection consistency 0 (so it comes first); the SDK's score is therefore ``-consistency`` (0 for an image
-    without detections, the highest possible). The reference executors ranked the other way round (and gave
-    such images -beta); this follows the paper's code. Stage 2 of the paper (class-distribution matching against
-    the labelled set) picks a set, not a ranking, and is not part of the score.
-    Needs: a ``detect`` callable on RGB uint8 images returning boxes with class probabilities.
+    Each image is augmented four ways (horizontal flip, cutout, resize x0.8, rotation 5 deg) with its reference
+    boxes transformed alike, and re-detected (one batched call of ``detect`` per augmentation: five forward
+    passes in all with the reference pass). Image consistency = mean over the augmentations of
+    :func:`cald_consistency`; score = ``-consistency`` (CALD labels the lowest consistency first).
+    Images without detections (the rule the paper's code leaves open, stated here): an image without any
+    detection in the original nor in any augmented view is fully consistent, 1 - nothing to find, labelled last
+    (a pool of background frames never fills the top-k); detections that appear only in augmented views are
+    inconsistent, 0 for each such view. The paper's code gave an image without reference detections
+    consistency 0 (first); the reference executors gave it -beta.
+    Stage 2 of the paper (class-distribution matching against the labelled set) picks a set, not a ranking, and
+    is not part of the score.
+    Needs: a ``detect`` callable on images (as ``images`` are) returning boxes with class probabilities.
     """
     rng = np.random.default_rng(seed)
-    out = np.zeros(len(images))
-    jobs: List[Tuple[int, int, np.ndarray]] = []  # (image index, augmentation index, transformed ref boxes)
-    batch: List[np.ndarray] = []
-    for i, (image, ref) in enumerate(zip(images, refs)):
-        if not len(ref):
-            continue
-        for j, aug in enumerate(augmentations):
-            aug_image, aug_boxes = aug(image, np.asarray(ref.boxes, dtype=np.float64), rng)
-            jobs.append((i, j, aug_boxes))
-            batch.append(aug_image)
-    if not batch:
-        return out
-    results = detect(batch)
-    per_image: dict = {}
-    for (i, _, boxes), det in zip(jobs, results):
-        per_image.setdefault(i, []).append(cald_consistency(refs[i], boxes, det, num_classes, beta))
-    for i, values in per_image.items():
-        out[i] = -float(np.mean(values))
-    return out
+    ref_boxes = [np.asarray(ref.boxes, dtype=np.float64).reshape(-1, 4) for ref in refs]
+    consistency = np.zeros((len(images), len(augmentations)))
+    for j, aug in enumerate(augmentations):  # one view of every image at a time: a batch's worth of copies
+        views = [aug(image, boxes, rng) for image, boxes in zip(images, ref_boxes)]
+        for i, ((_, boxes), det) in enumerate(zip(views, detect([v for v, _ in views]) if views else [])):
+            consistency[i, j] = cald_consistency(refs[i], boxes, det, num_classes, beta)
+    return -consistency.mean(axis=1) if len(augmentations) else -np.ones(len(images))

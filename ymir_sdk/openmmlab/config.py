@@ -218,7 +218,9 @@ def check_option_keys(cfg, options: Mapping[str, Any], key: str = "cfg_options")
     """Every dotted key of ``options`` names something the framework takes, checked before the merge (after it,
     a key that names nothing fails deep in a constructor, as an unexplained error): each part but the last exists
     in the config (dict keys, list indices), and the last exists too or is an argument of the registered class
-    its dict builds (``type``). Top-level keys (no dot) are the config's variables: always accepted."""
+    its dict builds (``type``), as is a new part under such a dict (what it holds is then the component's own);
+    a value replacing one of the config's is of the same kind. Top-level keys (no dot) are the config's
+    variables: always accepted."""
     import importlib
 
     registries = importlib.import_module(f"{cfg.get('default_scope', 'mmdet')}.registry")  # the framework's
@@ -226,15 +228,48 @@ def check_option_keys(cfg, options: Mapping[str, Any], key: str = "cfg_options")
         parts = dotted.split(".")
         node: Any = cfg
         for i, part in enumerate(parts[:-1]):
-            node = _child(node, part)
-            if node is _MISSING:
+            child = _child(node, part)
+            if child is _MISSING and i and _takes(node, part, registries):
+                break  # a new argument of the component (e.g. its init_cfg): what it holds is its own
+            if child is _MISSING:
                 raise ConfigError(key, dotted, f"keys of the config; {'.'.join(parts[:i + 1])} is not one")
-        if len(parts) > 1 and _child(node, parts[-1]) is _MISSING and not _takes(node, parts[-1], registries):
-            raise ConfigError(key, dotted, f"keys of the config; {'.'.join(parts[:-1])} has no {parts[-1]!r} "
-                              f"and its type does not take one")
+            node = child
+        else:
+            _check_last(node, parts, options[dotted], dotted, key, registries)
+
+
+def _check_last(node: Any, parts: List[str], value: Any, dotted: str, key: str, registries) -> None:
+    """The last part of an option's key: in its dict (with a value of the same kind), or taken by its type."""
+    current = _child(node, parts[-1]) if len(parts) > 1 else _MISSING
+    if len(parts) > 1 and current is _MISSING and not _takes(node, parts[-1], registries):
+        raise ConfigError(key, dotted, f"keys of the config; {'.'.join(parts[:-1])} has no {parts[-1]!r} and its "
+                          f"type does not take one")
+    if current is not _MISSING and not _same_kind(current, value):
+        shown = repr(current) if len(repr(current)) <= 40 else repr(current)[:37] + "..."
+        raise ConfigError(key, f"{dotted}={value!r}", f"{_kind(current)}, like the config's {shown}")
 
 
 _MISSING = object()
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if hasattr(value, "keys"):
+        return "a dict"
+    return type(value).__name__
+
+
+def _same_kind(current: Any, new: Any) -> bool:
+    """A value may replace the config's own when it is of the same kind (a number for a number, a list for a
+    list, a dict for a component...); anything replaces None, and None anything."""
+    return current is None or new is None or _kind(current) == _kind(new)
 
 
 def _child(node: Any, part: str) -> Any:

@@ -111,4 +111,4 @@ class OpenMMLabExecutor(Executor):
     def mine(self, ctx) -> None:
         p = ctx.params
         detection.mine(ctx, lambda: self.detector(ctx), p.mining_algorithm, p.samples_per_gpu, p.workers_per_gpu,
-                       class_weights=p.class_distribution_scores)
+                       class_weights=p.class_distribution_scores, conf_threshold=p.conf_threshold)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -151,11 +151,10 @@ class Predictor(Detector):
             maps = objectness_maps(outs, type(head).__name__)
             results = head.predict_by_feat(*outs, batch_img_metas=[s.metainfo for s in samples], rescale=True)
             dets = [det_output_instances(r) for r in results]
-            hw = tuple(int(x) for x in inputs.shape[-2:])
-            return dets, [HeadMaps([m[i] for m in maps], hw) for i in range(len(dets))]
+            return dets, HeadMaps(maps, tuple(int(x) for x in inputs.shape[-2:]))
 
 
-def objectness_maps(outs, head_name: str = "head") -> List[np.ndarray]:
+def objectness_maps(outs, head_name: str = "head") -> list:
     """Per scale (B, A, h, w, C) sigmoid(objectness) x sigmoid(class) from a head whose forward returns
     (class scores (B, A*C, h, w), boxes, objectness (B, A, h, w)): YOLOX, YOLOv5-style heads. Any other head is
     a 300001 error for ALDD."""
@@ -170,7 +169,7 @@ def objectness_maps(outs, head_name: str = "head") -> List[np.ndarray]:
             raise ConfigError("mining_algorithm", "aldd", f"a head with objectness outputs (YOLOX-type); "
                               f"{head_name}'s outputs do not have that shape")
         p = obj.float().sigmoid().reshape(b, a, 1, h, w) * cls.float().sigmoid().reshape(b, a, ac // a, h, w)
-        maps.append(p.permute(0, 1, 3, 4, 2).cpu().numpy())
+        maps.append(p.permute(0, 1, 3, 4, 2))  # (B, A, h, w, C), on the model's device
     return maps
 
 

@@ -31,6 +31,7 @@ class InferParams(HyperParams):
 class MineParams(HyperParams):
     shm_size: str = "128G"
     mining_algorithm: str = "aldd"
+    conf_threshold: float = Field(0.1, ge=0, le=1)
     cfg_options: str = ""
     class_distribution_scores: FloatList = []
     samples_per_gpu: int = Field(8, ge=1)

@@ -76,6 +76,5 @@ class Yolov5Detector(Detector):
         dets = nms_with_probs(pred.float().cpu(), self.conf_thres, self.iou_thres, metas)
         if not heads:
             return dets, None
-        size = (self.img_size, self.img_size)
-        maps = [(r[..., 4:5].sigmoid() * r[..., 5:].sigmoid()).float().cpu().numpy() for r in raw]
-        return dets, [HeadMaps([m[i] for m in maps], size) for i in range(len(dets))]
+        maps = [r[..., 4:5].sigmoid() * r[..., 5:].sigmoid() for r in raw]  # (B, A, h, w, C), on the device
+        return dets, HeadMaps(maps, (self.img_size, self.img_size))
