@@ -109,7 +109,7 @@ class Context:
 
     def readable(self, paths: Iterable[str]) -> List[str]:
         """The paths whose image reads (:func:`~ymir_sdk.dataset.image_size`); the others are skipped (and
-        logged). None readable among several is not a few bad images but a fault of the run: an ImageError."""
+        logged). Not one readable is not a few bad images but a fault of the run: an ImageError."""
         out, paths = [], list(paths)
         for p in paths:
             try:
