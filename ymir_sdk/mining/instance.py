@@ -101,7 +101,8 @@ def maskal_certainty(passes: Sequence[InstOutput], num_classes: int, iou_thr: fl
     for o in passes:
         if not len(o):
             continue
-        top = np.argsort(-np.asarray(o.det.scores), kind="stable")[:max_instances]
+        # the best-scored max_instances, in the pass's own order (the greedy clustering depends on the order)
+        top = np.sort(np.argsort(-np.asarray(o.det.scores), kind="stable")[:max_instances])
         boxes.append(np.asarray(o.det.boxes, dtype=np.float64)[top])
         dists.append(o.det.class_distribution(num_classes)[top])
         masks.append(_bounded_masks(torch, o.masks, size)[torch.as_tensor(top, dtype=torch.long)])
