@@ -3,7 +3,8 @@
 The model is a YOLO-style detector (ResNet-18 backbone, 3 anchors on strides 8/16/32, sigmoid objectness and
 classes, NMS) of about yolov5s' compute at 640 px, randomly initialised (no download). For each algorithm the
 time covers everything mining needs (forward passes, head maps, scoring) on the same images, and is printed as a
-ratio to the plain forward pass (forward + NMS, what inference does) measured in the same process, with the time
+ratio to the plain forward pass (forward + NMS, what inference does) measured in the same process (the median over
+rounds of the algorithm's time against the forward passes just before and after it), with the time
 per image and the peak resident memory, at each class count of ``--classes`` (default 2, 20 and 80; 640 px,
 batch 16). Targets on the CPU: entropy <= 1.1x, aldd <= 1.3x, cald <= 5.5x (five forward passes), at every
 class count. Semantic segmentation: a ResNet-18 segmenter (stride-8
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 
@@ -25,7 +27,7 @@ import torchvision
 from ymir_sdk.mining import (DetOutput, HeadMaps, aldd_scores, cald_scores, entropy_scores,
                              random_scores, ripu_scores, rsal_regions, rsal_scores)
 from ymir_sdk.synthetic import make_image
-from timing import best_time, best_times
+from timing import best_time, paired_ratio
 
 STRIDES = (8, 16, 32)
 ANCHORS = ((10, 13, 16, 30, 33, 23), (30, 61, 62, 45, 59, 119), (116, 90, 156, 198, 373, 326))
@@ -136,16 +138,17 @@ def detection_runs(args, classes: int):
 
 
 def worker(args):
-    """One (class count, algorithm) measurement in a process of its own: the forward pass and the algorithm in
-    ``--repeat`` interleaved rounds (a slow spell of the machine falls on both), each its best round; prints JSON
-    with the times and the peak resident memory after the forward pass alone and after the algorithm."""
+    """One (class count, algorithm) measurement in a process of its own: ``--repeat`` rounds of forward pass,
+    algorithm, forward pass (:func:`timing.paired_ratio`: the ratio of each round, against the passes around it,
+    and the medians); prints JSON with the times, the ratio and the peak resident memory after the forward pass
+    alone and after the algorithm."""
     torch.set_num_threads(os.cpu_count() or 1)
     runs = detection_runs(args, args.worker_classes)
     runs["forward"]()  # warm-up
     peak_forward = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    base, t = best_times([runs["forward"], runs[args.worker]], args.repeat)
+    base, t, ratio = paired_ratio(runs["forward"], runs[args.worker], args.repeat)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"forward": base, "time": t, "peak_forward_mb": peak_forward, "peak_mb": peak,
+    print(json.dumps({"forward": base, "time": t, "ratio": ratio, "peak_forward_mb": peak_forward, "peak_mb": peak,
                       "threads": torch.get_num_threads()}))
 
 
@@ -159,14 +162,14 @@ def detection_report(args) -> None:
                    str(args.repeat)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             rows[name] = json.loads(out.strip().splitlines()[-1])
-        base = min(r["forward"] for r in rows.values())
+        base = statistics.median(r["forward"] for r in rows.values())
         print(f"model: YOLO-style ResNet-18, {classes} classes, {args.size}px, {args.images} images, batch "
               f"{args.batch}, {rows['random']['threads']} threads")
         print(f"plain forward pass (+NMS): {base:.3f} s  ({base / args.images * 1000:.0f} ms/image, peak "
               f"{max(r['peak_forward_mb'] for r in rows.values()):.0f} MB)")
         for name, target in targets.items():
             r = rows[name]
-            ratio = r["time"] / r["forward"]  # against the forward pass of the same process
+            ratio = r["ratio"]  # against the forward passes around it, in the same process
             verdict = "" if target is None else f"  target <= {target}x: {'met' if ratio <= target else 'NOT met'}"
             print(f"{name:8s} {r['time']:.3f} s  {ratio:.2f}x forward{verdict}  ({r['time'] / args.images * 1000:.0f}"
                   f" ms/image, peak {r['peak_mb']:.0f} MB)")
@@ -204,7 +207,7 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--size", type=int, default=640)
     ap.add_argument("--classes", default="2,20,80", help="class counts, comma-separated")
-    ap.add_argument("--repeat", type=int, default=3, help="each time is the best of this many rounds")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds per measurement (the medians are reported)")
     ap.add_argument("--no-segmentation", action="store_true")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--worker-classes", type=int, help=argparse.SUPPRESS)
