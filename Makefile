@@ -16,25 +16,34 @@ hash    = $(shell cat $(1) | sha1sum | cut -c1-12)
 
 CORE_DEPS   := pyproject.toml constraints.txt
 YOLOV5_DEPS := $(CORE_DEPS) executors/yolov5/requirements.txt
-OPENMMLAB   := mmdet
+OPENMMLAB   := mmdet mmyolo
 MM_DEPS     := $(CORE_DEPS) scripts/build_mmcv.sh requirements-openmmlab.txt \
                $(foreach e,$(OPENMMLAB),executors/$(e)/requirements.txt)
 CORE_STAMP  := $(VENV)/.core-$(call hash,$(CORE_DEPS))
 YOLOV5_STAMP := $(VENV)/.yolov5-$(call hash,$(YOLOV5_DEPS))
 MM_STAMP    := $(VENV)/.openmmlab-$(call hash,$(MM_DEPS))
 
+# The images' stacks, one venv each: torch 1.8.1 (the cu102 and cu111 images) and torch 1.11.0 (cu113)
 IVENV   ?= .venv-images
 IPY     := $(IVENV)/bin/python
-IPIP    := $(IPY) -m pip install -q -c constraints-images.txt
-# the images on torch 1.8.1 / Python 3.8 (the cu113 images, torch 1.11.0, get a lane of their own)
 IPINS   := $(sort $(wildcard dockerfiles/pins/*-cu102.txt dockerfiles/pins/*-cu111.txt))
 I_DEPS  := pyproject.toml constraints-images.txt scripts/build_mmcv.sh scripts/find_python.sh $(IPINS)
 I_STAMP := $(IVENV)/.images-$(call hash,$(I_DEPS))
+CVENV   ?= .venv-cu113
+CPY     := $(CVENV)/bin/python
+CPINS   := $(sort $(wildcard dockerfiles/pins/*-cu113.txt))
+C_DEPS  := pyproject.toml constraints-cu113.txt scripts/build_mmcv.sh scripts/find_python.sh $(CPINS)
+C_STAMP := $(CVENV)/.images-$(call hash,$(C_DEPS))
+# the executors each images' stack tests (the others' tests are skipped there: tests/conftest.py)
+I_EXECUTORS := yolov5,mmdet
+C_EXECUTORS := mmyolo
 
 EXECUTOR ?= yolov5
 DEMO_SET := $(if $(filter $(OPENMMLAB),$(EXECUTOR)),setup-openmmlab,$(if $(filter yolov5,$(EXECUTOR)),setup-yolov5,setup-core))
-CUDA   ?= cu111
 TAG    ?= latest
+# each image's CUDA (override with CUDA=...): mmyolo (and mmrotate) are built on torch 1.11.0 / CUDA 11.3
+IMAGE_CUDA_mmyolo := cu113
+image_cuda = $(or $(CUDA),$(IMAGE_CUDA_$(1)),cu111)
 
 .PHONY: setup setup-core setup-yolov5 setup-openmmlab setup-images test test-images demo bench check-images \
         clean
@@ -43,7 +52,7 @@ setup: setup-yolov5 setup-openmmlab
 setup-core: $(CORE_STAMP)
 setup-yolov5: $(YOLOV5_STAMP)
 setup-openmmlab: $(MM_STAMP)
-setup-images: $(I_STAMP)
+setup-images: $(I_STAMP) $(C_STAMP)
 
 $(CORE_STAMP): $(CORE_DEPS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,18 +74,26 @@ $(MM_STAMP): $(MM_DEPS) $(CORE_STAMP)
 	$(PIP) $(CONTRIB)
 	rm -f $(VENV)/.openmmlab-* && touch $@
 
-# The images' stack: what the Dockerfiles install on pytorch/pytorch:1.8.1-* (its Python 3.8 and torch 1.8.1,
-# each image's pins, the SDK without dependencies), with mmcv built from source instead of OpenMMLab's CUDA
-# wheel index (~6 min, cached like the test stack's). A pin that does not install is a failure.
+# An images' stack: what the Dockerfiles install on pytorch/pytorch:<torch>-* (its Python 3.8 and torch, each
+# image's pins, the SDK without dependencies), with mmcv built from source instead of OpenMMLab's CUDA wheel index
+# (~6 min, cached like the test stack's). A pin that does not install is a failure.
+#   $(call image_stack,VENV,CONSTRAINTS,PINS)   torch and torchvision: the constraints file's pins
+define image_stack
+	test -x $(1)/bin/python || "$$(scripts/find_python.sh 3.8)" -m venv $(1)
+	$(1)/bin/python -m pip install -q -c $(2) -U pip
+	$(1)/bin/python -m pip install -q -c $(2) $$(grep -E '^torch(vision)?==' $(2))
+	scripts/build_mmcv.sh $(1)/bin/python $(2) > $(1)/.mmcv-wheel
+	grep -hv -e '^--find-links' $(3) > $(1)/pins.txt
+	$(1)/bin/python -m pip install -q -c $(2) "$$(cat $(1)/.mmcv-wheel)" -r $(1)/pins.txt pytest hypothesis
+	$(1)/bin/python -m pip install -q -c $(2) --no-deps -e .
+	rm -f $(1)/.images-* && touch $@
+endef
+
 $(I_STAMP): $(I_DEPS)
-	test -x $(IPY) || "$$(scripts/find_python.sh 3.8)" -m venv $(IVENV)
-	$(IPIP) -U pip
-	$(IPIP) "torch==1.8.1" "torchvision==0.9.1"
-	scripts/build_mmcv.sh $(IPY) constraints-images.txt > $(IVENV)/.mmcv-wheel
-	grep -hv -e '^--find-links' $(IPINS) > $(IVENV)/pins.txt
-	$(IPIP) "$$(cat $(IVENV)/.mmcv-wheel)" -r $(IVENV)/pins.txt pytest hypothesis
-	$(IPIP) --no-deps -e .
-	rm -f $(IVENV)/.images-* && touch $@
+	$(call image_stack,$(IVENV),constraints-images.txt,$(IPINS))
+
+$(C_STAMP): $(C_DEPS)
+	$(call image_stack,$(CVENV),constraints-cu113.txt,$(CPINS))
 
 # both lanes: every test on the test stack; on the images' stack the tests marked `images` (the SDK core's
 # and the executors' end to end: everything but the static image checks and the not-yet-imaged frameworks)
@@ -85,7 +102,8 @@ test: setup setup-images
 	$(MAKE) --no-print-directory test-images
 
 test-images: setup-images
-	$(IPY) -m pytest -q -m images tests
+	YMIR_TEST_EXECUTORS=$(I_EXECUTORS) $(IPY) -m pytest -q -m images tests
+	YMIR_TEST_EXECUTORS=$(C_EXECUTORS) $(CPY) -m pytest -q -m images tests
 
 demo: $(DEMO_SET)
 	EXECUTOR=$(EXECUTOR) $(PY) scripts/demo.py
@@ -97,7 +115,8 @@ check-images: setup
 	for d in executors/*/; do $(VENV)/bin/ymir-sdk check-image $$d || exit 1; done
 
 build-%:
-	docker build -f dockerfiles/Dockerfile.$(CUDA) --build-arg EXECUTOR=$* -t ymir-executors/$*:$(CUDA)-$(TAG) .
+	docker build -f dockerfiles/Dockerfile.$(call image_cuda,$*) --build-arg EXECUTOR=$* \
+	    -t ymir-executors/$*:$(call image_cuda,$*)-$(TAG) .
 
 clean:
-	rm -rf $(VENV) $(IVENV) .pytest_cache demo-work
+	rm -rf $(VENV) $(IVENV) $(CVENV) .pytest_cache demo-work

@@ -1,9 +1,12 @@
-"""executors/mmdet's loops on the CPU, measured in one run: inference images/s, and the cost of each mining
-algorithm as a ratio to the plain batched detection (the config's test pipeline, ``test_step``) of the same images.
+"""An OpenMMLab executor's loops on the CPU (executors/mmdet or executors/mmyolo), measured in one run: inference
+images/s, and the cost of each mining algorithm as a ratio to the plain batched detection (the config's test
+pipeline, ``test_step``) of the same images.
 
-The model is YOLOX (--config, default yolox_s) built from mmdet's config through the SDK's glue, randomly
-initialised (nothing downloaded). Targets of issue "ymir_sdk.mining" on the CPU: entropy <= 1.1x, aldd <= 1.3x,
-cald <= 5.5x.
+The model (--model: a config for mmdet, default YOLOX-s; a model_name for mmyolo, default yolov5_s) is built from
+the package's config through the executor and the SDK's glue, randomly initialised (nothing downloaded). Targets
+of issue "ymir_sdk.mining" on the CPU: entropy <= 1.1x, aldd <= 1.3x, cald <= 5.5x.
+
+    python benchmarks/openmmlab_executor.py --executor mmyolo --model yolov8_s
 """
 import argparse
 import tempfile
@@ -15,10 +18,13 @@ from ymir_sdk.openmmlab import prepare_openmmlab
 from ymir_sdk.synthetic import make_image
 from timing import report_mining
 
+DEFAULT_MODEL = {"mmdet": "yolox/yolox_s_8xb8-300e_coco.py", "mmyolo": "yolov5_s"}
+
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--config", default="yolox/yolox_s_8xb8-300e_coco.py")
+    ap.add_argument("--executor", default="mmdet", choices=sorted(DEFAULT_MODEL))
+    ap.add_argument("--model", help="mmdet: a config file; mmyolo: a model_name")
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--size", type=int, default=640)
@@ -27,24 +33,30 @@ def main():
     import torch
     from mmengine.registry import MODELS, init_default_scope
 
-    from ymir_sdk.openmmlab.config import build_config, resolve_config_file
+    from ymir_sdk.cli import load_executor_class
+    from ymir_sdk.openmmlab.config import build_config
     from ymir_sdk.openmmlab.infer import Predictor
 
+    executor = load_executor_class(f"executors.{args.executor}")()
+    model_name = args.model or DEFAULT_MODEL[args.executor]
+    config = executor.config_file(executor.TrainParams(**{"model_name" if executor.models else "config_file":
+                                                          model_name}))
     torch.manual_seed(0)
     work = tempfile.mkdtemp(prefix="ymir-bench-")
-    cfg = build_config(resolve_config_file(args.config, "mmdet"), work_dir=work, classes=["a", "b"],
-                       train_json="/t.json", val_json="/v.json", batch_size=args.batch, workers=0, max_epochs=1,
+    cfg = build_config(config, work_dir=work, classes=["a", "b"], train_json="/t.json", val_json="/v.json",
+                       batch_size=args.batch, workers=0, max_epochs=1, coco_types=executor.coco_types,
                        cfg_options={"model.test_cfg.score_thr": 1e-4})  # a random model scores low
-    init_default_scope("mmdet")
+    init_default_scope(cfg.get("default_scope", executor.package))
     model = MODELS.build(cfg.model)
     model.init_weights()  # the framework's initialisation (as the runner does before training)
     model.eval()
-    predictor = Predictor(cfg, model)
+    predictor = Predictor(cfg, model, executor.ndarray_type)
     rng = np.random.default_rng(0)
     images = [np.ascontiguousarray(make_image(rng, (args.size, args.size))[0][:, :, ::-1])
               for _ in range(args.images)]
-    report_mining(f"{args.config}, {args.size}px input images, {args.images} images, batch {args.batch}, "
-                  f"{torch.get_num_threads()} threads", images, predictor, args.batch)
+    report_mining(f"{args.executor} {model_name}, {args.size}px input images, {args.images} images, batch "
+                  f"{args.batch}, {torch.get_num_threads()} threads", images, predictor, args.batch)
+
 
 if __name__ == "__main__":
     main()

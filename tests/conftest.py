@@ -9,6 +9,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOY = os.path.join(ROOT, "tests", "toy_executor", "start.py")
 
 
+def require_executor(name, *frameworks):
+    """Skip (a test or, at module level, a module) unless the executor's frameworks are installed and the lane
+    tests it: an images' stack tests its own images' executors (``YMIR_TEST_EXECUTORS``, set by the Makefile:
+    the cu113 stack holds mmdet too, as mmyolo's dependency, but the mmdet image is tested on torch 1.8.1)."""
+    chosen = os.environ.get("YMIR_TEST_EXECUTORS")
+    if chosen and name not in chosen.split(","):
+        pytest.skip(f"{name} is tested on its own images' stack", allow_module_level=True)
+    for framework in frameworks:
+        pytest.importorskip(framework)
+
+
 def write_env(tmp, run_training=False, run_mining=False, run_infer=False, **input_files):
     """A platform-like env.yaml under tmp (in/ and out/), returning its path."""
     din, dout = os.path.join(tmp, "in"), os.path.join(tmp, "out")

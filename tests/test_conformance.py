@@ -13,7 +13,8 @@ import shutil
 import pytest
 import yaml
 
-from conftest import ROOT, cli, executor_log, monitor_line, run_start, sets_args, write_payload_checkpoint
+from conftest import (ROOT, cli, executor_log, monitor_line, require_executor, run_start, sets_args,
+                      write_payload_checkpoint)
 from executor_specs import EXECUTORS
 
 pytestmark = pytest.mark.images  # also on the images' stack
@@ -22,7 +23,7 @@ TEMPLATES = ("training", "infer", "mining")
 
 def _spec(name):
     spec = EXECUTORS[name]
-    pytest.importorskip(spec.framework)
+    require_executor(name, spec.framework)
     return spec
 
 

@@ -12,12 +12,18 @@ import yaml
 from conftest import ROOT
 
 DOCKERFILES = os.path.join(ROOT, "dockerfiles")
-IMAGES = {"yolov5": ("cu102", "cu111"), "mmdet": ("cu111",)}
+IMAGES = {"yolov5": ("cu102", "cu111"), "mmdet": ("cu111",), "mmyolo": ("cu113",)}
 #: what each image's executor imports (beyond the base image's torch)
 NEEDS = {"yolov5": {"yolov5", "onnx", "pydantic", "pycocotools"},
-         "mmdet": {"mmcv", "mmengine", "mmdet", "pydantic", "pycocotools", "tensorboard"}}
+         "mmdet": {"mmcv", "mmengine", "mmdet", "pydantic", "pycocotools", "tensorboard"},
+         "mmyolo": {"mmcv", "mmengine", "mmdet", "mmyolo", "albumentations", "pydantic", "pycocotools",
+                    "tensorboard"}}
 #: OpenMMLab's wheel index per CUDA / torch of the base image (mmcv's compiled ops)
-MMCV_INDEX = {"cu111": "https://download.openmmlab.com/mmcv/dist/cu111/torch1.8/index.html"}
+MMCV_INDEX = {"cu111": "https://download.openmmlab.com/mmcv/dist/cu111/torch1.8/index.html",
+              "cu113": "https://download.openmmlab.com/mmcv/dist/cu113/torch1.11/index.html"}
+#: each CUDA's base image: its CUDA and its torch (what the images' stack of that torch tests)
+BASES = {"cu102": ("cuda10.2", "1.8.1"), "cu111": ("cuda11.1", "1.8.1"), "cu113": ("cuda11.3", "1.11.0")}
+STACKS = {"1.8.1": "constraints-images.txt", "1.11.0": "constraints-cu113.txt"}
 
 
 def _dockerfile(cuda):
@@ -38,7 +44,10 @@ def test_dockerfile_shape(cuda):
     assert re.search(r"^ARG EXECUTOR$", text, re.M)
     base = re.search(r"^FROM (\S+)$", text, re.M).group(1)
     assert ":" in base and "latest" not in base
-    assert {"cu102": "cuda10.2", "cu111": "cuda11.1"}[cuda] in base
+    cuda_tag, torch_version = BASES[cuda]
+    assert base.startswith(f"pytorch/pytorch:{torch_version}-{cuda_tag}-")
+    # the images' stack of that torch is what tests the image's executors
+    assert f"torch=={torch_version}" in open(os.path.join(ROOT, STACKS[torch_version])).read()
     assert "/img-man" in text and f"dockerfiles/pins/${{EXECUTOR}}-{cuda}.txt" in text
     assert "YOLO_OFFLINE=1" in text
     assert not re.search(r"(aliyun|tsinghua|douban)", text)  # no hard-coded mirrors
@@ -62,7 +71,7 @@ def test_pinned_sets(executor, cuda):
     if "mmcv" in names:  # built against the base image's CUDA and torch, from OpenMMLab's index
         assert links == [f"--find-links {MMCV_INDEX[cuda]}"]
         constraints = open(os.path.join(ROOT, "constraints.txt")).read()
-        for name in ("mmcv", "mmengine", "mmdet"):  # the same OpenMMLab releases as the test set
+        for name in {"mmcv", "mmengine", "mmdet", "mmyolo"} & names:  # the same OpenMMLab releases as the test set
             version = next(ln for ln in pins if ln.lower().startswith(name + "==")).split("==")[1]
             assert f"{name}=={version}" in constraints
     else:
@@ -76,7 +85,11 @@ def test_image_contents(executor):
     man = yaml.safe_load(open(os.path.join(folder, "img-man", "manifest.yaml")))
     assert man["object_type"] in (2, 3, 4) or isinstance(man["object_type"], list)
     targets = open(os.path.join(ROOT, "Makefile")).read()
-    assert "build-%:" in targets and "Dockerfile.$(CUDA)" in targets and "--build-arg EXECUTOR=$*" in targets
+    assert "build-%:" in targets and "Dockerfile.$(call image_cuda,$*)" in targets
+    assert "--build-arg EXECUTOR=$*" in targets
+    cudas = IMAGES[executor]
+    default = re.search(rf"^IMAGE_CUDA_{executor} := (\S+)$", targets, re.M)
+    assert (default.group(1) if default else "cu111") == cudas[-1]  # `make build-<executor>`: its own CUDA
 
 
 def test_hadolint():

@@ -7,13 +7,12 @@ import shutil
 import pytest
 import yaml
 
-from conftest import ROOT, cli, executor_log, monitor_line, sets_args
+from conftest import ROOT, cli, executor_log, monitor_line, require_executor, sets_args
 from executor_specs import EXECUTORS
 
 EXECUTOR = os.path.join(ROOT, "executors", "mmdet")
 IMG_MAN = os.path.join(EXECUTOR, "img-man")
-pytest.importorskip("mmcv")
-pytest.importorskip("mmdet")
+require_executor("mmdet", "mmcv", "mmdet")
 pytestmark = pytest.mark.images  # also on the images' stack
 FAST = sets_args(EXECUTORS["mmdet"].fast)  # YOLOX-tiny at 128 px, batch 4, no DataLoader workers
 

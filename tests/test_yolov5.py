@@ -5,9 +5,9 @@ import os
 import pytest
 import yaml
 
-from conftest import cli
+from conftest import cli, require_executor
 
-pytest.importorskip("yolov5")
+require_executor("yolov5", "yolov5")
 pytestmark = pytest.mark.images  # also on the images' stack
 
 

@@ -35,7 +35,9 @@ from ..errors import ConfigError, ModelError
 
 log = logging.getLogger("ymir_sdk")
 
-TAIL_EPOCH_VARS = ("num_last_epochs", "close_mosaic_epochs", "stage2_num_epochs", "num_epochs_stage2")
+#: a base config's last-phase lengths (YOLOX, YOLOv5/v8, RTMDet, mmyolo YOLOv7's singular ``num_epoch_stage2``)
+TAIL_EPOCH_VARS = ("num_last_epochs", "close_mosaic_epochs", "stage2_num_epochs", "num_epochs_stage2",
+                   "num_epoch_stage2")
 INF = 10 ** 9
 
 
@@ -79,6 +81,22 @@ def resolve_config_file(name: str, package: str, aliases: Optional[Mapping[str, 
     close = difflib.get_close_matches(rel, known + list(aliases or {}), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join('configs/' + c for c in close)}?" if close else ""
     raise ConfigError(key, name, f"an existing file or a config of {package} (configs/<family>/<file>.py){hint}")
+
+
+def model_name_key(name: Any) -> str:
+    """A model name as a table key: case, ``-`` and ``_`` do not matter (``YOLOv8-n`` is ``yolov8_n``)."""
+    return str(name or "").strip().lower().replace("-", "_")
+
+
+def resolve_model_name(name: Any, models: Mapping[str, str], package: str, key: str = "model_name") -> str:
+    """The config of a ``model_name`` in an executor's table (model name -> config inside the package),
+    deterministically; an unknown name is a 300001 error naming close matches."""
+    rel = models.get(model_name_key(name))
+    if rel is None:
+        close = difflib.get_close_matches(model_name_key(name), list(models), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(key, name, f"one of the {package} models {', '.join(sorted(models))}{hint}")
+    return resolve_config_file(rel, package, key=key)
 
 
 def config_key(path: str, package: str) -> str:
@@ -484,8 +502,10 @@ def rederived_config(config_file: str, setup: TrainingSetup):
     """Step 1 (see the module docstring): the config loaded with the task's top-level variables set at their
     source, and the switch epochs it wrote as literals moved."""
     n, max_epochs = len(setup.classes), setup.max_epochs
+    # the batch and worker variables are mmyolo's (its batch-shape policy reads the validation batch size)
     variables: Dict[str, Any] = {"max_epochs": max_epochs, "num_classes": n,
-                                 "train_batch_size_per_gpu": setup.batch_size, "train_num_workers": setup.workers}
+                                 "train_batch_size_per_gpu": setup.batch_size, "train_num_workers": setup.workers,
+                                 "val_batch_size_per_gpu": setup.batch_size, "val_num_workers": setup.workers}
     for name in TAIL_EPOCH_VARS:
         variables[name] = (lambda old: tail_epochs(old, max_epochs) if isinstance(old, int) else None)
     variables.update({k: v for k, v in setup.cfg_options.items() if "." not in k})
@@ -659,7 +679,10 @@ def _fix_literal_switches(cfg, base, max_epochs: int) -> None:
 
 
 def _distributed(cfg) -> None:
-    """``launcher`` from the torchrun environment; gloo where there is no GPU."""
+    """``launcher`` from the torchrun environment; gloo where there is no GPU, and then plain BatchNorm: torch's
+    SyncBatchNorm refuses CPU tensors once a process group exists, and mmengine reverts it only in a
+    single-process run (mmengine 0.10.7 ``Runner.wrap_model``), while mmyolo 0.6.0's ``YOLODetector`` converts
+    to it in every multi-process run (``use_syncbn``)."""
     import torch
 
     if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
@@ -669,13 +692,33 @@ def _distributed(cfg) -> None:
         dist_cfg["backend"] = "nccl" if torch.cuda.is_available() else "gloo"
         env_cfg["dist_cfg"] = dist_cfg
         cfg.env_cfg = env_cfg
+        if dist_cfg["backend"] == "gloo":
+            plain_batchnorm(cfg.model)
     else:
         cfg.launcher = "none"
 
 
-def inference_config(files: Sequence[str], cfg_options: Any = None, key: str = "cfg_options"):
-    """The config saved with a model stage (the one ``.py`` among the model files), with the task's
-    ``cfg_options`` merged."""
+def plain_batchnorm(model_cfg: dict) -> None:
+    """Every ``SyncBN`` of a model config as ``BN``, and mmyolo's ``use_syncbn`` off (an argument of mmyolo 0.6.0's
+    ``YOLODetector``, True by default, that its configs do not write)."""
+    if "use_syncbn" in model_cfg or str(model_cfg.get("type", "")).split(".")[-1] == "YOLODetector":
+        model_cfg["use_syncbn"] = False
+    _walk(model_cfg, lambda d: d.__setitem__("type", "BN") if d.get("type") in ("SyncBN", "MMSyncBN") else None)
+
+
+def set_nms_iou(cfg, iou: float) -> None:
+    """The IoU threshold of the model's test-time NMS (``iou_threshold``); a model without one ignores it."""
+    nms = (cfg.model.get("test_cfg") or {}).get("nms")
+    if isinstance(nms, dict):
+        nms["iou_threshold"] = float(iou)
+    else:
+        log.warning("iou_threshold %s ignored: the model's test_cfg has no nms", iou)
+
+
+def inference_config(files: Sequence[str], cfg_options: Any = None, key: str = "cfg_options",
+                     edit: Optional[Callable[[Any], None]] = None):
+    """The config saved with a model stage (the one ``.py`` among the model files), changed by ``edit`` (the
+    task's params), then with the task's ``cfg_options`` merged."""
     from mmengine.config import Config
 
     configs = sorted(f for f in files if f.endswith(".py"))
@@ -687,6 +730,8 @@ def inference_config(files: Sequence[str], cfg_options: Any = None, key: str = "
         cfg = Config.fromfile(configs[-1])
     except Exception as e:  # noqa: BLE001 - any parse failure of a model's config is a model error
         raise ModelError(f"model config {os.path.basename(configs[-1])} cannot be read: {e}") from None
+    if edit is not None:
+        edit(cfg)
     options = parse_cfg_options(cfg_options, key)
     if options:
         check_option_keys(cfg, options, key)

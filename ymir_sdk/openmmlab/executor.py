@@ -20,9 +20,10 @@ from ..dataset import convert_to_coco
 from ..executor import Executor
 from ..models import pick_weight_file
 from ..loops import detection
+from ..mining.base import DETECTION, algorithm_name
 from . import params
 from .config import (STEPS, TrainingSetup, build_config, config_key, inference_config, parse_cfg_options,
-                     resolve_config_file)
+                     resolve_config_file, resolve_model_name, set_nms_iou)
 from .train import apply_train_args, check_keep, dump_config, parse_train_args, run_training
 
 #: validation metrics (YmirDetMetric, prefix ``ymir/``) -> stage metrics. ``mAP`` is COCO AP at IoU 0.5.
@@ -36,6 +37,11 @@ class OpenMMLabExecutor(Executor):
     package = "mmdet"
     #: other names of configs (e.g. the 2.x file names of the reference images) -> paths in the package
     aliases: Mapping[str, str] = {}
+    #: ``model_name`` -> config in the package, for an executor whose params name models (a non-empty
+    #: ``config_file`` wins over it)
+    models: Mapping[str, str] = {}
+    #: the heads whose outputs carry objectness (ALDD needs it; other models mine with the other algorithms)
+    objectness_heads: Tuple[str, ...] = ("YOLOXHead", "YOLOv5Head", "YOLOv7Head")
     #: dataset types that read the SDK's COCO json (the first replaces any other type in a config)
     coco_types: Tuple[str, ...] = ("CocoDataset",)
     #: the validation metric (registered by :mod:`.hooks`) and how its results become stage metrics
@@ -48,8 +54,10 @@ class OpenMMLabExecutor(Executor):
     TrainParams, InferParams, MineParams = params.TrainParams, params.InferParams, params.MineParams
 
     def config_file(self, p) -> str:
-        """The config a training's params name (``config_file``; an executor with a model table overrides)."""
-        return resolve_config_file(p.config_file, self.package, self.aliases)
+        """The config a training's params name: ``config_file`` when given, else ``model_name`` in the table."""
+        if getattr(p, "config_file", "") or not self.models:
+            return resolve_config_file(p.config_file, self.package, self.aliases)
+        return resolve_model_name(p.model_name, self.models, self.package)
 
     def check_weights(self, key: str, path: str) -> None:
         from .infer import check_config_weights
@@ -90,6 +98,19 @@ class OpenMMLabExecutor(Executor):
         run_training(ctx, cfg, config_path, setup.load_from, self.metric_map, p.max_keep_checkpoints)
 
     # ------------------------------------------------------------------------------------------- model use
+    def model_config(self, ctx):
+        """The task's model config: the stage's own, the NMS IoU of ``iou_threshold`` (where the params have it),
+        then the task's ``cfg_options``."""
+        p = ctx.params
+        iou = getattr(p, "iou_threshold", None)
+        return inference_config(ctx.model_files(), p.cfg_options,
+                                edit=None if iou is None else lambda cfg: set_nms_iou(cfg, iou))
+
+    def algorithms(self, ctx) -> Tuple[str, ...]:
+        """The mining algorithms the task's model allows: ALDD only with an objectness head."""
+        head = str(((self.model_config(ctx).model.get("bbox_head") or {}).get("type", ""))).split(".")[-1]
+        return DETECTION if head in self.objectness_heads else tuple(a for a in DETECTION if a != "aldd")
+
     def detector(self, ctx):
         """The task's model (the config and weights of ``model_params_path``) and its test pipeline."""
         from ..torch.devices import device_for
@@ -99,7 +120,7 @@ class OpenMMLabExecutor(Executor):
         p = ctx.params
         prepare_openmmlab(p.gpu_ids)
         files = ctx.model_files()
-        cfg = inference_config(files, p.cfg_options)
+        cfg = self.model_config(ctx)
         model = build_model(cfg, pick_weight_file(files, (".pth",)), device_for(p.gpu_ids), len(ctx.class_names))
         return Predictor(cfg, model, self.ndarray_type)
 
@@ -110,5 +131,7 @@ class OpenMMLabExecutor(Executor):
 
     def mine(self, ctx) -> None:
         p = ctx.params
+        supported = self.algorithms(ctx) if algorithm_name(p.mining_algorithm) == "aldd" else DETECTION
         detection.mine(ctx, lambda: self.detector(ctx), p.mining_algorithm, p.samples_per_gpu, p.workers_per_gpu,
-                       class_weights=p.class_distribution_scores, conf_threshold=p.conf_threshold)
+                       class_weights=p.class_distribution_scores, supported=supported,
+                       conf_threshold=p.conf_threshold)
