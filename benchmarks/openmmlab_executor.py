@@ -9,6 +9,8 @@ of issue "ymir_sdk.mining" on the CPU: entropy <= 1.1x, aldd <= 1.3x, cald <= 5.
     python benchmarks/openmmlab_executor.py --executor mmyolo --model yolov8_s
 """
 import argparse
+import os
+import sys
 import tempfile
 
 import numpy as np
@@ -18,6 +20,8 @@ from ymir_sdk.openmmlab import prepare_openmmlab
 from ymir_sdk.synthetic import make_image
 from timing import report_mining
 
+# the executors are the package executors.<name> of the repository root (the images' PYTHONPATH)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_MODEL = {"mmdet": "yolox/yolox_s_8xb8-300e_coco.py", "mmyolo": "yolov5_s"}
 
 
