@@ -16,7 +16,7 @@ hash    = $(shell cat $(1) | sha1sum | cut -c1-12)
 
 CORE_DEPS   := pyproject.toml constraints.txt
 YOLOV5_DEPS := $(CORE_DEPS) executors/yolov5/requirements.txt
-OPENMMLAB   := mmdet mmyolo
+OPENMMLAB   := mmdet mmyolo mmrotate
 MM_DEPS     := $(CORE_DEPS) scripts/build_mmcv.sh requirements-openmmlab.txt \
                $(foreach e,$(OPENMMLAB),executors/$(e)/requirements.txt)
 CORE_STAMP  := $(VENV)/.core-$(call hash,$(CORE_DEPS))
@@ -36,13 +36,14 @@ C_DEPS  := pyproject.toml constraints-cu113.txt scripts/build_mmcv.sh scripts/fi
 C_STAMP := $(CVENV)/.images-$(call hash,$(C_DEPS))
 # the executors each images' stack tests (the others' tests are skipped there: tests/conftest.py)
 I_EXECUTORS := yolov5,mmdet
-C_EXECUTORS := mmyolo
+C_EXECUTORS := mmyolo,mmrotate
 
 EXECUTOR ?= yolov5
 DEMO_SET := $(if $(filter $(OPENMMLAB),$(EXECUTOR)),setup-openmmlab,$(if $(filter yolov5,$(EXECUTOR)),setup-yolov5,setup-core))
 TAG    ?= latest
-# each image's CUDA (override with CUDA=...): mmyolo (and mmrotate) are built on torch 1.11.0 / CUDA 11.3
+# each image's CUDA (override with CUDA=...): mmyolo and mmrotate are built on torch 1.11.0 / CUDA 11.3
 IMAGE_CUDA_mmyolo := cu113
+IMAGE_CUDA_mmrotate := cu113
 image_cuda = $(or $(CUDA),$(IMAGE_CUDA_$(1)),cu111)
 
 .PHONY: setup setup-core setup-yolov5 setup-openmmlab setup-images test test-images demo bench check-images \

@@ -1,9 +1,10 @@
-"""An OpenMMLab executor's loops on the CPU (executors/mmdet or executors/mmyolo), measured in one run: inference
+"""An OpenMMLab executor's loops on the CPU (executors/mmdet, mmyolo or mmrotate), measured in one run: inference
 images/s, and the cost of each mining algorithm as a ratio to the plain batched detection (the config's test
 pipeline, ``test_step``) of the same images.
 
-The model (--model: a config for mmdet, default YOLOX-s; a model_name for mmyolo, default yolov5_s) is built from
-the package's config through the executor and the SDK's glue, randomly initialised (nothing downloaded). Targets
+The model (--model: a config for mmdet, default YOLOX-s; a model_name for mmyolo, default yolov5_s, and for
+mmrotate, default rtmdet_tiny at img_size --size) is built from the package's config through the executor and
+the SDK's glue, randomly initialised (nothing downloaded). Targets
 of issue "ymir_sdk.mining" on the CPU: entropy <= 1.1x, aldd <= 1.3x, cald <= 5.5x.
 
     python benchmarks/openmmlab_executor.py --executor mmyolo --model yolov8_s
@@ -22,7 +23,7 @@ from timing import report_mining
 
 # the executors are the package executors.<name> of the repository root (the images' PYTHONPATH)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_MODEL = {"mmdet": "yolox/yolox_s_8xb8-300e_coco.py", "mmyolo": "yolov5_s"}
+DEFAULT_MODEL = {"mmdet": "yolox/yolox_s_8xb8-300e_coco.py", "mmyolo": "yolov5_s", "mmrotate": "rtmdet_tiny"}
 
 
 def main():
@@ -42,14 +43,18 @@ def main():
     from ymir_sdk.openmmlab.infer import Predictor
 
     executor = load_executor_class(f"executors.{args.executor}")()
+    executor.prepare([])
     model_name = args.model or DEFAULT_MODEL[args.executor]
     config = executor.config_file(executor.TrainParams(**{"model_name" if executor.models else "config_file":
                                                           model_name}))
     torch.manual_seed(0)
     work = tempfile.mkdtemp(prefix="ymir-bench-")
-    cfg = build_config(config, work_dir=work, classes=["a", "b"], train_json="/t.json", val_json="/v.json",
-                       batch_size=args.batch, workers=0, max_epochs=1, coco_types=executor.coco_types,
-                       cfg_options={"model.test_cfg.score_thr": 1e-4})  # a random model scores low
+    cfg = build_config(config, steps=executor.config_steps, input_size=args.size, work_dir=work,
+                       classes=["a", "b"], train_json="/t.json", val_json="/v.json", batch_size=args.batch,
+                       workers=0, max_epochs=1, coco_types=executor.coco_types,
+                       cfg_options={"model.test_cfg.score_thr": 1e-4,  # a random model scores low ...
+                                    # ... and every anchor would enter NMS (mmyolo's configs: nms_pre 30000)
+                                    "model.test_cfg.nms_pre": 1000, "model.test_cfg.max_per_img": 100})
     init_default_scope(cfg.get("default_scope", executor.package))
     model = MODELS.build(cfg.model)
     model.init_weights()  # the framework's initialisation (as the runner does before training)
@@ -59,7 +64,8 @@ def main():
     images = [np.ascontiguousarray(make_image(rng, (args.size, args.size))[0][:, :, ::-1])
               for _ in range(args.images)]
     report_mining(f"{args.executor} {model_name}, {args.size}px input images, {args.images} images, batch "
-                  f"{args.batch}, {torch.get_num_threads()} threads", images, predictor, args.batch)
+                  f"{args.batch}, {torch.get_num_threads()} threads", images, predictor, args.batch,
+                  algorithms=executor.mining_algorithms)
 
 
 if __name__ == "__main__":

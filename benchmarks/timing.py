@@ -48,11 +48,12 @@ def paired_ratio(base, fn, repeat: int = 3):
 MINING_TARGETS = {"entropy": 1.1, "aldd": 1.3, "cald": 5.5}
 
 
-def report_mining(header: str, images, detector, batch_size: int, num_classes: int = 2) -> None:
+def report_mining(header: str, images, detector, batch_size: int, num_classes: int = 2,
+                  algorithms=("random", "entropy", "aldd", "cald")) -> None:
     """Time the plain batched forward pass of ``detector`` (a :class:`ymir_sdk.loops.detection.Detector`) over
     ``images`` in batches (after a warm-up) and each mining algorithm of ``ymir_sdk.mining`` on the same images;
     print images/s and each algorithm's ratio to the forward passes around it (:func:`paired_ratio`) with its
-    target."""
+    target (``algorithms``: those the executor offers; the others are said to be not offered)."""
     batches = [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
 
     def forward(batch, heads=False):
@@ -76,6 +77,9 @@ def report_mining(header: str, images, detector, batch_size: int, num_classes: i
     print(header)
     print(f"inference: {n_images / base:.2f} images/s ({base / n_images * 1000:.0f} ms/image)")
     for name in ("random", "entropy", "aldd", "cald"):
+        if name not in algorithms:
+            print(f"{name:8s} not offered by the executor")
+            continue
         try:
             _, t, ratio = paired_ratio(runs["forward"], runs[name], 2)
         except Exception as e:  # noqa: BLE001 - e.g. aldd on a head without objectness: say so, go on

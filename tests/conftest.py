@@ -93,7 +93,7 @@ def executor_dataset(tmp_path_factory):
         if name not in made:
             spec = EXECUTORS[name]
             root = str(tmp_path_factory.mktemp(f"{name}-data"))
-            write_ark_dataset(root, n_train=spec.n_train, n_val=spec.n_val, size=spec.size)
+            write_ark_dataset(root, n_train=spec.n_train, n_val=spec.n_val, size=spec.size, **spec.data)
             made[name] = root
         return made[name]
 

@@ -39,6 +39,10 @@ class Spec:
     loaded: str
     n_train: int = 16
     n_val: int = 6
+    #: further arguments of the dataset generator (ymir_sdk.synthetic.write_ark_dataset), e.g. rotated boxes
+    data: Dict[str, Any] = field(default_factory=dict)
+    #: why the framework cannot train in several CPU processes (gloo), where it cannot
+    no_cpu_ddp_training: str = ""
     timeout: int = 900
     extra: Dict[str, Any] = field(default_factory=dict)
 
@@ -79,7 +83,8 @@ EXECUTORS = {
         unknown_model=("model", "yolov9"),
         foreign={"model": "yolov5s"}, foreign_words=("are not a yolov5s model",),
         weights_key="yolov5n",
-        loaded="Transferred"),
+        loaded="Transferred",
+        no_cpu_ddp_training="yolov5 7.0.14's train.py asserts a CUDA device per DDP rank"),
     "mmdet": Spec(
         name="mmdet", framework="mmdet", **OPENMMLAB,
         fast={"samples_per_gpu": "4", "workers_per_gpu": "0", "cfg_options": YOLOX_128},
@@ -113,4 +118,22 @@ EXECUTORS = {
         unknown_model=("model_name", "yolov9_n"),
         foreign={"model_name": "yolov8_s"},
         weights_key="yolov5/yolov5_n-v61_syncbn_fast_8xb16-300e_coco.py"),
+    "mmrotate": Spec(
+        name="mmrotate", framework="mmrotate", **{**OPENMMLAB, "algorithms": ("entropy", "random")},
+        data={"rotated": True},
+        # rotated RTMDet-tiny at 128 px (img_size reaches every resize and pad), a warm-up of 10 iterations, not
+        # the base's 1000
+        fast={"model_name": "rtmdet_tiny", "img_size": "128", "samples_per_gpu": "4", "workers_per_gpu": "0",
+              "cfg_options": "param_scheduler.0.end=10"},
+        train=_train(24, 8),
+        model_task={"conf_threshold": "0.001", "samples_per_gpu": "4", "workers_per_gpu": "1"},
+        # the seed's model_name row ("yolov8_n") is a copy of the mmyolo seed's: the models are rotated RTMDet
+        seed={"training": {"shm_size": "128G", "export_format": "ark:raw", "model_name": "rtmdet_tiny",
+                           "samples_per_gpu": 8, "workers_per_gpu": 4, "max_epochs": 100, "args_options": "",
+                           "cfg_options": "", "img_size": 512, "val_interval": 1, "max_keep_checkpoints": 1},
+              "infer": {"conf_threshold": 0.2, "iou_threshold": 0.65},
+              "mining": {"mining_algorithm": "entropy", "conf_threshold": 0.1, "iou_threshold": 0.65}},
+        unknown_model=("model_name", "rtmdet_xl"),
+        foreign={"model_name": "rtmdet_s"},
+        weights_key="rotated_rtmdet/rotated_rtmdet_tiny-3x-dota.py"),
 }

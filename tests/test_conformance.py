@@ -1,9 +1,9 @@
 """What any executor must do, written once and run over every executor of tests/executor_specs.py, on both stacks:
 training, inference, mining with each of its algorithms and mining+inference through `ymir-sdk run` and
-`ymir-sdk verify`; two processes rank every candidate exactly once; an unreadable candidate is skipped and logged;
-malformed inputs (empty training set, class id out of range, missing, corrupt, foreign or malicious model files,
-unknown model, shell metacharacters in options) get the right code and nothing else happens; the templates are
-the params and hold the seed; the image's pretrained weights are used when no model is chosen.
+`ymir-sdk verify`; two processes train, and rank every candidate exactly once; an unreadable candidate is skipped
+and logged; malformed inputs (empty training set, class id out of range, missing, corrupt, foreign or malicious
+model files, unknown model, shell metacharacters in options) get the right code and nothing else happens; the
+templates are the params and hold the seed; the image's pretrained weights are used when no model is chosen.
 
 What is special to one executor stays in its own test module (tests/test_<name>.py)."""
 import json
@@ -107,6 +107,25 @@ def test_inference_and_mining_pass_verify(name, task, algorithm, executor_datase
     if task == "infer":
         detections = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
         assert len(detections) == spec.n_val and sum(len(d["boxes"]) for d in detections.values()) > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_two_process_training_passes_verify(name, executor_dataset, tmp_path):
+    """Training under 2 torchrun processes (gloo on the CPU, what several gpu ids run on a GPU machine): the model is
+    built for that process group (plain BN where the config asks for SyncBN, which refuses CPU tensors), and one
+    finished result passes `ymir-sdk verify`."""
+    spec = _spec(name)
+    if spec.no_cpu_ddp_training:
+        pytest.skip(spec.no_cpu_ddp_training)
+    work = str(tmp_path / "w")
+    env_file = _lay_out(spec, executor_dataset(name), work, "train", {**spec.fast, **spec.short})
+    r = run_start(_folder(name), env_file, nproc=2, timeout=spec.timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert monitor_line(work)[2:5] == ["1.0000", "2", "0"], monitor_line(work)
+    v = cli("verify", work, "--task", "train")
+    assert v.returncode == 0, v.stdout
+    result = yaml.safe_load(open(os.path.join(work, "out", "models", "result.yaml")))
+    assert result["best_stage_name"] in result["model_stages"]
 
 
 @pytest.mark.parametrize("name", NAMES)

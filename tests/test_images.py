@@ -12,12 +12,13 @@ import yaml
 from conftest import ROOT
 
 DOCKERFILES = os.path.join(ROOT, "dockerfiles")
-IMAGES = {"yolov5": ("cu102", "cu111"), "mmdet": ("cu111",), "mmyolo": ("cu113",)}
+IMAGES = {"yolov5": ("cu102", "cu111"), "mmdet": ("cu111",), "mmyolo": ("cu113",), "mmrotate": ("cu113",)}
 #: what each image's executor imports (beyond the base image's torch)
 NEEDS = {"yolov5": {"yolov5", "onnx", "pydantic", "pycocotools"},
          "mmdet": {"mmcv", "mmengine", "mmdet", "pydantic", "pycocotools", "tensorboard"},
          "mmyolo": {"mmcv", "mmengine", "mmdet", "mmyolo", "albumentations", "pydantic", "pycocotools",
-                    "tensorboard"}}
+                    "tensorboard"},
+         "mmrotate": {"mmcv", "mmengine", "mmdet", "mmrotate", "e2cnn", "pydantic", "pycocotools", "tensorboard"}}
 #: OpenMMLab's wheel index per CUDA / torch of the base image (mmcv's compiled ops)
 MMCV_INDEX = {"cu111": "https://download.openmmlab.com/mmcv/dist/cu111/torch1.8/index.html",
               "cu113": "https://download.openmmlab.com/mmcv/dist/cu113/torch1.11/index.html"}
@@ -71,7 +72,8 @@ def test_pinned_sets(executor, cuda):
     if "mmcv" in names:  # built against the base image's CUDA and torch, from OpenMMLab's index
         assert links == [f"--find-links {MMCV_INDEX[cuda]}"]
         constraints = open(os.path.join(ROOT, "constraints.txt")).read()
-        for name in {"mmcv", "mmengine", "mmdet", "mmyolo"} & names:  # the same OpenMMLab releases as the test set
+        # the same OpenMMLab releases as the test set
+        for name in {"mmcv", "mmengine", "mmdet", "mmyolo", "mmrotate", "e2cnn"} & names:
             version = next(ln for ln in pins if ln.lower().startswith(name + "==")).split("==")[1]
             assert f"{name}=={version}" in constraints
     else:

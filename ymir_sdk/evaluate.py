@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Dict, Mapping, Sequence
+from typing import Callable, Dict, Mapping, Optional, Sequence
+
+import numpy as np
 
 from .dataset.annotations import ImageRecord
 from .dataset.convert import coco_dict
@@ -29,13 +31,16 @@ def detection_metrics(records: Sequence[ImageRecord], detections: Mapping[str, S
     return coco_metrics(gt, dets, conf_thr)
 
 
-def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_stats: bool = False
-                 ) -> Dict[str, float]:
+def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_stats: bool = False,
+                 rotated_iou: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None) -> Dict[str, float]:
     """pycocotools evaluation of COCO-format detections (``image_id``, ``category_id``, ``score``, ``bbox``
     xywh) with score >= ``conf_thr`` against a COCO dict: ``mAP`` (AP at IoU 0.5, 101-point, all areas, 100
     detections: COCO's AP50), ``mAR`` (recall at IoU 0.5), ``tp/fp/fn`` at IoU 0.5; with ``coco_stats`` also the
     standard COCO summary numbers that are defined for this set (``mAP_50_95``, ``mAP_75``, ``mAP_s`` ...;
-    a size range without ground truth is left out rather than reported as -1)."""
+    a size range without ground truth is left out rather than reported as -1). ``rotated_iou``: the boxes are
+    rotated (``bbox`` the un-rotated rectangle, ``rotate_angle`` in radians about its centre, as the SDK's COCO
+    json and :mod:`ymir_sdk.dataset.rotated` write them) and matched by this (D, G) IoU of ``(cx, cy, w, h,
+    angle)`` arrays."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -51,7 +56,8 @@ def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_sta
         coco_gt.dataset = gt
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(list(dets))
-        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        ev = COCOeval(coco_gt, coco_dt, "bbox") if rotated_iou is None else \
+            _rotated_cocoeval(COCOeval, rotated_iou)(coco_gt, coco_dt, "bbox")
         ev.params.catIds = sorted({a["category_id"] for a in gt["annotations"]})
         ev.params.imgIds = sorted(img["id"] for img in gt["images"])
         ev.evaluate()
@@ -72,3 +78,33 @@ def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_sta
             if name != "mAP_50" and value >= 0:
                 out[name] = float(value)
     return out
+
+
+def _rboxes(anns: Sequence[dict]) -> np.ndarray:
+    """(N, 5) ``cx, cy, w, h, angle`` of COCO annotations with an un-rotated ``bbox`` and a ``rotate_angle``."""
+    out = np.zeros((len(anns), 5))
+    for i, a in enumerate(anns):
+        x, y, w, h = a["bbox"]
+        out[i] = (x + w / 2, y + h / 2, w, h, float(a.get("rotate_angle", 0.0)))
+    return out
+
+
+def _rotated_cocoeval(cocoeval, iou: Callable[[np.ndarray, np.ndarray], np.ndarray]):
+    """pycocotools' COCOeval with the IoU of rotated boxes in ``computeIoU`` (the rest, matching and
+    accumulation, is COCO's; areas are the rectangles' w x h, which a rotation keeps)."""
+
+    class RotatedCOCOeval(cocoeval):
+        def computeIoU(self, imgId, catId):  # noqa: N802 - pycocotools' name
+            p = self.params
+            if p.useCats:
+                gt, dt = self._gts[imgId, catId], self._dts[imgId, catId]
+            else:
+                gt = [g for c in p.catIds for g in self._gts[imgId, c]]
+                dt = [d for c in p.catIds for d in self._dts[imgId, c]]
+            if not gt and not dt:
+                return []
+            order = np.argsort([-d["score"] for d in dt], kind="mergesort")
+            dt = [dt[i] for i in order][:p.maxDets[-1]]
+            return iou(_rboxes(dt), _rboxes(gt))
+
+    return RotatedCOCOeval

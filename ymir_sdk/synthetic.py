@@ -54,9 +54,46 @@ def make_image(rng: np.random.Generator, size: Tuple[int, int] = (96, 96), max_o
     return img, objects
 
 
+def make_rotated_image(rng: np.random.Generator, size: Tuple[int, int] = (96, 96), max_objects: int = 3,
+                       classes: int = 2):
+    """One image of rotated bars (a class per colour, 2-3 times as long as wide, any angle): (H, W, 3) uint8 and
+    its objects [(class, (x1, y1, x2, y2) the un-rotated rectangle, exclusive, angle in radians)] in the SDK's
+    convention (:mod:`ymir_sdk.dataset.rotated`)."""
+    from PIL import Image, ImageDraw
+
+    from .dataset.rotated import corners, rboxes_from_boxes
+
+    w, h = size
+    img = Image.fromarray((rng.normal(128, 12, (h, w, 3))).clip(0, 255).astype(np.uint8))
+    occupied = Image.new("L", (w, h), 0)
+    objects: List[tuple] = []
+    for _ in range(int(rng.integers(1, max_objects + 1))):
+        for _try in range(20):
+            bw = int(rng.integers(min(w, h) // 4, min(w, h) // 2))
+            bh = max(4, int(bw / rng.uniform(2, 3)))
+            angle = float(rng.uniform(-np.pi / 2, np.pi / 2))
+            x1, y1 = int(rng.integers(0, w - bw)), int(rng.integers(0, h - bh))
+            box = (x1, y1, x1 + bw, y1 + bh)
+            poly = corners(rboxes_from_boxes(np.array([box]), np.array([angle])))[0].reshape(4, 2)
+            if poly.min() < 0 or poly[:, 0].max() > w or poly[:, 1].max() > h:
+                continue
+            mask = Image.new("L", (w, h), 0)
+            ImageDraw.Draw(mask).polygon([tuple(p) for p in poly.tolist()], fill=1)
+            if not (np.asarray(mask) & np.asarray(occupied)).any():
+                break
+        else:
+            continue
+        cls = int(rng.integers(0, classes))
+        ImageDraw.Draw(img).polygon([tuple(p) for p in poly.tolist()], fill=COLOURS[cls])
+        ImageDraw.Draw(occupied).polygon([tuple(p) for p in poly.tolist()], fill=1)
+        objects.append((cls, box, angle))
+    return np.asarray(img), objects
+
+
 def write_ark_dataset(root: str, n_train: int = 40, n_val: int = 10, size: Tuple[int, int] = (96, 96),
-                      classes: int = 2, seed: int = 0, ext: str = "png") -> List[str]:
-    """A local ark dataset (``classes.txt``, ``images/<split>/``, ``annotations/<split>/``); returns class names."""
+                      classes: int = 2, seed: int = 0, ext: str = "png", rotated: bool = False) -> List[str]:
+    """A local ark dataset (``classes.txt``, ``images/<split>/``, ``annotations/<split>/``); returns class names.
+    ``rotated``: bars at any angle (:func:`make_rotated_image`), each line with its ``rotate_angle``."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -68,12 +105,16 @@ def write_ark_dataset(root: str, n_train: int = 40, n_val: int = 10, size: Tuple
         os.makedirs(os.path.join(root, "images", split), exist_ok=True)
         os.makedirs(os.path.join(root, "annotations", split), exist_ok=True)
         for i in range(n):
-            img, objects = make_image(rng, size, classes=classes)
+            if rotated:
+                img, objects = make_rotated_image(rng, size, classes=classes)
+            else:
+                img, objects = make_image(rng, size, classes=classes)
+                objects = [(cls, box, 0.0) for cls, box, _ in objects]
             stem = f"{split}_{i:05d}"
             Image.fromarray(img).save(os.path.join(root, "images", split, f"{stem}.{ext}"))
             with open(os.path.join(root, "annotations", split, f"{stem}.txt"), "w") as f:
-                for cls, (x1, y1, x2, y2), _ in objects:
-                    f.write(f"{cls}, {x1}, {y1}, {x2 - 1}, {y2 - 1}, -1.0, 0.0\n")
+                for cls, (x1, y1, x2, y2), angle in objects:
+                    f.write(f"{cls}, {x1}, {y1}, {x2 - 1}, {y2 - 1}, -1.0, {angle!r}\n")
     return names
 
 

@@ -63,20 +63,9 @@ def _url(model: str) -> str:
 WEIGHTS = {MODELS[m]: _url(m) for m in _STAMPS}
 
 
-class TrainParams(params.TrainParams):
+class TrainParams(params.ModelTableTrainParams):
     model_name: str = "yolov8_n"
-    config_file: str = ""
-    samples_per_gpu: int = Field(8, ge=1)
     metric: str = Field("bbox", pattern="^bbox$")
-
-
-class InferParams(params.InferParams):
-    iou_threshold: float = Field(0.65, ge=0, le=1)
-
-
-class MineParams(params.MineParams):
-    mining_algorithm: str = "entropy"
-    iou_threshold: float = Field(0.65, ge=0, le=1)
 
 
 class MmyoloExecutor(OpenMMLabExecutor):
@@ -85,4 +74,4 @@ class MmyoloExecutor(OpenMMLabExecutor):
     coco_types = ("YOLOv5CocoDataset",)
     # mmyolo's registries are children of mmengine's, not mmdet's: the ndarray loader is mmdet's
     ndarray_type = "mmdet.LoadImageFromNDArray"
-    TrainParams, InferParams, MineParams = TrainParams, InferParams, MineParams
+    TrainParams, InferParams, MineParams = TrainParams, params.NmsInferParams, params.NmsMineParams

@@ -54,7 +54,10 @@ class Detector:
 
 
 def to_detections(d: DetOutput, conf_threshold: float = 0.0) -> List[Detection]:
-    return [Detection(int(c), float(s), *b) for b, s, c in zip(d.boxes, d.scores, d.labels) if s >= conf_threshold]
+    """The detections scoring at least ``conf_threshold``, with their angles where the boxes are rotated."""
+    angles = [None] * len(d.scores) if d.angles is None else [float(a) for a in d.angles]
+    return [Detection(int(c), float(s), *b, angle=a) for b, s, c, a in zip(d.boxes, d.scores, d.labels, angles)
+            if s >= conf_threshold]
 
 
 def infer(ctx, detector: Detector, batch_size: int, workers: int = 0, pin_memory: bool = False,

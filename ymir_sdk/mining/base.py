@@ -24,13 +24,15 @@ class DetOutput:
 
     ``boxes`` (N, 4) x1 y1 x2 y2; ``scores`` (N,) confidence of the kept class; ``labels`` (N,) class index;
     ``probs`` (N, C) per-class probabilities of each box when the model has them (YOLO: objectness x class
-    sigmoid; softmax heads: the class softmax), else None.
+    sigmoid; softmax heads: the class softmax), else None; ``angles`` (N,) of rotated boxes, radians about the
+    centre (``boxes`` then the un-rotated rectangles, :mod:`ymir_sdk.dataset.rotated`), else None.
     """
 
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
     probs: Optional[np.ndarray] = None
+    angles: Optional[np.ndarray] = None
 
     @staticmethod
     def empty(num_classes: int = 0) -> "DetOutput":
@@ -45,7 +47,8 @@ class DetOutput:
             return self
         keep = np.asarray(self.scores) >= threshold
         return DetOutput(self.boxes[keep], self.scores[keep], self.labels[keep],
-                         None if self.probs is None else self.probs[keep])
+                         None if self.probs is None else self.probs[keep],
+                         None if self.angles is None else self.angles[keep])
 
     def class_distribution(self, num_classes: int) -> np.ndarray:
         """(N, C + 1) distributions over the classes plus "no object": the per-class probabilities, with the

@@ -24,6 +24,48 @@ def python310_collections_shim() -> None:
             setattr(collections, name, getattr(collections.abc, name))
 
 
+def _sort_vertices_cpu(vertices, mask):
+    """What mmcv's CUDA kernel ``diff_iou_rotated_sort_vertices_forward`` returns, in torch, for CPU tensors:
+    per box pair the indices of the valid vertices of the intersection polygon in angular order around their mean
+    (a convex polygon), the first repeated to close it and then in every remaining slot (zero-area terms for
+    ``calculate_area``); a single index (zero area) where fewer than 3 vertices are valid. Indices carry no
+    gradient (the CUDA op marks them non-differentiable too), so the area and its gradient are mmcv's."""
+    import torch
+
+    valid = mask.bool()
+    num_valid = valid.sum(dim=2, keepdim=True)  # (B, N, 1)
+    mean = (vertices * valid.unsqueeze(-1)).sum(dim=2, keepdim=True) / num_valid.clamp(min=1).unsqueeze(-1)
+    centred = (vertices - mean).detach()
+    angle = torch.atan2(centred[..., 1], centred[..., 0]).masked_fill(~valid, float("inf"))
+    order = torch.argsort(angle, dim=2)  # the valid vertices first, by angle
+    first = order[..., :1]
+    slots = torch.cat([order, first], dim=2)
+    position = torch.arange(slots.shape[2], device=slots.device)
+    slots = torch.where(position < num_valid, slots, first)
+    return torch.where(num_valid >= 3, slots, torch.zeros_like(slots))
+
+
+def cpu_rotated_iou_loss() -> None:
+    """mmcv 2.0.1's differentiable rotated IoU (``mmcv.ops.diff_iou_rotated_2d``, the ``RotatedIoULoss`` of
+    mmrotate 1.0.0rc1's rotated RTMDet) sorts the intersection polygon's vertices with a CUDA-only kernel
+    (open-mmlab/mmcv#2067, never merged): every CPU training step fails. Shim: ``sort_indices``, the module
+    function that ``oriented_box_intersection_2d`` looks up at call time, sorts CPU tensors in torch
+    (:func:`_sort_vertices_cpu`); CUDA tensors still go to mmcv's kernel."""
+    from mmcv.ops import diff_iou_rotated
+
+    original = diff_iou_rotated.sort_indices
+    if getattr(original, "ymir_cpu_shim", False):
+        return
+
+    def sort_indices(vertices, mask):
+        if vertices.is_cuda:
+            return original(vertices, mask)
+        return _sort_vertices_cpu(vertices, mask)
+
+    sort_indices.ymir_cpu_shim = True
+    diff_iou_rotated.sort_indices = sort_indices
+
+
 def allow_mmengine_checkpoints() -> None:
     """Checkpoints written by mmengine's runner hold its message hub (HistoryBuffer, NumPy values) and config
     dicts next to the tensors: allow exactly those classes in :func:`ymir_sdk.torch.load_checkpoint` (and in

@@ -51,6 +51,10 @@ class OpenMMLabExecutor(Executor):
     config_steps: Sequence[Callable[[Any, TrainingSetup], None]] = STEPS
     #: the pipeline step that takes a decoded image, in place of the config's LoadImageFromFile
     ndarray_type = "LoadImageFromNDArray"
+    #: how the training data's boxes are written (:func:`ymir_sdk.dataset.convert_to_coco` ``segmentation``)
+    coco_segmentation = "none"
+    #: the mining algorithms the family's outputs support (ALDD also needs an objectness head: :meth:`algorithms`)
+    mining_algorithms: Tuple[str, ...] = DETECTION
     TrainParams, InferParams, MineParams = params.TrainParams, params.InferParams, params.MineParams
 
     def config_file(self, p) -> str:
@@ -59,9 +63,21 @@ class OpenMMLabExecutor(Executor):
             return resolve_config_file(p.config_file, self.package, self.aliases)
         return resolve_model_name(p.model_name, self.models, self.package)
 
+    def register(self) -> None:
+        """Import what the framework's registries need before a config is built (a package whose registries
+        have no import locations); called by :meth:`prepare`."""
+
+    def prepare(self, gpu_ids) -> None:
+        """The run-time set-up before any model or config is built (:func:`.compat.prepare_openmmlab`)."""
+        from .compat import prepare_openmmlab
+
+        prepare_openmmlab(gpu_ids)
+        self.register()
+
     def check_weights(self, key: str, path: str) -> None:
         from .infer import check_config_weights
 
+        self.prepare(())
         check_config_weights(resolve_config_file(key, self.package, self.aliases), path)
 
     # ------------------------------------------------------------------------------------------- training
@@ -70,23 +86,22 @@ class OpenMMLabExecutor(Executor):
         p = ctx.params
         train_pairs = ctx.training_pairs()
         jsons = convert_to_coco({"train": train_pairs, "val": ctx.validation_pairs()}, ctx.class_names,
-                                ctx.work_dir)
+                                ctx.work_dir, segmentation=self.coco_segmentation)
         ctx.progress(0.8, "preprocess")
         return TrainingSetup(
             work_dir=ctx.work_dir, classes=ctx.class_names, train_json=jsons["train"], val_json=jsons["val"],
             batch_size=p.samples_per_gpu, workers=p.workers_per_gpu, max_epochs=p.max_epochs,
             val_interval=p.val_interval, load_from=ctx.initial_weights(config_key(config, self.package), (".pth",)),
             cfg_options=parse_cfg_options(p.cfg_options), tensorboard_dir=ctx.env.output.tensorboard_dir,
-            evaluators=[self.evaluator(jsons["val"], p)], coco_types=self.coco_types, train_size=len(train_pairs))
+            evaluators=[self.evaluator(jsons["val"], p)], coco_types=self.coco_types, train_size=len(train_pairs),
+            input_size=getattr(p, "img_size", None))
 
     def evaluator(self, val_json: str, p) -> dict:
         return dict(type=self.metric_type, ann_file=val_json, iou_type=getattr(p, "metric", "bbox"))
 
     def train(self, ctx) -> None:
-        from .compat import prepare_openmmlab
-
         p = ctx.params
-        prepare_openmmlab(p.gpu_ids)
+        self.prepare(p.gpu_ids)
         config = self.config_file(p)
         args = parse_train_args(p.args_options)
         check_keep(p.max_keep_checkpoints)
@@ -107,18 +122,19 @@ class OpenMMLabExecutor(Executor):
                                 edit=None if iou is None else lambda cfg: set_nms_iou(cfg, iou))
 
     def algorithms(self, ctx) -> Tuple[str, ...]:
-        """The mining algorithms the task's model allows: ALDD only with an objectness head."""
+        """The mining algorithms the task's model allows: the family's, ALDD only with an objectness head."""
+        if "aldd" not in self.mining_algorithms:
+            return tuple(self.mining_algorithms)
         head = str(((self.model_config(ctx).model.get("bbox_head") or {}).get("type", ""))).split(".")[-1]
-        return DETECTION if head in self.objectness_heads else tuple(a for a in DETECTION if a != "aldd")
+        return tuple(a for a in self.mining_algorithms if a != "aldd" or head in self.objectness_heads)
 
     def detector(self, ctx):
         """The task's model (the config and weights of ``model_params_path``) and its test pipeline."""
         from ..torch.devices import device_for
-        from .compat import prepare_openmmlab
         from .infer import Predictor, build_model
 
         p = ctx.params
-        prepare_openmmlab(p.gpu_ids)
+        self.prepare(p.gpu_ids)
         files = ctx.model_files()
         cfg = self.model_config(ctx)
         model = build_model(cfg, pick_weight_file(files, (".pth",)), device_for(p.gpu_ids), len(ctx.class_names))
@@ -131,7 +147,8 @@ class OpenMMLabExecutor(Executor):
 
     def mine(self, ctx) -> None:
         p = ctx.params
-        supported = self.algorithms(ctx) if algorithm_name(p.mining_algorithm) == "aldd" else DETECTION
+        name = algorithm_name(p.mining_algorithm, 2, self.mining_algorithms)
+        supported = self.algorithms(ctx) if name == "aldd" else self.mining_algorithms
         detection.mine(ctx, lambda: self.detector(ctx), p.mining_algorithm, p.samples_per_gpu, p.workers_per_gpu,
                        class_weights=p.class_distribution_scores, supported=supported,
                        conf_threshold=p.conf_threshold)

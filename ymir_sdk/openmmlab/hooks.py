@@ -30,20 +30,31 @@ class YmirDetMetric(BaseMetric):
     COCOeval. Predictions are gathered over ranks by mmengine (the val sampler pads, the metric de-pads)."""
 
     default_prefix = "ymir"
+    #: numbers per predicted box (x1 y1 x2 y2)
+    box_width = 4
 
     def __init__(self, ann_file: str, iou_type: str = "bbox", collect_device: str = "cpu",
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if iou_type != "bbox":
-            raise ValueError(f"YmirDetMetric evaluates boxes (iou_type 'bbox'), not {iou_type!r}")
+            raise ValueError(f"{type(self).__name__} evaluates boxes (iou_type 'bbox'), not {iou_type!r}")
         self.ann_file = ann_file
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
             pred = sample["pred_instances"]
-            bboxes = pred["bboxes"].cpu().numpy()
-            self.results.append((int(sample["img_id"]), bboxes, pred["scores"].cpu().numpy(),
-                                 pred["labels"].cpu().numpy()))
+            bboxes = getattr(pred["bboxes"], "tensor", pred["bboxes"])  # a tensor or mmdet's box structure
+            self.results.append((int(sample["img_id"]), bboxes.float().cpu().numpy().reshape(-1, self.box_width),
+                                 pred["scores"].cpu().numpy(), pred["labels"].cpu().numpy()))
+
+    def box_fields(self, box: List[float]) -> Dict[str, Any]:
+        """A predicted box as COCO result fields."""
+        x1, y1, x2, y2 = box
+        return {"bbox": [x1, y1, x2 - x1, y2 - y1]}
+
+    def coco_evaluate(self, gt: dict, dets: List[dict]) -> Dict[str, float]:
+        """The COCO evaluation of the gathered predictions (not BaseMetric.evaluate, which gathers them)."""
+        return coco_metrics(gt, dets, 0.0, coco_stats=True)
 
     def compute_metrics(self, results: List[Any]) -> Dict[str, float]:
         with open(self.ann_file, encoding="utf-8") as f:
@@ -51,10 +62,10 @@ class YmirDetMetric(BaseMetric):
         cat_ids = sorted(c["id"] for c in gt["categories"])
         dets = []
         for img_id, boxes, scores, labels in results:
-            for (x1, y1, x2, y2), s, c in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
+            for box, s, c in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
                 dets.append({"image_id": img_id, "category_id": cat_ids[int(c)], "score": float(s),
-                             "bbox": [x1, y1, x2 - x1, y2 - y1]})
-        return coco_metrics(gt, dets, 0.0, coco_stats=True)
+                             **self.box_fields(box)})
+        return self.coco_evaluate(gt, dets)
 
 
 class YmirProgressHook(Hook):

@@ -176,8 +176,13 @@ def objectness_maps(outs, head_name: str = "head") -> list:
 def det_output_instances(inst) -> DetOutput:
     """A model's predictions as a :class:`DetOutput`, at most ``MAX_DETECTIONS`` (the best-scored); a box with
     a non-finite coordinate or score (an untrained or diverged model gives them) is not a detection: dropped,
-    and logged."""
-    boxes = inst.bboxes.float().cpu().numpy().reshape(-1, 4)
+    and logged. Boxes of 4 numbers are x1 y1 x2 y2; of 5, mmrotate's rotated ``cx, cy, w, h, angle`` (a tensor
+    or its ``RotatedBoxes``), which become the un-rotated rectangles and their angles."""
+    from ..dataset.rotated import boxes_from_rboxes
+
+    bboxes = getattr(inst.bboxes, "tensor", inst.bboxes)  # mmdet/mmrotate box structures hold a tensor
+    width = int(bboxes.shape[-1]) if bboxes.dim() == 2 and bboxes.shape[-1] == 5 else 4
+    boxes = bboxes.float().cpu().numpy().reshape(-1, width)
     scores = inst.scores.float().cpu().numpy()
     labels = inst.labels.cpu().numpy().astype(np.int64)
     finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
@@ -187,6 +192,9 @@ def det_output_instances(inst) -> DetOutput:
     if len(scores) > MAX_DETECTIONS:  # some heads (mmdet 3.1's YOLOX) have no max_per_img
         top = np.argsort(-scores, kind="stable")[:MAX_DETECTIONS]
         boxes, scores, labels = boxes[top], scores[top], labels[top]
+    if width == 5:
+        rects, angles = boxes_from_rboxes(boxes)
+        return DetOutput(rects.astype(np.float32), scores, labels, angles=angles)
     return DetOutput(boxes, scores, labels)
 
 

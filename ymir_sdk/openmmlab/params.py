@@ -36,3 +36,20 @@ class MineParams(HyperParams):
     class_distribution_scores: FloatList = []
     samples_per_gpu: int = Field(8, ge=1)
     workers_per_gpu: int = Field(4, ge=0)
+
+
+# The keys the mmyolo and mmrotate seeds (003, 004) share beyond these: a model table, ``iou_threshold`` for the
+# model's NMS, entropy mining by default.
+class ModelTableTrainParams(TrainParams):
+    model_name: str = ""
+    config_file: str = ""
+    samples_per_gpu: int = Field(8, ge=1)
+
+
+class NmsInferParams(InferParams):
+    iou_threshold: float = Field(0.65, ge=0, le=1)
+
+
+class NmsMineParams(MineParams):
+    mining_algorithm: str = "entropy"
+    iou_threshold: float = Field(0.65, ge=0, le=1)

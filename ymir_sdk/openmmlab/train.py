@@ -83,8 +83,14 @@ def run_training(ctx, cfg, config_path: str, load_from: Optional[str], metric_ma
     do not fit the model are refused before training starts."""
     from mmengine.runner import Runner
 
+    from ..dist import init_process_group
     from .hooks import YmirProgressHook, YmirStageHook
 
+    backend = ((cfg.get("env_cfg") or {}).get("dist_cfg") or {}).get("backend")
+    if cfg.get("launcher") == "pytorch" and backend == "gloo":
+        # joined here: mmengine 0.10.7's init_dist calls torch.cuda.set_device for every backend (no GPU: fails);
+        # the runner then finds the group and uses it
+        init_process_group("gloo")
     runner = Runner.from_cfg(cfg)
     if load_from:
         from .infer import check_pretrained
