@@ -181,7 +181,7 @@ def det_output_instances(inst) -> DetOutput:
     from ..dataset.rotated import boxes_from_rboxes
 
     bboxes = getattr(inst.bboxes, "tensor", inst.bboxes)  # mmdet/mmrotate box structures hold a tensor
-    width = int(bboxes.shape[-1]) if bboxes.dim() == 2 and bboxes.shape[-1] == 5 else 4
+    width = 5 if bboxes.dim() == 2 and bboxes.shape[-1] == 5 else 4
     boxes = bboxes.float().cpu().numpy().reshape(-1, width)
     scores = inst.scores.float().cpu().numpy()
     labels = inst.labels.cpu().numpy().astype(np.int64)
