@@ -82,11 +82,11 @@ def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_sta
 
 def _rboxes(anns: Sequence[dict]) -> np.ndarray:
     """(N, 5) ``cx, cy, w, h, angle`` of COCO annotations with an un-rotated ``bbox`` and a ``rotate_angle``."""
-    out = np.zeros((len(anns), 5))
-    for i, a in enumerate(anns):
-        x, y, w, h = a["bbox"]
-        out[i] = (x + w / 2, y + h / 2, w, h, float(a.get("rotate_angle", 0.0)))
-    return out
+    from .dataset.rotated import rboxes_from_boxes
+
+    xywh = np.asarray([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
+    angles = [float(a.get("rotate_angle", 0.0)) for a in anns]
+    return rboxes_from_boxes(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1), angles)
 
 
 def _rotated_cocoeval(cocoeval, iou: Callable[[np.ndarray, np.ndarray], np.ndarray]):

@@ -18,7 +18,7 @@ executor's):
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 
@@ -93,15 +93,19 @@ def rotated_iou(dets: np.ndarray, gts: np.ndarray) -> np.ndarray:
                            torch.as_tensor(gts, dtype=torch.float32)).numpy().astype(np.float64)
 
 
-def _steps_of(cfg) -> List[dict]:
-    """Every pipeline step of the config: the loaders' (nested datasets included) and the pipeline-switch
-    hooks' stage-2 pipelines."""
-    steps: List[dict] = []
+def _datasets_of(cfg) -> Iterator[dict]:
+    """Every dataset of the config's loaders, wrapped ones (``dataset.dataset``) included."""
     for name in ("train_dataloader", "val_dataloader", "test_dataloader"):
         ds = (cfg.get(name) or {}).get("dataset") or {}
         while isinstance(ds, dict):
-            steps += [s for s in ds.get("pipeline") or [] if isinstance(s, dict)]
+            yield ds
             ds = ds.get("dataset")
+
+
+def _steps_of(cfg) -> List[dict]:
+    """Every pipeline step of the config: the loaders' (nested datasets included) and the pipeline-switch
+    hooks' stage-2 pipelines."""
+    steps = [s for ds in _datasets_of(cfg) for s in ds.get("pipeline") or [] if isinstance(s, dict)]
     for hook in cfg.get("custom_hooks") or []:
         if isinstance(hook, dict):
             steps += [s for s in hook.get("switch_pipeline") or [] if isinstance(s, dict)]
@@ -129,11 +133,8 @@ def set_rotated_data(cfg, setup: TrainingSetup) -> None:
     the config's native size in every resize, pad, crop and mosaic size (other sizes scaled alike, e.g. a
     2x multi-scale range)."""
     register()
-    for name in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        ds = (cfg.get(name) or {}).get("dataset") or {}
-        while isinstance(ds, dict):
-            ds.pop("img_shape", None)
-            ds = ds.get("dataset")
+    for ds in _datasets_of(cfg):
+        ds.pop("img_shape", None)
     native = _native_size(cfg)
     ratio = setup.input_size / native if setup.input_size and native else None
     for step in _steps_of(cfg):
