@@ -85,7 +85,7 @@ def sets_args(sets):
 def executor_dataset(tmp_path_factory):
     """``executor_dataset(name)``: the generated ark dataset of an executor's spec (made once a session)."""
     from executor_specs import EXECUTORS
-    from ymir_sdk.synthetic import write_ark_dataset
+    from ymir_sdk.synthetic import write_ark_dataset, write_coco_dataset
 
     made = {}
 
@@ -93,7 +93,8 @@ def executor_dataset(tmp_path_factory):
         if name not in made:
             spec = EXECUTORS[name]
             root = str(tmp_path_factory.mktemp(f"{name}-data"))
-            write_ark_dataset(root, n_train=spec.n_train, n_val=spec.n_val, size=spec.size, **spec.data)
+            write = write_coco_dataset if spec.dataset == "coco" else write_ark_dataset
+            write(root, n_train=spec.n_train, n_val=spec.n_val, size=spec.size, **spec.data)
             made[name] = root
         return made[name]
 
@@ -112,8 +113,8 @@ def trained_model(executor_dataset, tmp_path_factory):
         if name not in made:
             spec = EXECUTORS[name]
             work = str(tmp_path_factory.mktemp(name) / "train")
-            r = cli("run", name, "--task", "train", "--dataset", executor_dataset(name), "--work", work,
-                    "--no-progress", *sets_args({**spec.fast, **spec.train}), timeout=spec.timeout)
+            r = cli("run", spec.folder, *spec.run_args, "--task", "train", "--dataset", executor_dataset(name),
+                    "--work", work, "--no-progress", *sets_args({**spec.fast, **spec.train}), timeout=spec.timeout)
             assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
             made[name] = work
         return made[name]

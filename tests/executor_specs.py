@@ -39,12 +39,28 @@ class Spec:
     loaded: str
     n_train: int = 16
     n_val: int = 6
+    #: the executor folder under executors/ (default: the name), and its Executor (module or module:Class)
+    folder: str = ""
+    module: str = ""
+    #: the object type it runs (a part of a multi-type image: its templates are img-man/<type folder>/)
+    object_type: int = 2
+    #: the generated dataset: "ark" (boxes) or "coco" (RLE masks)
+    dataset: str = "ark"
     #: further arguments of the dataset generator (ymir_sdk.synthetic.write_ark_dataset), e.g. rotated boxes
     data: Dict[str, Any] = field(default_factory=dict)
     #: why the framework cannot train in several CPU processes (gloo), where it cannot
     no_cpu_ddp_training: str = ""
     timeout: int = 900
     extra: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.folder = self.folder or self.name
+        self.module = self.module or f"executors.{self.folder}"
+
+    @property
+    def run_args(self) -> Tuple[str, ...]:
+        """`ymir-sdk run` arguments that choose the part of a multi-type image."""
+        return ("--object-type", str(self.object_type)) if self.folder != self.name else ()
 
 
 YOLOX_128 = ("img_scale=(128,128) model.data_preprocessor.batch_augments.0.random_size_range=(96,160) "
@@ -56,6 +72,12 @@ OPENMMLAB = dict(
     stages={"max_epochs": "8", "val_interval": "1", "max_keep_checkpoints": "2"},
     algorithms=("aldd", "cald", "entropy", "random"), shell_options=("args_options", "cfg_options"),
     foreign_words=("do not fit",), loaded="Load checkpoint from")
+
+
+#: mmseg's Cityscapes configs at 128 px: the crop (and the data preprocessor's pad size) at its source, the
+#: training resize range and the test resize (which would up-scale every image to 2048x1024)
+SEG_128 = ("crop_size=(128,128) train_dataloader.dataset.pipeline.2.scale=(256,128) "
+           "val_dataloader.dataset.pipeline.1.scale=(128,128)")
 
 
 def _train(epochs: int, interval: int) -> Dict[str, str]:
@@ -136,4 +158,31 @@ EXECUTORS = {
         unknown_model=("model_name", "rtmdet_xl"),
         foreign={"model_name": "rtmdet_s"},
         weights_key="rotated_rtmdet/rotated_rtmdet_tiny-3x-dota.py"),
+    "seg-in-one-semantic": Spec(
+        name="seg-in-one-semantic", framework="mmseg", folder="seg-in-one",
+        module="executors.seg-in-one.semantic:MmsegExecutor", object_type=3, dataset="coco", size=(128, 128),
+        # FastSCNN (the default) at 128 px: crop, pad and the resize scales of the Cityscapes pipelines
+        fast={"samples_per_gpu": "2", "workers_per_gpu": "0", "cfg_options": SEG_128},
+        # 40 iterations of FastSCNN from scratch already separate the shapes from the background
+        train={"max_iters": "40", "interval": "20", "args_options": "--seed 0 --deterministic"},
+        short={"max_iters": "4", "interval": "4"},
+        stages={"max_iters": "80", "interval": "10", "save_least_file": "false", "max_keep_ckpts": "2"},
+        model_task={"samples_per_gpu": "2", "workers_per_gpu": "1"},
+        algorithms=("rsal", "ripu", "random"),
+        seed={"training": {"shm_size": "128G", "export_format": "seg-coco:raw",
+                           "config_file": "configs/fastscnn/fast_scnn_lr0.12_8x4_160k_cityscapes.py",
+                           "samples_per_gpu": 2, "workers_per_gpu": 2, "max_iters": 20000, "interval": 2000,
+                           "args_options": "", "cfg_options": "", "save_least_file": True, "max_keep_ckpts": -1,
+                           "ignore_black_area": False},
+              "infer": {"shm_size": "128G", "samples_per_gpu": 2, "workers_per_gpu": 2},
+              "mining": {"mining_algorithm": "RSAL", "superpixel_algorithm": "slico", "uncertainty_method": "BvSB",
+                         "shm_size": "128G", "max_superpixel_per_image": 1024, "max_kept_mining_image": 5000,
+                         "topk_superpixel_score": 3, "class_balance": True, "fp16": True, "samples_per_gpu": 2,
+                         "workers_per_gpu": 2, "ripu_region_radius": 1}},
+        shell_options=("args_options", "cfg_options"),
+        unknown_model=("config_file", "configs/fastscnn/fast_scnn_huge.py"),
+        foreign={"config_file": "configs/hrnet/fcn_hr18s_4xb2-40k_cityscapes-512x1024.py"},
+        foreign_words=("do not fit",),
+        weights_key="fastscnn/fast_scnn_8xb4-160k_cityscapes-512x1024.py",
+        loaded="Load checkpoint from"),
 }

@@ -23,31 +23,75 @@ TEMPLATES = ("training", "infer", "mining")
 
 def _spec(name):
     spec = EXECUTORS[name]
-    require_executor(name, spec.framework)
+    require_executor(spec.folder, spec.framework)
     return spec
 
 
 def _executor(name):
     from ymir_sdk.cli import load_executor_class
 
-    return load_executor_class(f"executors.{name}")
+    return load_executor_class(EXECUTORS[name].module)
 
 
 def _folder(name):
-    return os.path.join(ROOT, "executors", name)
+    return os.path.join(ROOT, "executors", EXECUTORS[name].folder)
+
+
+def _templates(spec):
+    """The folder of the executor's templates (a multi-type image's: its object type's)."""
+    from ymir_sdk.contract import OBJECT_TYPES
+
+    img_man = os.path.join(_folder(spec.name), "img-man")
+    return img_man if spec.folder == spec.name else os.path.join(img_man, OBJECT_TYPES[spec.object_type])
 
 
 def _train(spec, dataset, work, *args, sets=None):
     """A short training through `ymir-sdk run` (the spec's fast settings, then ``sets``)."""
-    return cli("run", spec.name, "--task", "train", "--dataset", dataset, "--work", work, "--no-progress",
-               *sets_args({**spec.fast, **spec.short, **(sets or {})}), *args, timeout=spec.timeout)
+    return cli("run", spec.folder, *spec.run_args, "--task", "train", "--dataset", dataset, "--work", work,
+               "--no-progress", *sets_args({**spec.fast, **spec.short, **(sets or {})}), *args,
+               timeout=spec.timeout)
 
 
 def _lay_out(spec, dataset, work, task, sets, **kw):
     from ymir_sdk.localdata import read_dataset
     from ymir_sdk.runner import lay_out
 
-    return lay_out(work, read_dataset(dataset), task, os.path.join(_folder(spec.name), "img-man"), sets, **kw)
+    return lay_out(work, read_dataset(dataset), task, os.path.join(_folder(spec.name), "img-man"), sets,
+                   object_type=spec.object_type, **kw)
+
+
+def _main_metric(spec):
+    from ymir_sdk.contract import MAIN_METRIC
+
+    return MAIN_METRIC[spec.object_type]
+
+
+def _predicted(spec, work):
+    """basename -> the number of predicted objects, from infer-result.json (detection or COCO)."""
+    data = json.load(open(os.path.join(work, "out", "infer-result.json")))
+    if spec.object_type == 2:
+        return {name: len(d["boxes"]) for name, d in data["detection"].items()}
+    ids = {img["id"]: img["file_name"] for img in data["images"]}
+    out = dict.fromkeys(ids.values(), 0)
+    for ann in data["annotations"]:
+        out[ids[ann["image_id"]]] += 1
+    return out
+
+
+def _add_images(spec, ds, split, names, data):
+    """Add image files to a generated dataset's split (listed in its COCO json where it has one)."""
+    folder = os.path.join(ds, "images", split) if spec.dataset == "ark" else os.path.join(ds, "images")
+    for name in names:
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data(name))
+    if spec.dataset == "coco":
+        path = os.path.join(ds, f"{split}.json")
+        coco = json.load(open(path))
+        first = coco["images"][0]
+        for name in names:
+            coco["images"].append({"id": max(i["id"] for i in coco["images"]) + 1, "file_name": name,
+                                   "width": first["width"], "height": first["height"]})
+        json.dump(coco, open(path, "w"))
 
 
 def _failed_with(work, code, *words):
@@ -69,7 +113,7 @@ def test_templates_are_the_params_and_hold_the_seed(name):
     spec, executor = _spec(name), _executor(name)
     models = dict(zip(TEMPLATES, (executor.TrainParams, executor.InferParams, executor.MineParams)))
     for template, model in models.items():
-        with open(os.path.join(_folder(name), "img-man", f"{template}-template.yaml")) as f:
+        with open(os.path.join(_templates(spec), f"{template}-template.yaml")) as f:
             assert yaml.safe_load(f) == model.template(), template
         held = model.template()
         for key, default in spec.seed[template].items():
@@ -81,13 +125,13 @@ def test_templates_are_the_params_and_hold_the_seed(name):
 # ------------------------------------------------------------------ the tasks, end to end
 @pytest.mark.parametrize("name", NAMES)
 def test_training_passes_verify(name, trained_model):
-    _spec(name)
+    spec = _spec(name)
     work = trained_model(name)
     v = cli("verify", work, "--task", "train")
     assert v.returncode == 0, v.stdout
     result = yaml.safe_load(open(os.path.join(work, "out", "models", "result.yaml")))
-    assert result["best_stage_name"] in result["model_stages"]
-    assert 0 <= result["model_stages"][result["best_stage_name"]]["mAP"] <= 1
+    assert result["best_stage_name"] in result["model_stages"] and result["object_type"] == spec.object_type
+    assert 0 <= result["model_stages"][result["best_stage_name"]][_main_metric(spec)] <= 1
     assert os.listdir(os.path.join(work, "out", "tensorboard"))
 
 
@@ -96,8 +140,8 @@ def test_inference_and_mining_pass_verify(name, task, algorithm, executor_datase
     spec = _spec(name)
     work = str(tmp_path / "w")
     sets = {**spec.model_task, **({"mining_algorithm": algorithm} if algorithm else {})}
-    r = cli("run", name, "--task", task, "--dataset", executor_dataset(name), "--work", work, "--model",
-            trained_model(name), "--no-progress", *sets_args(sets), timeout=spec.timeout)
+    r = cli("run", spec.folder, *spec.run_args, "--task", task, "--dataset", executor_dataset(name), "--work", work,
+            "--model", trained_model(name), "--no-progress", *sets_args(sets), timeout=spec.timeout)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     v = cli("verify", work, "--task", task)
     assert v.returncode == 0, v.stdout
@@ -105,8 +149,8 @@ def test_inference_and_mining_pass_verify(name, task, algorithm, executor_datase
         rows = open(os.path.join(work, "out", "result.tsv")).read().splitlines()
         assert len(rows) == spec.n_val  # every candidate (the validation split), once
     if task == "infer":
-        detections = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
-        assert len(detections) == spec.n_val and sum(len(d["boxes"]) for d in detections.values()) > 0
+        predicted = _predicted(spec, work)
+        assert len(predicted) == spec.n_val and sum(predicted.values()) > 0
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -136,13 +180,14 @@ def test_two_processes_rank_every_candidate_once(name, executor_dataset, trained
     spec = _spec(name)
     ds = str(tmp_path / "ds")
     shutil.copytree(executor_dataset(name), ds)
-    with open(os.path.join(ds, "images", "val", "val_00000.png"), "rb") as f:
+    sub = "val" if spec.dataset == "ark" else ""
+    with open(os.path.join(ds, "images", sub, "val_00000.png"), "rb") as f:
         good = f.read()
-    for broken in ("val_zz1.png", "val_zz2.png"):
-        with open(os.path.join(ds, "images", "val", broken), "wb") as f:
-            f.write(good[:60] + broken.encode())  # two distinct assets (the asset name is the content's hash)
+    # two distinct assets (the asset name is the content's hash) whose header reads
+    _add_images(spec, ds, "val", ("val_zz1.png", "val_zz2.png"), lambda n: good[:60] + n.encode())
     work = str(tmp_path / "w")
-    env_file = _lay_out(spec, ds, work, "mine+infer", {**spec.model_task, "mining_algorithm": "entropy"},
+    algorithm = "entropy" if "entropy" in spec.algorithms else spec.algorithms[0]
+    env_file = _lay_out(spec, ds, work, "mine+infer", {**spec.model_task, "mining_algorithm": algorithm},
                         model=trained_model(name), candidates="all")
     r = run_start(_folder(name), env_file, nproc=2, timeout=spec.timeout)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -154,9 +199,9 @@ def test_two_processes_rank_every_candidate_once(name, executor_dataset, trained
     assert sorted(ranked) == sorted(candidates)  # every candidate, once
     broken = {c for c in candidates if os.path.getsize(c) < 100}  # the two cut copies (assets named by hash)
     assert len(broken) == 2 and set(ranked[-2:]) == broken  # the unreadable last
-    detections = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
-    assert set(detections) == {os.path.basename(c) for c in candidates}
-    assert all(detections[os.path.basename(c)]["boxes"] == [] for c in broken)
+    predicted = _predicted(spec, work)
+    assert set(predicted) == {os.path.basename(c) for c in candidates}
+    assert all(predicted[os.path.basename(c)] == 0 for c in broken)
     assert r.stdout.count("skipping") + r.stderr.count("skipping") >= 2
 
 
@@ -177,15 +222,24 @@ def test_class_id_out_of_range_and_unreadable_image_are_reported(name, executor_
     spec = _spec(name)
     ds = str(tmp_path / "ds")
     shutil.copytree(executor_dataset(name), ds)
-    with open(os.path.join(ds, "annotations", "train", "train_00000.txt"), "a") as f:
-        f.write("7, 1, 1, 10, 10, -1.0, 0.0\n")
-    good = open(os.path.join(ds, "images", "train", "train_00001.png"), "rb").read()
-    with open(os.path.join(ds, "images", "train", "broken.png"), "wb") as f:
-        f.write(good[: len(good) // 2])  # its header reads, its data is cut
+    sub = "train" if spec.dataset == "ark" else ""
+    good = open(os.path.join(ds, "images", sub, "train_00001.png"), "rb").read()
+    _add_images(spec, ds, "train", ("broken.png",), lambda n: good[: len(good) // 2])  # its header reads
     work = str(tmp_path / "w")
-    r = _train(spec, ds, work)
-    assert r.returncode == 0, r.stdout[-3000:]
-    text = executor_log(work)
+    if spec.dataset == "ark":
+        with open(os.path.join(ds, "annotations", "train", "train_00000.txt"), "a") as f:
+            f.write("7, 1, 1, 10, 10, -1.0, 0.0\n")
+        r = _train(spec, ds, work)
+    else:  # the platform's COCO file with an object of a category that is not one of the task's classes
+        env_file = _lay_out(spec, ds, work, "train", {**spec.fast, **spec.short})
+        path = os.path.join(work, "in", "annotations", "coco-annotations.json")
+        coco = json.load(open(path))
+        coco["categories"].append({"id": 77, "name": "zebra", "supercategory": "none"})
+        coco["annotations"].append({**coco["annotations"][0], "id": 10 ** 6, "category_id": 77})
+        json.dump(coco, open(path, "w"))
+        r = run_start(_folder(name), env_file, timeout=spec.timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    text = executor_log(work) if spec.dataset == "ark" else r.stdout + r.stderr
     assert "1 objects with a class outside class_names (dropped)" in text
     assert "1 unreadable images (dropped)" in text
 

@@ -168,7 +168,18 @@ class Context:
         every = {**{path: [] for path in self.skipped}, **detections}
         results.write_detection_result(self.env.output.infer_result_file, every, self.class_names, sizes)
 
-    def write_segmentation(self, images) -> None:
+    def write_segmentation(self, found: Mapping[str, Tuple[int, int, Sequence[results.Instance]]]) -> None:
+        """infer-result.json (COCO, RLE masks) from path -> (width, height, instances): every candidate once, an
+        unreadable one with no annotation (and width and height 0 where its size cannot be read either: the
+        platform reads neither)."""
+        images = [(path, w, h, insts) for path, (w, h, insts) in found.items()]
+        for path in dict.fromkeys(self.skipped):
+            if path not in found:
+                try:
+                    w, h = image_size(path)
+                except ImageError:
+                    w, h = 0, 0
+                images.append((path, w, h, []))
         results.write_coco_result(self.env.output.infer_result_file, images, self.class_names)
 
     def write_mining(self, scores, candidates: Optional[Sequence[str]] = None) -> None:
@@ -223,6 +234,18 @@ class MultiTypeExecutor(Executor):
     @property
     def object_types(self) -> Tuple[int, ...]:  # type: ignore[override]
         return tuple(self.executors)
+
+    @property
+    def pretrained_weights(self) -> Dict[str, str]:  # type: ignore[override]
+        """Every part's weight table (the image fetches them all at build time)."""
+        return {k: v for cls in self.executors.values() for k, v in cls.pretrained_weights.items()}
+
+    def check_weights(self, key: str, path: str) -> None:
+        """Checked by the part whose table holds ``key``."""
+        for cls in self.executors.values():
+            if key in cls.pretrained_weights:
+                return cls().check_weights(key, path)
+        return super().check_weights(key, path)
 
     def guess_object_type(self, config: Mapping[str, Any], env: EnvConfig) -> Any:
         """The object type when config.yaml does not say it (platform < 2.4): the export format's for a

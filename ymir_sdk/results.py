@@ -263,11 +263,29 @@ def write_detection_result(path: str, results: Mapping[str, Sequence[Detection]]
 # ------------------------------------------------------------------------------------------------ segmentation
 @dataclass
 class Instance:
-    """One segmented object: a boolean mask at the original resolution; ``score`` None for semantic results."""
+    """One segmented object: a boolean mask at the original resolution, or its RLE (pycocotools' ``encode``,
+    :func:`encoded`: what a loop keeps per image instead of full-size masks); ``score`` None for semantic
+    results."""
 
     class_id: int
-    mask: np.ndarray
+    mask: Any
     score: Optional[float] = None
+
+
+def encoded(instances: Sequence[Instance]) -> List[Instance]:
+    """The instances with their masks as RLE (empty masks dropped)."""
+    from pycocotools import mask as mask_utils
+
+    out = []
+    for inst in instances:
+        if isinstance(inst.mask, dict):
+            out.append(inst)
+            continue
+        mask = np.asarray(inst.mask, dtype=bool)
+        if mask.any():
+            out.append(Instance(inst.class_id, mask_utils.encode(np.asfortranarray(mask.astype(np.uint8))),
+                                inst.score))
+    return out
 
 
 def coco_result(images: Sequence[Tuple[str, int, int, Sequence[Instance]]], class_names: Sequence[str]) -> dict:
@@ -277,18 +295,17 @@ def coco_result(images: Sequence[Tuple[str, int, int, Sequence[Instance]]], clas
     for img_id, (path, width, height, instances) in enumerate(images, 1):
         out_images.append({"id": img_id, "file_name": os.path.basename(path), "width": int(width),
                            "height": int(height)})
-        for inst in instances:
-            mask = np.asarray(inst.mask, dtype=bool)
-            if mask.shape != (height, width):
-                raise ContractError(f"{path}: mask shape {mask.shape} differs from the image ({height}, {width})")
-            area = int(mask.sum())
-            if not area:
-                continue  # an empty mask would need an empty segmentation, which crashes the platform
-            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        for inst in encoded(instances):  # an empty mask would need an empty segmentation: it crashes the platform
+            rle = inst.mask
+            if tuple(rle["size"]) != (height, width):
+                raise ContractError(f"{path}: mask shape {tuple(rle['size'])} differs from the image "
+                                    f"({height}, {width})")
+            counts = rle["counts"]
             x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
             ann = {"id": len(annotations) + 1, "image_id": img_id, "category_id": int(inst.class_id),
-                   "bbox": [x, y, w, h], "area": area, "iscrowd": 0,
-                   "segmentation": {"size": [int(height), int(width)], "counts": rle["counts"].decode("ascii")}}
+                   "bbox": [x, y, w, h], "area": int(mask_utils.area(rle)), "iscrowd": 0,
+                   "segmentation": {"size": [int(height), int(width)],
+                                    "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}}
             if inst.score is not None:
                 ann["confidence"] = plain_float(inst.score, "score")
             annotations.append(ann)

@@ -23,7 +23,7 @@ import yaml
 
 from .contract import OBJECT_TYPES, TEMPLATE_FILES
 from .dataset.imagesize import image_size
-from .errors import ConfigError, DatasetError, ModelError
+from .errors import ConfigError, DatasetError, ImageError, ModelError
 from .localdata import LocalDataset, LocalImage
 
 RUN_TASKS = ("train", "infer", "mine", "mine+infer")
@@ -179,7 +179,10 @@ def _coco_export(entries: List[Tuple[str, LocalImage]], class_names: Sequence[st
     only classes that occur, int bbox, RLE/polygon or {} segmentation."""
     images, annotations, used = [], [], set()
     for img_id, (asset, image) in enumerate(sorted(entries, key=lambda e: os.path.basename(e[0])), 1):
-        w, h = image_size(asset)
+        try:
+            w, h = image_size(asset)
+        except ImageError:  # exported as the platform does; the executor finds out (and skips it)
+            w, h = 0, 0
         images.append({"id": img_id, "file_name": os.path.basename(asset), "width": w, "height": h,
                        "date_captured": "", "license": 1, "coco_url": "", "flickr_url": ""})
         for o in image.objects:
@@ -187,7 +190,7 @@ def _coco_export(entries: List[Tuple[str, LocalImage]], class_names: Sequence[st
             bbox = [int(round(x1)), int(round(y1)), int(round(x2 - x1)), int(round(y2 - y1))]
             seg = o.segmentation or {}
             area = 0
-            if seg:
+            if seg and w and h:
                 from .dataset.convert import decode_segmentation
 
                 area = int(decode_segmentation(seg, h, w).sum())

@@ -486,6 +486,9 @@ class TrainingSetup:
     train_size: int = 0
     #: the model's square input size where the params set one (``img_size``), for the family's config steps
     input_size: Optional[int] = None
+    #: a run counted in iterations (mmseg's seed: ``max_iters``): ``max_epochs`` is then unused and
+    #: ``val_interval`` counts iterations
+    max_iters: Optional[int] = None
 
     def __post_init__(self) -> None:
         self.cfg_options = dict(self.cfg_options or {})
@@ -519,7 +522,7 @@ def rederived_config(config_file: str, setup: TrainingSetup):
     if "val_dataloader" not in cfg or cfg.val_dataloader is None:
         raise ConfigError("config_file", config_file, "a config with a val_dataloader (evaluation is how model "
                           "stages are chosen)")
-    if is_iter_based(cfg) and not setup.per_epoch:
+    if is_iter_based(cfg) and not setup.per_epoch and not setup.max_iters:
         raise ConfigError("config_file", config_file, "an epoch-based config (an iteration-based one needs the "
                           "training-set size)")
     return cfg
@@ -554,12 +557,13 @@ def set_loop(cfg, setup: TrainingSetup) -> None:
     from mmengine.config import ConfigDict
 
     max_epochs, per_epoch = setup.max_epochs, setup.per_epoch
-    interval = max(1, min(int(setup.val_interval), max_epochs))
+    interval = max(1, min(int(setup.val_interval), setup.max_iters or max_epochs))
     train_cfg = cfg.get("train_cfg") or ConfigDict(type="EpochBasedTrainLoop")
-    if is_iter_based(cfg):
-        # an iteration-counting config (mmseg's): max_epochs passes over the training set, in iterations, and
-        # the schedule's iteration bounds scaled to that length (its literal 160k-iteration plan would not fit)
-        max_iters, step = max_epochs * per_epoch, interval * per_epoch
+    if setup.max_iters or is_iter_based(cfg):
+        # iterations (mmseg's configs and seed): max_iters, or max_epochs passes over the training set, and the
+        # schedule's iteration bounds scaled to that length (its literal 160k-iteration plan would not fit)
+        max_iters, step = ((setup.max_iters, interval) if setup.max_iters
+                           else (max_epochs * per_epoch, interval * per_epoch))
         base_iters = int(train_cfg.get("max_iters") or max_iters)
         train_cfg = ConfigDict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=step)
         _scale_iter_schedulers(cfg, max_iters / max(1, base_iters), max_iters)

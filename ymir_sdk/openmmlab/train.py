@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from ..dist import world
 from ..errors import ConfigError, ModelError
@@ -78,9 +78,12 @@ def dump_config(cfg, work_dir: str, config_file: str) -> str:
 
 
 def run_training(ctx, cfg, config_path: str, load_from: Optional[str], metric_map: Mapping[str, str],
-                 keep: int) -> None:
+                 keep: int, main_metric: str = "mAP", classes: Optional[Sequence[str]] = None,
+                 evaluate_config: Optional[Mapping[str, float]] = None) -> None:
     """mmengine's runner on ``cfg`` with our progress and stage hooks (:mod:`.hooks`); pretrained weights that
-    do not fit the model are refused before training starts."""
+    do not fit the model are refused before training starts. ``classes``: the model's (default the task's),
+    saved with each stage; ``evaluate_config``: the stages' (default: detection's IoU 0.5 and the model's score
+    threshold)."""
     from mmengine.runner import Runner
 
     from ..dist import init_process_group
@@ -99,8 +102,10 @@ def run_training(ctx, cfg, config_path: str, load_from: Optional[str], metric_ma
     result = ctx.training_result()
     runner.register_hook(YmirProgressHook(ctx.progress))
     runner.register_hook(YmirStageHook(result, config_path, metric_map, keep,
-                                       evaluate_config={"iou_thr": 0.5, "conf_thr": score_thr(cfg.model)},
-                                       classes=ctx.class_names, is_main=lambda: world()[0] == 0))
+                                       evaluate_config=({"iou_thr": 0.5, "conf_thr": score_thr(cfg.model)}
+                                                        if evaluate_config is None else evaluate_config),
+                                       classes=ctx.class_names if classes is None else classes,
+                                       main_metric=main_metric, is_main=lambda: world()[0] == 0))
     runner.train()
     if world()[0] == 0 and not result.stages:
         raise ModelError("training ended without a validated checkpoint")

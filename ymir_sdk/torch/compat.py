@@ -56,3 +56,16 @@ def launch_command(nproc: int, argv: Sequence[str]) -> List[str]:
 def onnx_export_kwargs() -> Dict[str, Any]:
     """Extra keyword arguments of ``torch.onnx.export`` that select the TorchScript exporter."""
     return {"dynamo": False} if at_least(ONNX_DYNAMO) else {}
+
+
+#: ``torch.autocast(device_type, ...)``: torch >= 1.10; before it ``torch.cuda.amp.autocast`` (deprecated in 2.4)
+AUTOCAST = (1, 10)
+
+
+def cuda_fp16(enabled: bool):
+    """The context that runs CUDA ops in float16 (``enabled`` False: a no-op context)."""
+    import torch
+
+    if at_least(AUTOCAST):
+        return torch.autocast("cuda", dtype=torch.float16, enabled=enabled)
+    return torch.cuda.amp.autocast(enabled=enabled)
