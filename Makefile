@@ -16,7 +16,7 @@ hash    = $(shell cat $(1) | sha1sum | cut -c1-12)
 
 CORE_DEPS   := pyproject.toml constraints.txt
 YOLOV5_DEPS := $(CORE_DEPS) executors/yolov5/requirements.txt
-OPENMMLAB   := mmdet mmyolo mmrotate
+OPENMMLAB   := mmdet mmyolo mmrotate seg-in-one
 MM_DEPS     := $(CORE_DEPS) scripts/build_mmcv.sh requirements-openmmlab.txt \
                $(foreach e,$(OPENMMLAB),executors/$(e)/requirements.txt)
 CORE_STAMP  := $(VENV)/.core-$(call hash,$(CORE_DEPS))
@@ -35,11 +35,11 @@ CPINS   := $(sort $(wildcard dockerfiles/pins/*-cu113.txt))
 C_DEPS  := pyproject.toml constraints-cu113.txt scripts/build_mmcv.sh scripts/find_python.sh $(CPINS)
 C_STAMP := $(CVENV)/.images-$(call hash,$(C_DEPS))
 # the executors each images' stack tests (the others' tests are skipped there: tests/conftest.py)
-I_EXECUTORS := yolov5,mmdet
+I_EXECUTORS := yolov5,mmdet,seg-in-one
 C_EXECUTORS := mmyolo,mmrotate
 
 EXECUTOR ?= yolov5
-DEMO_SET := $(if $(filter $(OPENMMLAB),$(EXECUTOR)),setup-openmmlab,$(if $(filter yolov5,$(EXECUTOR)),setup-yolov5,setup-core))
+DEMO_SET := $(if $(filter seg-in-one,$(EXECUTOR)),setup,$(if $(filter $(OPENMMLAB),$(EXECUTOR)),setup-openmmlab,$(if $(filter yolov5,$(EXECUTOR)),setup-yolov5,setup-core)))
 TAG    ?= latest
 # each image's CUDA (override with CUDA=...): mmyolo and mmrotate are built on torch 1.11.0 / CUDA 11.3
 IMAGE_CUDA_mmyolo := cu113
@@ -86,6 +86,8 @@ define image_stack
 	scripts/build_mmcv.sh $(1)/bin/python $(2) > $(1)/.mmcv-wheel
 	grep -hv -e '^--find-links' $(3) > $(1)/pins.txt
 	$(1)/bin/python -m pip install -q -c $(2) "$$(cat $(1)/.mmcv-wheel)" -r $(1)/pins.txt pytest hypothesis
+	! grep -q '^opencv-contrib' $(1)/pins.txt || $(1)/bin/python -m pip install -q -c $(2) --force-reinstall \
+	    --no-deps $$(grep '^opencv-contrib' $(1)/pins.txt | sort -u)
 	$(1)/bin/python -m pip install -q -c $(2) --no-deps -e .
 	rm -f $(1)/.images-* && touch $@
 endef

@@ -12,13 +12,18 @@ import yaml
 from conftest import ROOT
 
 DOCKERFILES = os.path.join(ROOT, "dockerfiles")
-IMAGES = {"yolov5": ("cu102", "cu111"), "mmdet": ("cu111",), "mmyolo": ("cu113",), "mmrotate": ("cu113",)}
+IMAGES = {"yolov5": ("cu102", "cu111"), "mmdet": ("cu111",), "mmyolo": ("cu113",), "mmrotate": ("cu113",),
+          "seg-in-one": ("cu111",)}
 #: what each image's executor imports (beyond the base image's torch)
 NEEDS = {"yolov5": {"yolov5", "onnx", "pydantic", "pycocotools"},
          "mmdet": {"mmcv", "mmengine", "mmdet", "pydantic", "pycocotools", "tensorboard"},
          "mmyolo": {"mmcv", "mmengine", "mmdet", "mmyolo", "albumentations", "pydantic", "pycocotools",
                     "tensorboard"},
-         "mmrotate": {"mmcv", "mmengine", "mmdet", "mmrotate", "e2cnn", "pydantic", "pycocotools", "tensorboard"}}
+         "mmrotate": {"mmcv", "mmengine", "mmdet", "mmrotate", "e2cnn", "pydantic", "pycocotools", "tensorboard"},
+         # detection and instance segmentation on yolov5, semantic segmentation on mmseg (which imports ftfy and
+         # regex undeclared; RSAL's superpixels need opencv-contrib's ximgproc)
+         "seg-in-one": {"yolov5", "onnx", "mmcv", "mmengine", "mmsegmentation", "ftfy", "regex",
+                        "opencv-contrib-python-headless", "pydantic", "pycocotools", "tensorboard"}}
 #: OpenMMLab's wheel index per CUDA / torch of the base image (mmcv's compiled ops)
 MMCV_INDEX = {"cu111": "https://download.openmmlab.com/mmcv/dist/cu111/torch1.8/index.html",
               "cu113": "https://download.openmmlab.com/mmcv/dist/cu113/torch1.11/index.html"}
@@ -39,8 +44,13 @@ def test_dockerfile_shape(cuda):
                     and not ln.startswith(" ")]
     assert "ENTRYPOINT" not in instructions  # the platform runs `docker run <image> cat <file>`
     assert re.search(r'^CMD \["python3", "/app/start.py"\]$', text, re.M)
-    # the executor is the package executors.<name> (as in the repository), importable through PYTHONPATH
-    assert "COPY executors/${EXECUTOR} /app/executors/${EXECUTOR}" in text and "PYTHONPATH=/app" in text
+    # the executors are the package executors (as in the repository), importable through PYTHONPATH; the build
+    # context holds no venv or cache
+    assert "COPY executors /app/executors" in text and "PYTHONPATH=/app" in text
+    ignored = open(os.path.join(ROOT, ".dockerignore")).read().split()
+    assert {".venv*", "**/__pycache__", ".git"} <= set(ignored)
+    # an opencv-contrib pin owns cv2 (installed last, over the frameworks' opencv-python)
+    assert "--force-reinstall --no-deps" in text and "opencv-contrib" in text
     assert "ln -s /app/executors/${EXECUTOR}/start.py /app/start.py" in text
     assert re.search(r"^ARG EXECUTOR$", text, re.M)
     base = re.search(r"^FROM (\S+)$", text, re.M).group(1)
@@ -73,7 +83,7 @@ def test_pinned_sets(executor, cuda):
         assert links == [f"--find-links {MMCV_INDEX[cuda]}"]
         constraints = open(os.path.join(ROOT, "constraints.txt")).read()
         # the same OpenMMLab releases as the test set
-        for name in {"mmcv", "mmengine", "mmdet", "mmyolo", "mmrotate", "e2cnn"} & names:
+        for name in {"mmcv", "mmengine", "mmdet", "mmyolo", "mmrotate", "e2cnn", "mmsegmentation"} & names:
             version = next(ln for ln in pins if ln.lower().startswith(name + "==")).split("==")[1]
             assert f"{name}=={version}" in constraints
     else:

@@ -11,3 +11,6 @@ from .semantic import MmsegExecutor
 class SegInOneExecutor(MultiTypeExecutor):
     name = "seg-in-one"
     executors = {2: Yolov5Executor, 3: MmsegExecutor}
+    #: a training without config.yaml's object_type: its export format (the seed's: ark for detection, seg-coco
+    #: for segmentation)
+    export_formats = {**MultiTypeExecutor.export_formats, "seg-coco": 3}

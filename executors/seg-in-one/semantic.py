@@ -5,7 +5,7 @@ family (:class:`ymir_sdk.openmmlab.segmentation.SemanticOpenMMLabExecutor`) trai
 mines (RSAL, RIPU) with the SDK's semantic loop."""
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import Field, model_validator
 
 from ymir_sdk.config import HyperParams
 from ymir_sdk.openmmlab.segmentation import SemanticOpenMMLabExecutor
@@ -46,7 +46,19 @@ class TrainParams(HyperParams):
     cfg_options: str = ""
     save_least_file: bool = True
     max_keep_ckpts: int = Field(-1, ge=-1)
-    ignore_black_area: bool = Field(False, validation_alias=AliasChoices("ignore_black_area", "ignore_blank_area"))
+    ignore_black_area: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_area(cls, data):
+        """``ignore_blank_area`` (the reference image's code read that spelling) is the same key: either one true
+        ignores the unlabelled pixels (the template holds the seed's spelling, a user may add the other)."""
+        if isinstance(data, dict) and "ignore_blank_area" in data:
+            data = dict(data)
+            blank = data.pop("ignore_blank_area")
+            if "ignore_black_area" not in data or str(blank).strip().lower() in ("true", "1", "yes", "on"):
+                data["ignore_black_area"] = blank
+        return data
 
 
 class InferParams(HyperParams):

@@ -1,0 +1,396 @@
+"""What is special to executors/seg-in-one (one image, an executor per object type; the conformance suite runs its
+semantic part, tests/test_conformance.py "seg-in-one-semantic", and its detection part is the yolov5 executor's):
+the dispatch, the seed's 0.x config names and their weights, the semantic config (iterations, validation batches,
+the batch rule), ignore_black_area both ways, the fraction metric, a CPU training that learns, inference on
+images of mixed sizes, the probabilities mining sees, and RSAL/RIPU ranking an uncertain image first."""
+import importlib
+import json
+import os
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import cli, monitor_line, sets_args, write_env, write_yaml
+from executor_specs import EXECUTORS
+
+pytestmark = pytest.mark.images  # also on the images' stack
+SPEC = EXECUTORS["seg-in-one-semantic"]
+FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "executors", "seg-in-one")
+
+
+def _package():
+    return importlib.import_module("executors.seg-in-one")
+
+
+def _semantic():
+    return importlib.import_module("executors.seg-in-one.semantic")
+
+
+def _needs_mmseg():
+    from conftest import require_executor
+
+    require_executor("seg-in-one", "mmcv", "mmseg")
+
+
+# ------------------------------------------------------------------ dispatch (no framework needed)
+def test_dispatch_by_object_type_export_format_and_model_package(tmp_path):
+    from ymir_sdk import load_env
+    from ymir_sdk.errors import ObjectTypeError
+
+    pytest.importorskip("yolov5")
+    pytest.importorskip("mmseg")
+    from executors.yolov5 import Yolov5Executor
+
+    image = _package().SegInOneExecutor()
+    assert set(image.object_types) == {2, 3}
+    train_env = load_env(write_env(str(tmp_path / "t"), run_training=True))
+    assert isinstance(image.resolve({"object_type": 2}, train_env), Yolov5Executor)
+    assert isinstance(image.resolve({"object_type": "3"}, train_env), _semantic().MmsegExecutor)
+    assert isinstance(image.resolve({"export_format": "ark:raw"}, train_env), Yolov5Executor)
+    assert isinstance(image.resolve({"export_format": "seg-coco:raw"}, train_env), _semantic().MmsegExecutor)
+    for config in ({"object_type": 5}, {"object_type": "x"}, {"export_format": "xyz:raw"}):
+        with pytest.raises(ObjectTypeError) as e:
+            image.resolve(config, train_env)
+        assert e.value.code == 300005
+    infer_env = load_env(write_env(str(tmp_path / "i"), run_infer=True))
+    write_yaml(os.path.join(infer_env.input.models_dir, "ymir-info.yaml"), {"object_type": 3})
+    assert isinstance(image.resolve({}, infer_env), _semantic().MmsegExecutor)
+    # the image's weights: every part's, each checked by its own part
+    assert {"yolov5s", SPEC.weights_key} <= set(image.pretrained_weights)
+
+
+def test_an_unknown_object_type_fails_the_task_with_300005(tmp_path):
+    """config.yaml naming a type the image does not hold: state 4, 300005 naming the supported types, exit status
+    non-zero (the reference image ran bare `python3` and reported success)."""
+    pytest.importorskip("yolov5")
+    _needs_mmseg()
+    from conftest import run_start
+    from ymir_sdk.localdata import read_dataset
+    from ymir_sdk.runner import lay_out
+    from ymir_sdk.synthetic import write_coco_dataset
+
+    write_coco_dataset(str(tmp_path / "ds"), n_train=4, n_val=2, size=(64, 64))
+    work = str(tmp_path / "w")
+    env_file = lay_out(work, read_dataset(str(tmp_path / "ds")), "train", os.path.join(FOLDER, "img-man"), {},
+                       object_type=3)
+    config = yaml.safe_load(open(os.path.join(work, "in", "config.yaml")))
+    write_yaml(os.path.join(work, "in", "config.yaml"), {**config, "object_type": 50})
+    r = run_start(FOLDER, env_file, timeout=300)
+    assert r.returncode != 0
+    line = monitor_line(work)
+    assert line[3:5] == ["4", "300005"] and "50" in line[5] and "[2, 3]" in line[5], line
+
+
+# ------------------------------------------------------------------ the seed's config names and their weights
+def test_the_seed_s_0x_names_resolve_and_their_weights_are_the_metafiles():
+    _needs_mmseg()
+    from ymir_sdk.openmmlab.config import package_config_root, resolve_config_file
+
+    m = _semantic()
+    root = package_config_root("mmseg")
+    assert len(m.ALIASES) == 10  # FastSCNN and the 9 HRNet rows of the seed's table
+    for old, new in m.ALIASES.items():
+        path = resolve_config_file("configs/" + old, "mmseg", m.ALIASES)
+        assert path == os.path.join(root, new) and os.path.isfile(path), old
+    zoo = {}
+    for family in ("fastscnn", "hrnet"):
+        index = yaml.safe_load(open(os.path.join(root, family, "metafile.yaml")))
+        zoo.update({e["Config"]: e["Weights"] for e in index["Models"] if e.get("Weights")})
+    assert set(m.WEIGHTS) == set(m.ALIASES.values())
+    for key, url in m.WEIGHTS.items():
+        assert zoo["configs/" + key] == url, key
+    default = resolve_config_file(m.TrainParams().config_file, "mmseg", m.ALIASES)
+    assert os.path.relpath(default, root) in m.WEIGHTS
+
+
+def test_ignore_blank_area_is_read_as_ignore_black_area():
+    m = _semantic()
+    assert m.TrainParams.parse({"ignore_blank_area": True}).ignore_black_area is True
+    assert m.TrainParams.parse({"ignore_black_area": "true"}).ignore_black_area is True
+    assert m.TrainParams.parse({}).ignore_black_area is False
+
+
+# ------------------------------------------------------------------ the training config
+def _config(tmp_path, config="configs/fastscnn/fast_scnn_lr0.12_8x4_160k_cityscapes.py", **kw):
+    from ymir_sdk.openmmlab.config import TrainingSetup, build_config, resolve_config_file
+
+    executor = _semantic().MmsegExecutor()
+    executor.prepare(())
+    fields = dict(work_dir=str(tmp_path), classes=["background", "a", "b"], train_json="/d/train.tsv",
+                  val_json="/d/val.tsv", batch_size=4, workers=0, max_epochs=1, max_iters=300, val_interval=50,
+                  coco_types=executor.coco_types, evaluators=[dict(type="YmirSegMetric", background=True)])
+    fields.update(kw)
+    return build_config(resolve_config_file(config, "mmseg", executor.aliases), TrainingSetup(**fields),
+                        executor.config_steps)
+
+
+def test_iterations_validation_batches_and_schedule(tmp_path):
+    _needs_mmseg()
+    cfg = _config(tmp_path)
+    assert cfg.train_cfg.type == "IterBasedTrainLoop"
+    assert (cfg.train_cfg.max_iters, cfg.train_cfg.val_interval) == (300, 50)
+    assert cfg.param_scheduler[0]["end"] == 300  # PolyLR's 160k iterations scaled to the run
+    assert cfg.default_hooks.checkpoint.interval == 50 and not cfg.default_hooks.checkpoint.by_epoch
+    assert cfg.train_dataloader.batch_size == 4
+    assert cfg.val_dataloader.batch_size == 1 and cfg.test_dataloader.batch_size == 1  # mmseg: one size a batch
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        assert loader.dataset.type == "YmirSegDataset" and loader.dataset.ann_file.endswith(".tsv")
+    assert cfg.model.decode_head.num_classes == 3 and all(h.num_classes == 3 for h in cfg.model.auxiliary_head)
+    assert cfg.val_evaluator[0] == {"type": "YmirSegMetric", "background": True}
+
+
+def test_cfg_options_win_over_the_seed_keys(tmp_path):
+    _needs_mmseg()
+    from ymir_sdk.openmmlab.config import parse_cfg_options
+
+    cfg = _config(tmp_path, cfg_options=parse_cfg_options("train_cfg.val_interval=7 crop_size=(96,96)"))
+    assert cfg.train_cfg.val_interval == 7 and cfg.train_cfg.max_iters == 300
+    assert tuple(cfg.model.data_preprocessor["size"]) == (96, 96)  # a top-level variable, set at its source
+    crop = [s for s in cfg.train_dataloader.dataset.pipeline if s["type"] == "RandomCrop"]
+    assert tuple(crop[0]["crop_size"]) == (96, 96)
+
+
+def test_one_image_per_gpu_is_refused_for_models_with_a_pooled_batchnorm_branch(tmp_path):
+    _needs_mmseg()
+    from ymir_sdk.errors import ConfigError
+    from ymir_sdk.openmmlab.segmentation import check_batch, min_batch
+
+    fast = _config(tmp_path / "f")
+    assert min_batch(fast.model) == (2, "FastSCNN")
+    with pytest.raises(ConfigError) as e:
+        check_batch(fast, 1)
+    assert e.value.code == 300001 and "samples_per_gpu" in str(e.value) and "at least 2" in str(e.value)
+    check_batch(fast, 2)
+    hrnet = _config(tmp_path / "h", "configs/hrnet/fcn_hr18s_512x1024_40k_cityscapes.py")
+    assert min_batch(hrnet.model) == (1, "")
+    check_batch(hrnet, 1)
+
+
+def test_fastscnn_with_one_image_per_gpu_fails_the_task_with_300001(executor_dataset, tmp_path):
+    _needs_mmseg()
+    work = str(tmp_path / "w")
+    r = cli("run", "seg-in-one", "--object-type", "3", "--task", "train", "--dataset",
+            executor_dataset(SPEC.name), "--work", work, "--no-progress",
+            *sets_args({**SPEC.fast, **SPEC.short, "samples_per_gpu": "1"}))
+    assert r.returncode != 0
+    line = monitor_line(work)
+    assert line[3:5] == ["4", "300001"] and "samples_per_gpu" in line[5] and "FastSCNN" in line[5], line
+
+
+def test_the_metric_is_fractions_over_the_task_classes():
+    _needs_mmseg()
+    import torch
+    from mmseg.registry import METRICS
+
+    from ymir_sdk.openmmlab.segmentation import register
+
+    register()
+    metric = METRICS.build(dict(type="YmirSegMetric", background=True))
+    metric.dataset_meta = {"classes": ("background", "a", "b", "c")}
+    gt = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 255, 255], [2, 2, 255, 255]])
+    pred = torch.tensor([[0, 0, 1, 0], [0, 0, 1, 0], [2, 2, 1, 1], [1, 2, 0, 0]])
+    metric.process({}, [{"pred_sem_seg": {"data": pred[None]}, "gt_sem_seg": {"data": gt[None]}}])
+    out = metric.compute_metrics(metric.results)
+    # a: 4 labelled, 3 predicted, 2 right: IoU 2/5; b: 4 labelled, 3 predicted, 3 right: IoU 3/4; c: neither
+    # labelled nor predicted - not counted; the background is not a task class; 255 is ignored
+    assert out["mIoU"] == pytest.approx((2 / 5 + 3 / 4) / 2)
+    assert out["mAcc"] == pytest.approx((2 / 4 + 3 / 4) / 2)
+    assert out["aAcc"] == pytest.approx((4 + 2 + 3) / 12)
+    assert all(0 <= v <= 1 for v in out.values())
+
+
+# ------------------------------------------------------------------ training on generated masks
+def _stage(work):
+    models = os.path.join(work, "out", "models")
+    result = yaml.safe_load(open(os.path.join(models, "result.yaml")))
+    best = result["best_stage_name"]
+    return result, os.path.join(models, best), result["model_stages"][best]
+
+
+def test_a_cpu_training_learns(tmp_path):
+    """FastSCNN from scratch on 32 generated 128 px images with squares and discs: mIoU over the two classes on
+    the validation split well above chance after 150 iterations (about 0.85 measured)."""
+    _needs_mmseg()
+    from ymir_sdk.synthetic import write_coco_dataset
+
+    ds = str(tmp_path / "ds")
+    write_coco_dataset(ds, n_train=32, n_val=8, size=(128, 128), seed=3)
+    work = str(tmp_path / "w")
+    sets = {**SPEC.fast, "samples_per_gpu": "4", "max_iters": "150", "interval": "50",
+            "args_options": "--seed 0 --deterministic"}
+    r = cli("run", "seg-in-one", "--object-type", "3", "--task", "train", "--dataset", ds, "--work", work,
+            "--no-progress", *sets_args(sets), timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    result, _, stage = _stage(work)
+    assert result["object_type"] == 3 and stage["mIoU"] >= 0.5, stage
+    assert 0 <= stage["mAcc"] <= 1 and 0 <= stage["aAcc"] <= 1
+
+
+@pytest.mark.parametrize("key,ignore", [(None, False), ("ignore_black_area", True), ("ignore_blank_area", True)])
+def test_ignore_black_area_both_ways(key, ignore, executor_dataset, tmp_path):
+    """False (default): unlabelled pixels are a background class 0, the model has one class more than the task;
+    True: they are 255, ignored, and the model's classes are the task's. Inference maps either back to the
+    task's classes."""
+    _needs_mmseg()
+    import cv2
+
+    work = str(tmp_path / "w")
+    sets = {**SPEC.fast, **SPEC.short, **({key: "true"} if key else {})}
+    r = cli("run", "seg-in-one", "--object-type", "3", "--task", "train", "--dataset", executor_dataset(SPEC.name),
+            "--work", work, "--no-progress", *sets_args(sets), timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    _, stage_dir, stage = _stage(work)
+    from ymir_sdk.torch import load_checkpoint
+
+    weights = next(os.path.join(stage_dir, f) for f in stage["files"] if f.endswith(".pth"))
+    classes = list(load_checkpoint(weights)["meta"]["dataset_meta"]["classes"])
+    task = ["square", "disc"]
+    assert classes == (task if ignore else ["background", *task])
+    labels = [os.path.join(dp, f) for dp, _, fs in os.walk(os.path.join(work, "out", "work")) for f in fs
+              if f.endswith(".png") and "labels" in dp]
+    values = set(np.unique(np.concatenate([np.unique(cv2.imread(p, cv2.IMREAD_UNCHANGED)) for p in labels])))
+    assert values == ({0, 1, 255} if ignore else {0, 1, 2})
+    infer = str(tmp_path / "i")
+    r = cli("run", "seg-in-one", "--object-type", "3", "--task", "infer", "--dataset", executor_dataset(SPEC.name),
+            "--work", infer, "--model", work, "--no-progress", *sets_args(SPEC.model_task), timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert cli("verify", infer, "--task", "infer").returncode == 0
+    data = json.load(open(os.path.join(infer, "out", "infer-result.json")))
+    assert [c["name"] for c in data["categories"]] == task
+
+
+def test_inference_batches_images_of_mixed_sizes(trained_model, tmp_path):
+    """Two sizes in one batch (mmseg's test batches need one size: the SDK groups them); masks come back at each
+    image's own size."""
+    _needs_mmseg()
+    from ymir_sdk.synthetic import write_coco_dataset
+
+    ds = str(tmp_path / "ds")
+    write_coco_dataset(ds, n_train=2, n_val=3, size=(128, 128), seed=5)
+    write_coco_dataset(str(tmp_path / "other"), n_train=1, n_val=3, size=(160, 96), seed=6)
+    val = json.load(open(os.path.join(ds, "val.json")))
+    other = json.load(open(str(tmp_path / "other" / "val.json")))
+    for img in other["images"]:
+        name = "x" + img["file_name"]
+        os.replace(str(tmp_path / "other" / "images" / img["file_name"]), os.path.join(ds, "images", name))
+        val["images"].append({**img, "id": img["id"] + 100, "file_name": name})
+    json.dump(val, open(os.path.join(ds, "val.json"), "w"))
+    work = str(tmp_path / "w")
+    r = cli("run", "seg-in-one", "--object-type", "3", "--task", "infer", "--dataset", ds, "--work", work,
+            "--model", trained_model(SPEC.name), "--no-progress", "--set", "samples_per_gpu=6",
+            "--set", "workers_per_gpu=0", timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert cli("verify", work, "--task", "infer").returncode == 0
+    data = json.load(open(os.path.join(work, "out", "infer-result.json")))
+    sizes = {(img["width"], img["height"]) for img in data["images"]}
+    assert sizes == {(128, 128), (160, 96)} and len(data["images"]) == 6
+    by_id = {img["id"]: img for img in data["images"]}
+    assert data["annotations"]
+    for ann in data["annotations"]:
+        img = by_id[ann["image_id"]]
+        assert ann["segmentation"]["size"] == [img["height"], img["width"]] and "confidence" not in ann
+
+
+def test_mining_probabilities_are_what_the_model_learnt(trained_model):
+    """FastSCNN's heads are trained with sigmoid losses: normalised sigmoids; the result is a distribution per
+    pixel, at a bounded size, whose argmax is the inference label."""
+    _needs_mmseg()
+    from ymir_sdk.openmmlab.infer import build_model
+    from ymir_sdk.openmmlab.config import inference_config
+    from ymir_sdk.openmmlab.segmentation import MmsegSegmenter, register, sigmoid_trained
+    from ymir_sdk.synthetic import make_image
+
+    register()
+    _, stage_dir, stage = _stage(trained_model(SPEC.name))
+    files = [os.path.join(stage_dir, f) for f in stage["files"]]
+    cfg = inference_config(files)
+    assert sigmoid_trained(cfg.model)
+    import torch
+
+    model = build_model(cfg, next(f for f in files if f.endswith(".pth")), torch.device("cpu"))
+    seg = MmsegSegmenter(cfg, model)
+    image = make_image(np.random.default_rng(0), (128, 96))[0][:, :, ::-1].copy()
+    prepared = [seg.prepare(image)]
+    probs = seg.probabilities(prepared, 64)[0]
+    assert probs.shape == (3, 48, 64) and np.allclose(probs.sum(0), 1, atol=1e-5) and (probs >= 0).all()
+    full = seg.probabilities(prepared, 4096)[0]
+    assert np.array_equal(full.argmax(0), seg.labels(prepared)[0])
+
+
+# ------------------------------------------------------------------ RSAL and RIPU rank the uncertain first
+def _stub_executor(paths_uncertain):
+    """A framework-free semantic executor whose model is confident on every image but the named ones (there its
+    probabilities are near a tie between two classes), for the semantic loop's plumbing."""
+    from ymir_sdk import Executor
+    from ymir_sdk.dataset.imagesize import decode_bgr
+    from ymir_sdk.loops import segmentation
+
+    class Stub(segmentation.Segmenter):
+        def read(self, path):
+            return decode_bgr(path)
+
+        def rgb(self, image):
+            return image[:, :, ::-1].copy()
+
+        def prepare(self, image):
+            return image
+
+        def labels(self, prepared):
+            return [np.zeros(p.shape[:2], np.int32) for p in prepared]
+
+        def probabilities(self, prepared, max_side):
+            out = []
+            for p in prepared:
+                uncertain = bool(p[0, 0, 0] == 7)  # the marked images
+                h, w = p.shape[:2]
+                probs = np.full((3, h, w), 0.02, np.float32)
+                rng = np.random.default_rng(int(p.sum()) % 1000)
+                if uncertain:
+                    probs[1], probs[2] = 0.49, 0.49
+                    probs[1] += rng.uniform(-0.05, 0.05, (h, w)).astype(np.float32)
+                    probs[2] = 0.98 - probs[1]
+                else:
+                    probs[0] = 0.96
+                out.append(probs)
+            return out
+
+    class StubExecutor(Executor):
+        name, object_types = "stub-semantic", (3,)
+        MineParams = _semantic().MineParams
+
+        def mine(self, ctx):
+            p = ctx.params
+            segmentation.mine(ctx, Stub, p.mining_algorithm, 2, 0, superpixel_algorithm=p.superpixel_algorithm,
+                              max_superpixels=p.max_superpixel_per_image, topk=p.topk_superpixel_score,
+                              radius=p.ripu_region_radius)
+
+    return StubExecutor
+
+
+@pytest.mark.parametrize("algorithm,superpixels", [("RSAL", "slico"), ("RSAL", "slic"), ("RSAL", "mslic"),
+                                                   ("RSAL", "seeds"), ("RIPU", None)])
+def test_rsal_and_ripu_rank_an_uncertain_image_above_confident_ones(algorithm, superpixels, tmp_path):
+    pytest.importorskip("cv2.ximgproc")
+    import cv2
+
+    from ymir_sdk import run
+
+    images = []
+    rng = np.random.default_rng(1)
+    for i in range(5):
+        image = rng.integers(0, 255, (80, 120, 3), dtype=np.uint8)
+        image[0, 0, 0] = 7 if i == 3 else 200
+        path = str(tmp_path / f"im{i}.png")
+        cv2.imwrite(path, image)
+        images.append(path)
+    index = str(tmp_path / "candidates.tsv")
+    open(index, "w").write("\n".join(images) + "\n")
+    env_file = write_env(str(tmp_path / "run"), run_mining=True, candidate_index_file=index)
+    config = {"class_names": ["a", "b"], "mining_algorithm": algorithm, "max_superpixel_per_image": 64}
+    if superpixels:
+        config["superpixel_algorithm"] = superpixels
+    write_yaml(os.path.join(str(tmp_path / "run"), "in", "config.yaml"), config)
+    assert run(_stub_executor(images[3]), env_file) == 0
+    ranked = [ln.split("\t")[0] for ln in open(str(tmp_path / "run" / "out" / "result.tsv")).read().splitlines()]
+    assert sorted(ranked) == sorted(images) and ranked[0] == images[3]
