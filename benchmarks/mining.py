@@ -209,12 +209,14 @@ def main():
     ap.add_argument("--classes", default="2,20,80", help="class counts, comma-separated")
     ap.add_argument("--repeat", type=int, default=3, help="rounds per measurement (the medians are reported)")
     ap.add_argument("--no-segmentation", action="store_true")
+    ap.add_argument("--segmentation-only", action="store_true")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--worker-classes", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args)
-    detection_report(args)
+    if not args.segmentation_only:
+        detection_report(args)
     if not args.no_segmentation:
         torch.set_num_threads(os.cpu_count() or 1)
         segmentation_report(args)

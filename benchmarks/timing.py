@@ -88,3 +88,38 @@ def report_mining(header: str, images, detector, batch_size: int, num_classes: i
         target = MINING_TARGETS.get(name)
         verdict = f"  target <= {target}x: {'met' if ratio <= target else 'NOT met'}" if target else ""
         print(f"{name:8s} {t:.3f} s  {ratio:.2f}x forward{verdict}")
+
+
+def report_semantic_mining(header: str, images, segmenter, batch_size: int, num_classes: int,
+                           algorithms=("random", "rsal", "ripu")) -> None:
+    """Time the plain batched segmentation of ``segmenter`` (a :class:`ymir_sdk.loops.segmentation.Segmenter`,
+    label maps at the images' sizes: what inference does) and each semantic mining algorithm on the same images
+    as the SDK's loop runs them (class probabilities at ``MINING_SIDE``, then RSAL's superpixel regions and pool
+    step, or RIPU); print images/s and each algorithm's ratio to the segmentation passes around it."""
+    from ymir_sdk.loops.segmentation import MINING_SIDE
+    from ymir_sdk.mining import random_scores, ripu_scores, rsal_regions, rsal_scores
+
+    batches = [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
+    prepared = [[segmenter.prepare(im) for im in b] for b in batches]
+    rgb = [[segmenter.rgb(im) for im in b] for b in batches]
+    n_images = len(images)
+
+    def rsal():
+        regions = [rsal_regions(p, im, "slico", 1024) for b, ims in zip(prepared, rgb)
+                   for p, im in zip(segmenter.probabilities(b, MINING_SIDE), ims)]
+        return rsal_scores(regions, num_classes)
+
+    runs = {
+        "forward": lambda: [segmenter.labels(b) for b in prepared],
+        "random": lambda: random_scores([f"/in/{i}.png" for i in range(n_images)]),
+        "rsal": rsal,
+        "ripu": lambda: [ripu_scores(segmenter.probabilities(b, MINING_SIDE), 1, 3) for b in prepared],
+    }
+    runs["forward"]()  # warm-up
+    base = best_time(runs["forward"])
+    print(header)
+    print(f"inference: {n_images / base:.2f} images/s ({base / n_images * 1000:.0f} ms/image)")
+    for name in ("random", "rsal", "ripu"):
+        if name in algorithms:
+            _, t, ratio = paired_ratio(runs["forward"], runs[name], 2)
+            print(f"{name:8s} {t:.3f} s  {ratio:.2f}x forward")
