@@ -10,7 +10,7 @@ from .semantic import MmsegExecutor
 
 class SegInOneExecutor(MultiTypeExecutor):
     name = "seg-in-one"
-    executors = {2: Yolov5Executor, 3: MmsegExecutor}
+    executors = {2: Yolov5Executor, 3: MmsegExecutor}  # 4 (yolov5-seg, instance.py): in progress
     #: a training without config.yaml's object_type: its export format (the seed's: ark for detection, seg-coco
     #: for segmentation)
     export_formats = {**MultiTypeExecutor.export_formats, "seg-coco": 3}

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Literal
 
 from ymir_sdk import Executor, pick_weight_file
-from ymir_sdk.dataset import convert_to_yolo
 from ymir_sdk.loops import detection
 from ymir_sdk.yolov5 import params
 
@@ -42,25 +41,8 @@ class Yolov5Executor(Executor):
 
     def train(self, ctx) -> None:
         from ymir_sdk.yolov5 import train
-        from ymir_sdk.yolov5.common import check_architecture, model_yaml, prepare_offline
 
-        p = ctx.params
-        prepare_offline(ctx.work_dir)
-        import yolov5.train
-
-        data = convert_to_yolo({"train": ctx.training_pairs(), "val": ctx.validation_pairs()}, ctx.class_names,
-                               ctx.work_dir)
-        ctx.progress(1.0, "preprocess")
-        cfg = model_yaml(p.model)
-        weights = ctx.initial_weights(p.model, (".pt",)) or ""
-        if weights:
-            check_architecture(weights, cfg)
-        if p.activate:
-            train.set_activation(p.activate)
-        n_gpu = max(1, len(p.gpu_ids))
-        settings = dict(data=data, cfg=cfg, weights=weights, epochs=p.epochs, batch_size=p.batch_size_per_gpu * n_gpu,
-                        imgsz=p.img_size, workers=p.num_workers_per_gpu, sync_bn=p.sync_bn and n_gpu > 1)
-        train.train(ctx, yolov5.train, settings, train.StageWriter(ctx))
+        train.train_task(ctx, "yolov5.train", train.StageWriter(ctx))
 
     def detector(self, ctx):
         """The task's model (``model_params_path``) for the detection loop, on this process's device."""

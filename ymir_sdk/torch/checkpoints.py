@@ -25,7 +25,7 @@ import pkgutil
 from types import ModuleType, SimpleNamespace
 from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple, Union
 
-from .compat import SAFE_GLOBALS, at_least
+from .compat import SAFE_GLOBAL_NAMES, SAFE_GLOBALS, at_least
 
 #: (module, qualified name) -> the object a checkpoint may name; filled by :func:`allow_checkpoint_classes`
 _ALLOWED: Dict[Tuple[str, str], Any] = {}
@@ -116,6 +116,31 @@ def allow_checkpoint_classes(modules: Iterable[ModuleType] = (), extra: Sequence
             new.append(obj)
     if new and at_least(SAFE_GLOBALS):
         torch.serialization.add_safe_globals(new)  # torch names each by its own module path
+
+
+#: (class, attribute) pairs a checkpoint may reach through ``getattr``: pickle protocol 2 (torch.save's) writes a
+#: nested name (a class's function stored on a module: yolov5 7.0's ``Segment.detect = Detect.forward``) as
+#: ``builtins.getattr(Detect, 'forward')``; the builtin itself would reach anything (``__globals__``...)
+_ATTRIBUTES: Set[Tuple[int, str]] = set()
+
+
+def _checkpoint_getattr(obj: Any, name: str) -> Any:
+    """``builtins.getattr`` as a checkpoint sees it: only the pairs of :func:`allow_checkpoint_attributes`."""
+    if (id(obj), name) not in _ATTRIBUTES:
+        raise pickle.UnpicklingError(f"the file reads attribute {name!r} of {getattr(obj, '__name__', obj)!r}, "
+                                     "which a checkpoint may not")
+    return getattr(obj, name)
+
+
+def allow_checkpoint_attributes(pairs: Iterable[Tuple[type, str]]) -> None:
+    """Allow a checkpoint to name these (allow-listed class, attribute) pairs (see :data:`_ATTRIBUTES`)."""
+    import torch
+
+    _ATTRIBUTES.update((id(cls), name) for cls, name in pairs)
+    if ("builtins", "getattr") not in _ALLOWED:
+        _ALLOWED[("builtins", "getattr")] = _checkpoint_getattr
+        if at_least(SAFE_GLOBAL_NAMES):
+            torch.serialization.add_safe_globals([(_checkpoint_getattr, "builtins.getattr")])
 
 
 class _AllowListUnpickler(pickle.Unpickler):

@@ -13,6 +13,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 #: ``torch.serialization.add_safe_globals`` (and ``torch.load(weights_only=True)`` with it): torch >= 2.4
 SAFE_GLOBALS = (2, 4)
+#: ``add_safe_globals`` of ``(object, "module.name")`` pairs (an object under another name): torch >= 2.5
+SAFE_GLOBAL_NAMES = (2, 5)
 #: ``python -m torch.distributed.run`` (torchrun): torch >= 1.9; before it ``torch.distributed.launch --use_env``
 TORCHRUN = (1, 9)
 #: ``torch.onnx.export(dynamo=...)``: torch >= 2.5 (its default became True in 2.9: the TorchScript exporter,

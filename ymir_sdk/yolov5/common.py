@@ -30,7 +30,7 @@ def prepare_offline(work_dir: str) -> None:
     import yolov5.models.experimental as experimental
     import yolov5.models.yolo as yolo
 
-    from ..torch import allow_checkpoint_classes
+    from ..torch import allow_checkpoint_attributes, allow_checkpoint_classes
 
     # yolov5.models.yolo puts the package folder on sys.path; the official checkpoints (ultralytics/yolov5
     # releases) name their classes from there (models.yolo.DetectionModel, models.common.Conv, ...)
@@ -39,6 +39,8 @@ def prepare_offline(work_dir: str) -> None:
     import models.yolo
 
     allow_checkpoint_classes([common, yolo, experimental, models.common, models.yolo, models.experimental])
+    # yolov5-seg's Segment head keeps ``self.detect = Detect.forward`` (pickled as getattr(Detect, 'forward'))
+    allow_checkpoint_attributes([(yolo.Detect, "forward"), (models.yolo.Detect, "forward")])
 
 
 def model_yaml(name: str) -> str:

@@ -25,6 +25,34 @@ def set_activation(name: str) -> None:
     common.Conv.default_act = getattr(torch.nn, name)()
 
 
+def train_task(ctx, module_name: str, writer: "StageWriter", segments: bool = False, **extra: Any) -> None:
+    """A training task of a yolov5 executor (detection: ``yolov5.train``; instance segmentation:
+    ``yolov5.segment.train``): the dataset as YOLO labels (with polygons for ``segments``), the model's yaml, the
+    initial weights (checked to be that architecture), the activation, the options of the task's params (and
+    ``extra``), then :func:`train`."""
+    import importlib
+
+    from ..dataset import convert_to_yolo
+    from .common import check_architecture, model_yaml, prepare_offline
+
+    p = ctx.params
+    prepare_offline(ctx.work_dir)
+    module = importlib.import_module(module_name)
+    data = convert_to_yolo({"train": ctx.training_pairs(), "val": ctx.validation_pairs()}, ctx.class_names,
+                           ctx.work_dir, segments=segments)
+    ctx.progress(1.0, "preprocess")
+    cfg = model_yaml(p.model)
+    weights = ctx.initial_weights(p.model, (".pt",)) or ""
+    if weights:
+        check_architecture(weights, cfg)
+    if getattr(p, "activate", ""):
+        set_activation(p.activate)
+    n_gpu = max(1, len(p.gpu_ids))
+    settings = dict(data=data, cfg=cfg, weights=weights, epochs=p.epochs, batch_size=p.batch_size_per_gpu * n_gpu,
+                    imgsz=p.img_size, workers=p.num_workers_per_gpu, sync_bn=p.sync_bn and n_gpu > 1, **extra)
+    train(ctx, module, settings, writer)
+
+
 def train(ctx, module, settings: Mapping[str, Any], writer: "StageWriter") -> None:
     """Run ``module.main`` (``yolov5.train``) with its options set from ``settings`` then the task's
     ``args_options`` (they win), on the task's devices; ``writer`` turns its callbacks into model stages."""
@@ -32,16 +60,20 @@ def train(ctx, module, settings: Mapping[str, Any], writer: "StageWriter") -> No
 
     p = ctx.params
     opt = module.parse_opt(True)
-    for k, v in dict(settings, device=p.gpu_id or "cpu", project=os.path.join(ctx.work_dir, "yolov5"),
-                     name="train", exist_ok=True, noplots=True, save_period=-1).items():
+    # yolov5's own periodic checkpoints off unless the writer asks for them (``settings``)
+    for k, v in dict({"save_period": -1, **settings}, device=p.gpu_id or "cpu",
+                     project=os.path.join(ctx.work_dir, "yolov5"), name="train", exist_ok=True,
+                     noplots=True).items():
         setattr(opt, k, v)
     apply_args_options(opt, p.args_options)
     if os.environ.get("LOCAL_RANK", "-1") != "-1":
         opt.device = p.gpu_id  # DDP: yolov5 picks cuda:LOCAL_RANK itself
     callbacks = Callbacks()
-    callbacks.register_action("on_fit_epoch_end", callback=writer.on_fit_epoch_end)
-    callbacks.register_action("on_model_save", callback=writer.on_model_save)
-    module.main(opt, callbacks)
+    restore = writer.install(module, callbacks)
+    try:
+        module.main(opt, callbacks)
+    finally:
+        restore()
     if world()[0] == 0:
         writer.finish()
 
@@ -69,6 +101,12 @@ class StageWriter:
 
     def stage_metrics(self, values: Mapping[str, float]) -> Dict[str, float]:
         return {"mAP": values["metrics/mAP_0.5"], "mAR": values["metrics/recall"]}
+
+    def install(self, module, callbacks):
+        """Hook into the training module (``yolov5.train``: its callbacks); returns what undoes it."""
+        callbacks.register_action("on_fit_epoch_end", callback=self.on_fit_epoch_end)
+        callbacks.register_action("on_model_save", callback=self.on_model_save)
+        return lambda: None
 
     def _tb(self, tag: str, value: float, step: int) -> None:
         if self.writer is None:

@@ -1,0 +1,113 @@
+"""yolov5-seg (instance segmentation) training through the released yolov5 7.0.14 package, unpatched.
+
+``yolov5.segment.train`` runs no training callback (every ``callbacks.run`` of 7.0.14's file is commented out);
+the hook points it leaves are its ``GenericLogger`` calls. :class:`SegStageWriter` replaces the module attribute
+``yolov5.segment.train.GenericLogger`` for the run (restored after) by a logger that turns them into progress,
+TensorBoard scalars and model stages:
+
+* ``log_metrics(KEYS..., epoch)`` after each epoch's validation: progress, TensorBoard; the epoch's fitness
+  (yolov5's own ``fitness``: the weights ``best.pt`` follows) decides whether it is the new best. Its
+  ``best.pt`` is saved right after that call, so the ``best`` stage is written from it at the next call: a
+  crash later still leaves a stage;
+* ``log_model(epoch<N>.pt)`` after a periodic save (the run saves every epoch; ``save_period`` decides which
+  are published when ``save_best_only`` is false; the others are deleted);
+* after training, yolov5 re-validates ``best.pt`` (``log_metrics`` of the metric keys only), then
+  ``log_model(best.pt)``: the ``best`` stage with those metrics, then its ONNX export.
+
+Stage metrics: ``maskAP`` = mask mAP@0.5, ``boxAP`` = box mAP@0.5 (``metrics/mAP_0.5(M)``, ``(B)``). Not
+``--nosave`` (yolov5 then writes ``best.pt`` only if the last epoch is the best).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Mapping, Optional
+
+from ..results import fraction
+from .train import StageWriter
+
+#: yolov5 7.0.14's segment metric keys (``yolov5.utils.segment.metrics.KEYS``), validation results 4..15
+MASK_AP, BOX_AP = "metrics/mAP_0.5(M)", "metrics/mAP_0.5(B)"
+
+
+class SegStageWriter(StageWriter):
+    """yolov5-seg's logger calls -> model stages (see the module docstring)."""
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.best_fitness = -1.0
+        self.pending: Optional[Dict[str, float]] = None
+        self.final: Optional[Dict[str, float]] = None
+        self.save_dir: Optional[str] = None
+
+    def stage_metrics(self, values: Mapping[str, float]) -> Dict[str, float]:
+        return {"maskAP": values[MASK_AP], "boxAP": values[BOX_AP]}
+
+    def install(self, module, callbacks):
+        writer, original = self, module.GenericLogger
+
+        class StageLogger:
+            """What ``yolov5.segment.train`` calls on its ``GenericLogger`` (rank 0 only)."""
+
+            def __init__(self, opt, console_logger=None, include=()):
+                writer.save_dir = str(getattr(opt, "save_dir", "") or "")
+
+            def log_metrics(self, metrics, epoch):
+                writer.log_metrics(dict(metrics), int(epoch))
+
+            def log_model(self, model_path, epoch=0, metadata=None):
+                writer.log_model(str(model_path), int(epoch))
+
+            def update_params(self, params):
+                pass
+
+            def log_images(self, files, name="Images", epoch=0):
+                pass
+
+            def log_graph(self, model, imgsz=(640, 640)):
+                pass
+
+        module.GenericLogger = StageLogger
+
+        def restore() -> None:
+            module.GenericLogger = original
+
+        return restore
+
+    def _best_pt(self) -> str:
+        return os.path.join(self.save_dir or "", "weights", "best.pt")
+
+    def log_metrics(self, metrics: Dict[str, Any], epoch: int) -> None:
+        import numpy as np
+        from yolov5.utils.segment.metrics import KEYS, fitness
+
+        if "train/box_loss" not in metrics:  # after training: best.pt re-validated
+            self.final = {k: fraction(float(v), k, "best") for k, v in self.stage_metrics(metrics).items()}
+            return
+        if self.pending is not None and os.path.exists(self._best_pt()):
+            self.best_files = self._write_stage("best", self._best_pt(), self.pending)
+            self.pending = None
+        values = {k: float(v) for k, v in metrics.items()}
+        for k, v in values.items():
+            self._tb(k, v, epoch)
+        self.metrics = {k: fraction(v, k, f"epoch_{epoch + 1}") for k, v in self.stage_metrics(values).items()}
+        fi = float(fitness(np.array([values[k] for k in KEYS[4:16]]).reshape(1, -1))[0])
+        if fi >= self.best_fitness:  # yolov5 saves best.pt when its best fitness equals this epoch's
+            self.best_fitness, self.pending = fi, dict(self.metrics)
+        self.ctx.progress((epoch + 1) / self.p.epochs)
+
+    def log_model(self, path: str, epoch: int) -> None:
+        name = os.path.basename(path)
+        if name == "best.pt":
+            self.best_files = self._write_stage("best", path, self.final or self.pending or self.metrics)
+            self.pending = None
+            return
+        if name.startswith("epoch") and name.endswith(".pt"):
+            done = int(name[len("epoch"):-len(".pt")]) + 1
+            if not self.p.save_best_only and self.p.save_period > 0 and done % self.p.save_period == 0:
+                self._write_stage(f"epoch_{done}", path, self.metrics)
+            os.unlink(path)  # saved every epoch for this hook; the published ones are copies
+
+    def finish(self) -> None:
+        if self.pending is not None and os.path.exists(self._best_pt()):
+            self.best_files = self._write_stage("best", self._best_pt(), self.pending)
+        super().finish()
