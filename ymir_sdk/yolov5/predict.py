@@ -153,11 +153,9 @@ class Yolov5SegDetector(Yolov5Detector, InstanceSegmenter):
         """MaskAL's passes: per image ``iterations`` InstOutputs with DropBlock (p 0.1, block 7) on the outputs of
         layers 3, 5 and 7 (forward hooks: the package's model is not changed; it was trained without dropout,
         unlike MaskAL's Mask R-CNN)."""
-        from torchvision.ops import drop_block2d
-
         def drop(module, inputs, output):
             side = min(MCD_BLOCK, *output.shape[-2:])  # an odd block that fits a small map
-            return drop_block2d(output, p=MCD_P, block_size=side - (1 - side % 2), training=True)
+            return drop_block(output, MCD_P, side - (1 - side % 2))
 
         layers = [self.model.model[i] for i in MCD_LAYERS if i < len(self.model.model)]
         handles = [layer.register_forward_hook(drop) for layer in layers]
@@ -167,3 +165,19 @@ class Yolov5SegDetector(Yolov5Detector, InstanceSegmenter):
             for h in handles:
                 h.remove()
         return [list(per_image) for per_image in zip(*passes)]
+
+
+def drop_block(x, p: float, block: int):
+    """DropBlock (Ghiasi et al. 2018), as torchvision's ``drop_block2d`` (torchvision >= 0.12; the images' 0.9.1
+    has none): blocks of ``block`` x ``block`` (odd) zeroed per channel with a rate that drops about ``p`` of the
+    map, the rest rescaled."""
+    import torch
+    import torch.nn.functional as F
+
+    n, c, h, w = x.shape
+    gamma = (p * h * w) / ((block ** 2) * ((h - block + 1) * (w - block + 1)))
+    noise = torch.empty((n, c, h - block + 1, w - block + 1), dtype=x.dtype, device=x.device).bernoulli_(gamma)
+    noise = F.pad(noise, [block // 2] * 4, value=0)
+    noise = F.max_pool2d(noise, stride=(1, 1), kernel_size=(block, block), padding=block // 2)
+    keep = 1 - noise
+    return x * keep * (keep.numel() / (1e-6 + keep.sum()))
