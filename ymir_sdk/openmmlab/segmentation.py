@@ -52,12 +52,13 @@ _registered: Dict[str, Any] = {}
 
 
 def register() -> None:
-    """mmseg's modules and this module's dataset and metric types (in mmseg's registries). Idempotent."""
+    """mmseg's modules and this module's dataset and metric types (in mmengine's root registries, found from every
+    scope, whichever default scope an earlier task left). Idempotent."""
     if _registered:
         return
+    from mmengine.registry import DATASETS, METRICS
     from mmseg.datasets import BaseSegDataset
     from mmseg.evaluation import IoUMetric
-    from mmseg.registry import DATASETS, METRICS
     from mmseg.utils import register_all_modules
 
     register_all_modules(init_default_scope=False)
