@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from ymir_sdk import Executor, pick_weight_file
 from ymir_sdk.loops import instance
+from ymir_sdk.yolov5.executor import Yolov5Executor
 from ymir_sdk.config import FloatList
 from ymir_sdk.yolov5 import params
 
@@ -34,19 +34,17 @@ class MineParams(params.InferParams):
     class_distribution_scores: FloatList = []
 
 
-class YoloSegExecutor(Executor):
+class YoloSegExecutor(Yolov5Executor):
     name = "seg-in-one/instance"
     object_types = (4,)
     TrainParams, InferParams, MineParams = TrainParams, InferParams, MineParams
     pretrained_weights = WEIGHTS
 
-    def check_weights(self, key: str, path: str) -> None:
-        import tempfile
+    @property
+    def model_class(self):
+        from ymir_sdk.yolov5.predict import Yolov5SegDetector
 
-        from ymir_sdk.yolov5.common import check_architecture, model_yaml, prepare_offline
-
-        prepare_offline(tempfile.mkdtemp(prefix="yolov5-check-"))
-        check_architecture(path, model_yaml(key))
+        return Yolov5SegDetector
 
     def train(self, ctx) -> None:
         from ymir_sdk.yolov5.segment import SegStageWriter
@@ -55,26 +53,13 @@ class YoloSegExecutor(Executor):
         # a checkpoint every epoch for the writer's hook (it publishes and deletes them)
         train_task(ctx, "yolov5.segment.train", SegStageWriter(ctx), segments=True, save_period=1)
 
-    def segmenter(self, ctx):
-        """The task's model (``model_params_path``) for the instance loop, on this process's device."""
-        from ymir_sdk.torch.devices import device_for, select_devices
-        from ymir_sdk.yolov5.common import load_model, prepare_offline
-        from ymir_sdk.yolov5.predict import Yolov5SegDetector
-
-        p = ctx.params
-        select_devices(p.gpu_ids)
-        prepare_offline(ctx.work_dir)
-        device = device_for(p.gpu_ids)
-        model = load_model(pick_weight_file(ctx.model_files(), (".pt",)), len(ctx.class_names), device)
-        return Yolov5SegDetector(model, device, p.img_size, p.conf_thres, p.iou_thres)
-
     def infer(self, ctx) -> None:
         p = ctx.params
-        instance.infer(ctx, self.segmenter(ctx), p.batch_size_per_gpu, p.num_workers_per_gpu,
+        instance.infer(ctx, self.task_model(ctx), p.batch_size_per_gpu, p.num_workers_per_gpu,
                        p.pin_memory and bool(p.gpu_ids))
 
     def mine(self, ctx) -> None:
         p = ctx.params
-        instance.mine(ctx, lambda: self.segmenter(ctx), p.mining_algorithm, p.batch_size_per_gpu,
+        instance.mine(ctx, lambda: self.task_model(ctx), p.mining_algorithm, p.batch_size_per_gpu,
                       p.num_workers_per_gpu, p.pin_memory and bool(p.gpu_ids), p.class_distribution_scores,
                       p.mcd_iterations)
