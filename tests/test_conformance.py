@@ -372,15 +372,17 @@ def _listed(work):
 
 
 def _whole(path):
-    """A torch checkpoint is a zip archive whose members all check; any other file is not empty."""
+    """A torch checkpoint is a zip archive whose members all check; any other file is not empty. Read through one
+    open file (FileNotFoundError: there is none, e.g. a rotated stage's, deleted once result.yaml dropped it)."""
     import zipfile
 
-    if path.endswith((".pt", ".pth")):
-        if not zipfile.is_zipfile(path):
-            return False
-        with zipfile.ZipFile(path) as z:
-            return z.testzip() is None
-    return os.path.getsize(path) > 0
+    with open(path, "rb") as f:
+        if path.endswith((".pt", ".pth")):
+            if not zipfile.is_zipfile(f):
+                return False
+            with zipfile.ZipFile(f) as z:
+                return z.testzip() is None
+        return os.fstat(f.fileno()).st_size > 0
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -406,10 +408,13 @@ def test_listed_files_are_whole_while_written_and_after_a_kill(name, executor_da
         while proc.poll() is None and time.time() < deadline:
             files = _listed(work)
             for f in files:
-                if os.path.exists(f):  # a rotated stage may be deleted between the two reads
-                    checked += 1
-                    if not _whole(f):
-                        partial.append(f)
+                try:
+                    whole = _whole(f)
+                except FileNotFoundError:  # a rotated stage's files, deleted after result.yaml dropped them
+                    continue
+                checked += 1
+                if not whole:
+                    partial.append(f)
             if files and kill_at is None:
                 kill_at = time.time() + random.Random(name).uniform(2, 8)
             if kill_at is not None and time.time() > kill_at:
