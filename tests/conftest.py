@@ -129,6 +129,14 @@ def monitor_line(work):
         return f.readline().rstrip("\n").split("\t")
 
 
+def best_stage(work):
+    """A finished training's result.yaml, its best stage's folder and that stage's entry."""
+    models = os.path.join(work, "out", "models")
+    result = yaml.safe_load(open(os.path.join(models, "result.yaml")))
+    best = result["best_stage_name"]
+    return result, os.path.join(models, best), result["model_stages"][best]
+
+
 def executor_log(work):
     with open(os.path.join(work, "out", "ymir-executor-out.log"), errors="replace") as f:
         return f.read()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import cli, monitor_line, sets_args, write_env, write_yaml
+from conftest import best_stage, cli, monitor_line, sets_args, write_env, write_yaml
 from executor_specs import EXECUTORS
 
 pytestmark = pytest.mark.images  # also on the images' stack
@@ -227,13 +227,6 @@ def test_the_metric_is_fractions_over_the_task_classes():
 
 
 # ------------------------------------------------------------------ training on generated masks
-def _stage(work):
-    models = os.path.join(work, "out", "models")
-    result = yaml.safe_load(open(os.path.join(models, "result.yaml")))
-    best = result["best_stage_name"]
-    return result, os.path.join(models, best), result["model_stages"][best]
-
-
 @pytest.mark.parametrize("key,ignore", [(None, False), ("ignore_black_area", True), ("ignore_blank_area", True)])
 def test_ignore_black_area_both_ways(key, ignore, executor_dataset, tmp_path):
     """False (default): unlabelled pixels are a background class 0, the model has one class more than the task;
@@ -247,7 +240,7 @@ def test_ignore_black_area_both_ways(key, ignore, executor_dataset, tmp_path):
     r = cli("run", "seg-in-one", "--object-type", "3", "--task", "train", "--dataset", executor_dataset(SPEC.name),
             "--work", work, "--no-progress", *sets_args(sets), timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    _, stage_dir, stage = _stage(work)
+    _, stage_dir, stage = best_stage(work)
     from ymir_sdk.torch import load_checkpoint
 
     weights = next(os.path.join(stage_dir, f) for f in stage["files"] if f.endswith(".pth"))
@@ -309,7 +302,7 @@ def test_mining_probabilities_are_what_the_model_learnt(trained_model):
     from ymir_sdk.synthetic import make_image
 
     register()
-    _, stage_dir, stage = _stage(trained_model(SPEC.name))
+    _, stage_dir, stage = best_stage(trained_model(SPEC.name))
     files = [os.path.join(stage_dir, f) for f in stage["files"]]
     cfg = inference_config(files)
     assert sigmoid_trained(cfg.model)

@@ -7,18 +7,11 @@ import os
 import pytest
 import yaml
 
-from conftest import cli, require_executor, sets_args, write_yaml
+from conftest import best_stage, cli, require_executor, sets_args, write_yaml
 from executor_specs import EXECUTORS
 
 require_executor("seg-in-one")
 SPEC = EXECUTORS["seg-in-one-semantic"]
-
-
-def _stage(work):
-    models = os.path.join(work, "out", "models")
-    result = yaml.safe_load(open(os.path.join(models, "result.yaml")))
-    best = result["best_stage_name"]
-    return result, os.path.join(models, best), result["model_stages"][best]
 
 
 def _needs_mmseg():
@@ -40,7 +33,7 @@ def test_a_cpu_training_learns(tmp_path):
     r = cli("run", "seg-in-one", "--object-type", "3", "--task", "train", "--dataset", ds, "--work", work,
             "--no-progress", *sets_args(sets), timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    result, _, stage = _stage(work)
+    result, _, stage = best_stage(work)
     assert result["object_type"] == 3 and stage["mIoU"] >= 0.5, stage
     assert 0 <= stage["mAcc"] <= 1 and 0 <= stage["aAcc"] <= 1
 
@@ -66,7 +59,7 @@ def test_an_instance_training_learns(tmp_path):
     r = cli("run", "seg-in-one", "--object-type", "4", "--task", "train", "--dataset", ds, "--work", work,
             "--no-progress", *sets_args(sets), timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    result, stage_dir, stage = _stage(work)
+    result, stage_dir, stage = best_stage(work)
     assert result["object_type"] == 4 and result["best_stage_name"] == "best"
     assert stage["maskAP"] >= 0.3 and 0 <= stage["boxAP"] <= 1, stage
     assert sorted(stage["files"]) == ["best.onnx", "best.pt"]
