@@ -149,10 +149,12 @@ def sigmoid_trained(model_cfg) -> bool:
 class MmsegSegmenter(segmentation.Segmenter):
     """An mmseg model and its test pipeline for the SDK's semantic loop."""
 
-    def __init__(self, cfg, model, ndarray_type: str = "LoadImageFromNDArray", fp16: bool = False):
+    def __init__(self, cfg, model, ndarray_type: str = "LoadImageFromNDArray", fp16: bool = False,
+                 background: bool = False):
         from .infer import test_pipeline
 
         self.cfg, self.model, self.fp16 = cfg, model, fp16
+        self.offset = 1 if background else 0
         self.pipeline = test_pipeline(cfg, ndarray_type)
         self.sigmoid = sigmoid_trained(cfg.model)
 
@@ -281,9 +283,8 @@ class SemanticOpenMMLabExecutor(OpenMMLabExecutor):
         background = self.background_of(classes, ctx.class_names)
         if getattr(p, "fp16", False) and not p.gpu_ids:
             log.info("fp16 ignored: it applies on a GPU")
-        segmenter = MmsegSegmenter(cfg, model, self.ndarray_type, fp16=bool(getattr(p, "fp16", False)))
-        segmenter.offset = 1 if background else 0
-        return segmenter
+        return MmsegSegmenter(cfg, model, self.ndarray_type, fp16=bool(getattr(p, "fp16", False)),
+                              background=background)
 
     @staticmethod
     def background_of(model_classes: Sequence[str], class_names: Sequence[str]) -> bool:
