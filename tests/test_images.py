@@ -67,6 +67,7 @@ def test_dockerfile_shape(cuda):
     assert re.search(r'^RUN python3 -m ymir_sdk weights "executors.\$\{EXECUTOR\}" --fetch$', text, re.M)
     assert "YMIR_WEIGHTS_DIR=/weights" in text
     assert text.index("COPY ymir_sdk") < text.index("ymir_sdk weights") < text.index("CMD")
+    assert re.search(r"^COPY ymir_exc /app/sdk/ymir_exc$", text, re.M)  # the whole distribution: pip install --no-deps
 
 
 @pytest.mark.parametrize("executor,cuda", [(e, c) for e, cs in IMAGES.items() for c in cs])

@@ -1,0 +1,259 @@
+"""``ymir_exc`` on ymir-sdk: an executor written only against the original SDK's API runs through ``ymir-sdk run``
+and passes ``ymir-sdk verify``, and the original's defects (contract §6.2) it would have hit are fixed."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import ROOT, cli, monitor_line, write_env, write_yaml
+from ymir_sdk.errors import ConfigError, ContractError
+from ymir_sdk.synthetic import write_broken_image
+
+pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
+
+EXECUTOR = os.path.join(ROOT, "tests", "ymir_exc_executor")
+
+
+@pytest.fixture(scope="module")
+def dataset(ark_dataset, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("exc") / "ds")
+    shutil.copytree(ark_dataset, root)
+    write_broken_image(os.path.join(root, "images", "val", "broken.png"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    work = str(tmp_path_factory.mktemp("exc") / "train")
+    r = cli("run", EXECUTOR, "--task", "train", "--dataset", dataset, "--work", work, "--no-progress")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return work
+
+
+def test_training_passes_verify_with_the_originals_failure_cases(trained):
+    r = cli("verify", trained, "--task", "train")
+    assert r.returncode == 0, r.stdout
+    models = os.path.join(trained, "out", "models")
+    result = yaml.safe_load(open(os.path.join(models, "result.yaml")))
+    # '-' kept in the stage names and their files found in models/<stage>/ (the original: epoch_1, files lost)
+    assert sorted(result["model_stages"]) == ["epoch-1", "epoch-2"] and result["best_stage_name"] == "epoch-2"
+    assert os.path.isfile(os.path.join(models, "epoch-2", "colours.json"))
+    # numpy metrics written as plain numbers (the original crashed yaml.safe_dump), counts as ints
+    stage = result["model_stages"]["epoch-2"]
+    assert type(stage["mAP"]) is float and type(stage["tp"]) is int and stage["mAR"] == 0.5
+    assert result["object_type"] == 2 and result["mAP"] == stage["mAP"]
+    # attachments where the platform reads them: models/attachments/<section>/
+    assert result["attachments"] == {"curves": ["curve-2.txt"]}
+    assert os.path.isfile(os.path.join(models, "attachments", "curves", "curve-2.txt"))
+    assert result["evaluate_config"] == {"iou_thr": 0.5, "conf_thr": 0.1}
+
+
+@pytest.mark.parametrize("task", ["infer", "mine", "mine+infer"])
+def test_inference_and_mining_pass_verify(dataset, trained, tmp_path, task):
+    work = str(tmp_path / "w")
+    r = cli("run", EXECUTOR, "--task", task, "--dataset", dataset, "--work", work, "--model", trained,
+            "--no-progress")
+    assert r.returncode == 0, r.stdout + r.stderr
+    v = cli("verify", work, "--task", task)
+    assert v.returncode == 0, v.stdout
+    broken = [ln for ln in open(os.path.join(work, "in", "candidate-index.tsv")).read().split()
+              if not ln.endswith(".png")]
+    assert len(broken) == 1  # the unreadable candidate the executor filtered out ...
+    if task != "infer":  # ... is ranked last in result.tsv
+        rows = open(os.path.join(work, "out", "result.tsv")).read().splitlines()
+        assert rows[-1].split("\t")[0] == broken[0]
+    if task != "mine":  # ... and has an empty entry in infer-result.json; boxes are integers
+        det = json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"]
+        assert det[os.path.basename(broken[0])]["boxes"] == []
+        boxes = [b for v in det.values() for b in v["boxes"]]
+        assert boxes and all(isinstance(b["box"][k], int) for b in boxes for k in ("x", "y", "w", "h"))
+
+
+def test_an_uncaught_exception_reaches_the_monitor(dataset, tmp_path):
+    work = str(tmp_path / "w")
+    r = cli("run", EXECUTOR, "--task", "train", "--dataset", dataset, "--work", work, "--set", "fail_with=boom",
+            "--no-progress")
+    assert r.returncode != 0
+    fields = monitor_line(work)
+    assert fields[3:] == ["4", "160004", "ValueError: boom"]  # the original left the monitor running
+
+
+# ------------------------------------------------------------------------------------------------ in-process
+@pytest.fixture()
+def platform(tmp_path, monkeypatch):
+    """env.yaml + config.yaml of a mine+infer task with two candidates; ymir_exc pointed at it."""
+    from ymir_exc import settings
+
+    images = []
+    for name in ("a.png", "b.png"):
+        path = str(tmp_path / "in" / "assets" / name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        from PIL import Image
+
+        Image.new("RGB", (40, 30)).save(path)
+        images.append(path)
+    index = str(tmp_path / "in" / "candidate-index.tsv")
+    with open(index, "w") as f:
+        f.write("\n".join(images) + "\n")
+    env_file = write_env(str(tmp_path), run_mining=True, run_infer=True, candidate_index_file=index,
+                         models_dir=str(tmp_path / "in" / "models"))
+    write_yaml(str(tmp_path / "in" / "config.yaml"), {"class_names": ["cat", "dog"], "flag": "False",
+                                                      "epochs": 3, "nested": {"lr": 0.1}})
+    monkeypatch.setattr(settings, "DEFAULT_ENV_FILE_PATH", env_file)
+    return str(tmp_path), images
+
+
+def _monitor(root):
+    return open(os.path.join(root, "out", "monitor.txt")).read().rstrip("\n").split("\t")
+
+
+def test_monitor_compat(platform):
+    from ymir_exc import monitor
+    from ymir_exc.code import ExecutorReturnCode, ExecutorState
+    from ymir_exc.util import YmirStage, get_merged_config, write_ymir_monitor_process
+
+    root, _ = platform
+    assert f"{ExecutorState.ES_RUNNING}" == "2" and str(ExecutorReturnCode.RC_EXEC_CONFIG_ERROR) == "300001"
+    cfg = get_merged_config()
+    monitor.write_monitor_logger_for_multiple_tasks(cfg, "mining", 0.5)
+    assert float(_monitor(root)[2]) == pytest.approx(0.25)
+    write_ymir_monitor_process(cfg, task=monitor.YmirTask.INFER, naive_stage_percent=0.5, stage=YmirStage.TASK)
+    assert float(_monitor(root)[2]) == pytest.approx(0.5 + 0.5 * (1e-5 + 0.99998 * 0.5), abs=1e-4)
+    monitor.write_monitor_logger(percent=1.7)  # clamped (the original wrote 1.70)
+    assert _monitor(root)[2:] == ["1.0000", "2", "0"]
+    monitor.write_monitor_logger(0.3, ExecutorState.ES_ERROR, ExecutorReturnCode.RC_EXEC_DATASET_ERROR)
+    fields = _monitor(root)
+    assert fields[2:5] == ["1.0000", "4", "300002"]  # never backwards; the error's code in column 5
+    with pytest.raises(ValueError):
+        monitor.write_monitor_logger_for_multiple_tasks(cfg, "train", 0.5)
+
+
+def test_merged_config_and_get_bool(platform, tmp_path):
+    from ymir_exc.util import get_bool, get_merged_config
+
+    root, _ = platform
+    cfg = get_merged_config()
+    assert cfg.param.class_names == ["cat", "dog"] and cfg.param.nested.lr == 0.1 and cfg.param.get("x", 7) == 7
+    assert cfg.ymir.run_mining and cfg.ymir.input.candidate_index_file.endswith("candidate-index.tsv")
+    assert get_bool(cfg, "flag") is False and get_bool(cfg, "missing", True) is True
+    with pytest.raises(ConfigError) as e:
+        get_bool(cfg, "epochs")
+    assert e.value.code == 300001 and "epochs" in e.value.message
+    # live code: the code_config file overlaid by config.yaml; an empty file is empty (the original crashed)
+    empty = str(tmp_path / "code.yaml")
+    open(empty, "w").close()
+    write_yaml(os.path.join(root, "in", "config.yaml"), {"git_url": "https://x", "code_config": empty, "epochs": 2})
+    assert get_merged_config().param.epochs == 2
+
+
+def test_stages_keep_the_eleven_cap_and_the_best(platform):
+    from ymir_exc import result_writer as rw
+
+    root, _ = platform
+    models = os.path.join(root, "out", "models")
+    for i in range(13):
+        with open(os.path.join(models, f"w{i}.pt"), "w") as f:
+            f.write("x")
+        rw.write_model_stage(f"stage_{i}", [f"w{i}.pt"], {"mAP": np.float32(0.9 if i == 1 else 0.1 * (i % 5))},
+                             timestamp=1000 + i)
+    result = yaml.safe_load(open(os.path.join(models, "result.yaml")))
+    assert len(result["model_stages"]) == 11 and result["best_stage_name"] == "stage_1"
+    assert "stage_0" not in result["model_stages"] and "stage_2" not in result["model_stages"]
+    with pytest.raises(ContractError):  # a metric out of [0, 1] is refused, not written
+        rw.write_model_stage("bad", ["w0.pt"], {"mAP": 65.0})
+
+
+def test_weights_saved_files_and_no_shell(platform):
+    from ymir_exc.util import format_saved_files, get_merged_config, get_weight_files, write_ymir_training_result
+
+    root, _ = platform
+    cfg = get_merged_config()
+    os.makedirs(os.path.join(root, "in", "models", "best"))
+    open(os.path.join(root, "in", "models", "best", "m.pt"), "w").close()
+    write_yaml(os.path.join(root, "in", "config.yaml"), {"model_params_path": ["m.pt", "best/m.pt", "gone.pt",
+                                                                               "x.yaml"], "class_names": ["cat"]})
+    found = get_weight_files(get_merged_config())
+    assert found == [os.path.join(root, "in", "models", "best", "m.pt")] * 2  # found under its stage folder
+    odd = os.path.join(root, "elsewhere", "a b;touch pwned.pt")
+    os.makedirs(os.path.dirname(odd))
+    with open(odd, "w") as f:
+        f.write("w")
+    assert format_saved_files(cfg, [odd]) == ["a b;touch pwned.pt"]
+    assert not os.path.exists(os.path.join(ROOT, "pwned.pt")) and not os.path.exists("pwned.pt")
+    write_ymir_training_result(cfg, [odd], "7", evaluation_result={"mAP": np.float64(0.5)})
+    result = yaml.safe_load(open(os.path.join(root, "out", "models", "result.yaml")))
+    assert result["model_stages"]["stage_7"]["files"] == ["a b;touch pwned.pt"]
+
+
+def test_infer_results_are_validated(platform):
+    from ymir_exc import result_writer as rw
+
+    root, images = platform
+    rw.write_infer_result({images[0]: [rw.Annotation(class_name="dog", score=np.float32(0.5),
+                                                     box=rw.Box(x=1.6, y=2.2, w=10.5, h=5))]})
+    det = json.load(open(os.path.join(root, "out", "infer-result.json")))["detection"]
+    assert det["b.png"]["boxes"] == [] and det["a.png"]["boxes"][0]["class_name"] == "dog"
+    assert det["a.png"]["boxes"][0]["box"]["x"] == 2  # rounded, not truncated
+    with pytest.raises(ContractError):
+        rw.write_infer_result({images[0]: [rw.Annotation(class_name="cow", score=0.5, box=rw.Box(x=1, y=2, w=3, h=4))]})
+    coco = {"images": [{"id": 1, "file_name": images[0], "width": 40, "height": 30}],
+            "categories": [{"id": 0, "name": "cat"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 0, "score": 0.9, "bbox": [1, 1, 4, 4],
+                             "area": 16, "segmentation": {"size": [30, 40], "counts": b"PPYo0"}}]}
+    rw.write_infer_result(coco, "segmentation")
+    written = json.load(open(os.path.join(root, "out", "infer-result.json")))
+    assert written["images"][0]["file_name"] == "a.png"  # a path made a basename
+    del coco["annotations"][0]["area"]  # the platform needs it
+    with pytest.raises(ContractError):
+        rw.write_infer_result(coco, "segmentation")
+
+
+def test_dataset_reader_and_converters(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from ymir_exc import dataset_reader as dr
+    from ymir_exc import env, settings
+    from ymir_exc.dataset_convert import convert_ymir_to_coco, convert_ymir_to_yolov5
+    from ymir_exc.util import get_merged_config
+
+    lines = []
+    for i in range(2):
+        img, ann = str(tmp_path / "in" / "assets" / f"{i}.png"), str(tmp_path / "in" / "annotations" / f"{i}.txt")
+        os.makedirs(os.path.dirname(img), exist_ok=True)
+        os.makedirs(os.path.dirname(ann), exist_ok=True)
+        Image.new("RGB", (64, 48)).save(img)
+        with open(ann, "w") as f:
+            f.write("1, 10, 10, 19, 29, 0, -1.0\n0, 0, 0, 5, 5, 0, 0.85\n")
+        lines.append(f"{img}\t{ann}\n")
+    index = str(tmp_path / "in" / "train-index.tsv")
+    with open(index, "w") as f:
+        f.write("".join(lines) + "\n")
+    env_file = write_env(str(tmp_path), run_training=True, training_index_file=index, val_index_file=index,
+                         assets_dir=str(tmp_path / "in" / "assets"),
+                         annotations_dir=str(tmp_path / "in" / "annotations"))
+    write_yaml(str(tmp_path / "in" / "config.yaml"), {"class_names": ["cat", "dog"], "export_format": "ark:raw"})
+    monkeypatch.setattr(settings, "DEFAULT_ENV_FILE_PATH", env_file)
+    assert list(dr.item_paths(env.DatasetType.TRAINING))[0][1].endswith("0.txt")
+    assert dr.items_count(env.DatasetType.TRAINING) == 2 and dr.bboxes_count(None, env.DatasetType.TRAINING) == 4
+    info = convert_ymir_to_coco()
+    coco = json.load(open(info["train"]["ann_file"]))
+    box = next(a for a in coco["annotations"] if a["category_id"] == 2)
+    assert box["bbox"] == [10, 10, 10, 20]  # inclusive corners: the original gave 9 x 19
+    assert {c["id"] for c in coco["categories"]} == {1, 2}
+    assert {c["id"] for c in json.load(open(convert_ymir_to_coco(cat_id_from_zero=True)["val"]["ann_file"]))
+            ["categories"]} == {0, 1}
+    cfg = get_merged_config()
+    data = convert_ymir_to_yolov5(cfg)
+    assert convert_ymir_to_yolov5(cfg) == data  # a re-run (the original failed on its existing link)
+    assert yaml.safe_load(open(data))["names"] == ["cat", "dog"]
+
+
+def test_ymir_exc_import_does_not_pull_frameworks():
+    code = "import sys, ymir_exc.util, ymir_exc.result_writer, ymir_exc.dataset_convert; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "False", out.stderr
