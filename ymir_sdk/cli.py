@@ -1,4 +1,4 @@
-"""The ``ymir-sdk`` command line: run, verify, check-image, exec, weights."""
+"""The ``ymir-sdk`` command line: run, simulate, verify, check-image, conformance, new, exec, weights."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +24,21 @@ def _cmd_run(args) -> int:
     return rc
 
 
+def _cmd_simulate(args) -> int:
+    from .runner import parse_sets
+    from .simulate import Settings, simulate
+
+    settings = Settings(args.executor, args.dataset, args.initial, args.budget, args.rounds,
+                        [a for a in (args.algorithms or "").split(",") if a.strip()], args.repeats, args.seed,
+                        parse_sets(args.set or []), args.metric or "", args.object_type, args.warm_start, args.gpus,
+                        args.format, args.img_man)
+    simulate(settings, args.work, progress=not args.no_progress)
+    with open(os.path.join(args.work, "summary.txt"), encoding="utf-8") as f:
+        print(f.read(), end="")
+    print(f"curves: {os.path.join(args.work, 'curves.csv')}, curves.json, curves.png")
+    return 0
+
+
 def _cmd_verify(args) -> int:
     from .verify import verify_work
 
@@ -41,12 +56,35 @@ def _cmd_verify(args) -> int:
 def _cmd_check_image(args) -> int:
     from .verify import check_image
 
-    errors = check_image(args.folder)
-    for e in errors:
-        print(e)
+    from .contract import errors_only
+
+    findings = check_image(args.folder)
+    for line in findings:
+        print(line)
+    errors = errors_only(findings)
     if not errors:
-        print(f"{args.folder}: img-man accepted")
+        print(f"{args.folder}: img-man accepted" + (" (with warnings)" if findings else ""))
     return 1 if errors else 0
+
+
+def _cmd_new(args) -> int:
+    from .scaffold import new, test_file
+
+    folder = new(args.name, args.template, args.dest)
+    print(f"{folder}: the {args.template} template; next:\n  ymir-sdk check-image {folder}\n"
+          f"  pytest {os.path.join(folder, test_file(args.name))}")
+    return 0
+
+
+def _cmd_conformance(args) -> int:
+    from .conformance import check_executor
+
+    problems = check_executor(args.executor, args.work, algorithms=args.algorithm or ())
+    for line in problems:
+        print(line)
+    if not problems:
+        print(f"{args.executor}: conforms (train, infer, mine, mine+infer verified in {args.work})")
+    return 1 if problems else 0
 
 
 def _cmd_exec(args) -> int:
@@ -106,6 +144,30 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=_cmd_run)
 
+    s = sub.add_parser("simulate", help="an offline active-learning loop: each mining algorithm against random "
+                       "selection on your data")
+    s.add_argument("executor", help="executor name, start command, or folder with start.py")
+    s.add_argument("--dataset", required=True, help="a COCO, YOLO, VOC or ark dataset folder with a validation split")
+    s.add_argument("--work", required=True, help="work folder (the same command resumes an interrupted run)")
+    s.add_argument("--initial", type=int, default=20, help="labelled images to start with (default 20)")
+    s.add_argument("--budget", type=int, default=10, help="images labelled per round (default 10)")
+    s.add_argument("--rounds", type=int, default=3, help="mining rounds (default 3)")
+    s.add_argument("--algorithms", help="comma-separated mining algorithms (random is always included; default: "
+                   "the mining template's)")
+    s.add_argument("--repeats", type=int, default=1, help="repeats with other start sets, for mean and spread")
+    s.add_argument("--seed", type=int, default=0, help="seed of the start sets and of random selection")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a hyper-parameter of the training or "
+                   "mining template, sent as the web does")
+    s.add_argument("--metric", help="the result.yaml metric to plot (default: mAP, mIoU or maskAP by object type)")
+    s.add_argument("--object-type", type=int, help="object type for multi-type images")
+    s.add_argument("--warm-start", action="store_true", help="each round's training starts from the previous "
+                   "round's model of the same algorithm")
+    s.add_argument("--gpus", default="", help="gpu_id, e.g. '0,1' ('' = CPU)")
+    s.add_argument("--format", choices=["coco", "yolo", "voc", "ark"], help="dataset format (default: detected)")
+    s.add_argument("--img-man", help="img-man folder (default: next to the start command)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_simulate)
+
     v = sub.add_parser("verify", help="check WORKDIR/out against the platform contract")
     v.add_argument("work")
     v.add_argument("--task", required=True, choices=["train", "infer", "mine", "mine+infer"])
@@ -113,9 +175,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the task's object type (default: config.yaml's, else told by the result's shape)")
     v.set_defaults(func=_cmd_verify)
 
-    c = sub.add_parser("check-image", help="check an image's img-man folder")
+    c = sub.add_parser("check-image", help="check an image's img-man folder (and, beside it, the executor's "
+                       "params against the templates and the README's hyper-parameter table)")
     c.add_argument("folder")
     c.set_defaults(func=_cmd_check_image)
+
+    n = sub.add_parser("new", help="write a ready executor folder (executor.py, start.py, img-man, Dockerfile, README, "
+                       "a conformance test)")
+    n.add_argument("name", help="the executor's name (lower-case letters, digits, '-', '_')")
+    n.add_argument("--template", default="minimal", choices=["minimal", "torch", "openmmlab"],
+                   help="minimal: NumPy only; torch: a small torch model; openmmlab: mmdet on the SDK's glue")
+    n.add_argument("--dest", default=".", help="the folder to create it in (default: here)")
+    n.set_defaults(func=_cmd_new)
+
+    k = sub.add_parser("conformance", help="check-image, then train, infer, mine and mine+infer on generated data, "
+                       "every output verified")
+    k.add_argument("executor", help="executor name, start command, or folder with start.py")
+    k.add_argument("--work", required=True, help="work folder")
+    k.add_argument("--algorithm", action="append", help="a mining algorithm to run (repeatable; default: the "
+                   "template's)")
+    k.set_defaults(func=_cmd_conformance)
 
     e = sub.add_parser("exec", help="run an Executor class in-process against env.yaml")
     e.add_argument("target", help="module:Class")

@@ -417,6 +417,10 @@ def execute(spec: ExecutorSpec, env_file: str, progress: bool = True, timeout: O
                         print(f"executor: {100 * p:.0f}%", file=sys.stderr, flush=True)
                     last_shown = p
                 time.sleep(0.2)
+        except BaseException:  # Ctrl-C (or any error here): the executor does not outlive its runner
+            proc.kill()
+            proc.wait()
+            raise
         finally:
             if bar is not None:
                 bar.close()

@@ -10,6 +10,7 @@ from PIL import Image
 from ymir_sdk import Detection, Executor, HyperParams, run
 from ymir_sdk.dataset import load_records
 from ymir_sdk.evaluate import detection_metrics
+from ymir_sdk.mining import DetOutput, algorithm_name, entropy_scores, random_scores
 
 
 class TrainParams(HyperParams):
@@ -23,7 +24,7 @@ class InferParams(HyperParams):
 
 
 class MineParams(InferParams):
-    pass
+    mining_algorithm: str = "entropy"
 
 
 def detect(path, colours, tolerance):
@@ -78,14 +79,19 @@ class ToyExecutor(Executor):
         ctx.write_detections({p: detect(p, colours, ctx.params.tolerance) for p in paths})
 
     def mine(self, ctx):
+        algorithm = algorithm_name(ctx.params.mining_algorithm, 2, ("random", "entropy"))
         colours = self._model(ctx)
         paths = ctx.readable(ctx.candidates())
-        scores = {}
+        if algorithm == "random":
+            ctx.write_mining(dict(zip(paths, random_scores(paths))), ctx.candidates())
+            return
+        outputs = []
         for i, p in enumerate(paths):
             dets = detect(p, colours, ctx.params.tolerance)
-            scores[p] = 1.0 - max((d.score for d in dets), default=0.0)
+            outputs.append(DetOutput(np.array([[d.x1, d.y1, d.x2, d.y2] for d in dets]).reshape(-1, 4),
+                                     np.array([d.score for d in dets]), np.array([d.class_id for d in dets], int)))
             ctx.progress((i + 1) / len(paths))
-        ctx.write_mining(scores, ctx.candidates())
+        ctx.write_mining(dict(zip(paths, entropy_scores(outputs, len(colours)))), ctx.candidates())
 
 
 if __name__ == "__main__":

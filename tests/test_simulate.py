@@ -1,0 +1,204 @@
+"""``ymir-sdk simulate`` end to end with the framework-free toy executor: the bookkeeping of the active-learning
+loop (no image labelled twice, the pool shrinks by the budget, labels never reach a mining task), resuming after
+Ctrl-C, the errors raised before any training, and the summary's arithmetic."""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from conftest import ROOT, TOY, cli
+from ymir_sdk.localdata import read_dataset
+from ymir_sdk.runner import _sha1
+from ymir_sdk.simulate import Point, Settings, images_to_reach, mean_curves, summarise
+
+ARGS = ["--initial", "6", "--budget", "4", "--rounds", "2", "--algorithms", "entropy,random", "--repeats", "2"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from ymir_sdk.synthetic import write_ark_dataset
+
+    root = str(tmp_path_factory.mktemp("sim") / "ds")
+    write_ark_dataset(root, n_train=24, n_val=8, seed=3)
+    return root
+
+
+@pytest.fixture(scope="module")
+def simulated(dataset, tmp_path_factory):
+    work = str(tmp_path_factory.mktemp("sim") / "work")
+    r = cli("simulate", TOY, "--dataset", dataset, "--work", work, *ARGS, "--no-progress")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return work, r.stdout
+
+
+def _json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _index(path):
+    with open(path) as f:
+        return [ln.split("\t")[0] for ln in f.read().splitlines() if ln]
+
+
+def test_bookkeeping(dataset, simulated):
+    work, stdout = simulated
+    plan = _json(os.path.join(work, "plan.json"))
+    val = {os.path.abspath(p) for p in glob.glob(os.path.join(dataset, "images", "val", "*"))}
+    train = {os.path.abspath(p) for p in glob.glob(os.path.join(dataset, "images", "train", "*"))}
+    assert len(plan["repeats"]) == 2 and plan["repeats"][0]["start"] != plan["repeats"][1]["start"]
+    objects = {im.path: {o.class_id for o in im.objects} for im in read_dataset(dataset).split("train")}
+    for r, rep in enumerate(plan["repeats"]):
+        start, pool = rep["start"], rep["pool"]
+        assert len(start) == 6 and set(start) | set(pool) == train and not set(start) & set(pool)
+        assert not (set(start) | set(pool)) & val  # the validation split is held out
+        assert set().union(*(objects[p] for p in start)) == {0, 1}  # class-stratified: both classes to start
+        for algorithm in ("random", "entropy"):
+            labelled, remaining = list(start), list(pool)
+            for t in range(3):
+                folder = os.path.join(work, f"repeat-{r}", f"round-{t}", "shared" if t == 0 else algorithm)
+                # the training saw exactly the labelled images (and the validation split)
+                trained = _json(os.path.join(folder, "train", "done.json"))
+                assert trained["labelled"] == labelled and len(set(labelled)) == 6 + 4 * t
+                assert len(_index(os.path.join(folder, "train", "in", "train-index.tsv"))) == len(labelled)
+                assert len(_index(os.path.join(folder, "train", "in", "val-index.tsv"))) == len(val)
+                if t == 2:
+                    break
+                mine = os.path.join(work, f"repeat-{r}", f"round-{t}", algorithm, "mine")
+                if algorithm == "random":  # the simulator's own seeded pick: no mining task
+                    assert not os.path.exists(mine)
+                    picked = [p for p in _json(os.path.join(work, f"repeat-{r}", f"round-{t + 1}", algorithm,
+                                                            "train", "done.json"))["labelled"] if p not in labelled]
+                else:
+                    done = _json(os.path.join(mine, "done.json"))
+                    picked = done["selected"]
+                    assert done["pool"] == len(remaining) == 18 - 4 * t
+                    # the mining task got the pool as candidates and not one label
+                    candidates = _index(os.path.join(mine, "in", "candidate-index.tsv"))
+                    assert sorted(os.path.basename(c).split(".")[0] for c in candidates) == \
+                        sorted(_sha1(p) for p in remaining)
+                    assert not [f for f in glob.glob(os.path.join(mine, "in", "annotations", "**", "*"),
+                                                     recursive=True) if os.path.isfile(f)]
+                    config = yaml.safe_load(open(os.path.join(mine, "in", "config.yaml")))
+                    assert config["mining_algorithm"] == algorithm and "training_index_file" not in config
+                    env = yaml.safe_load(open(os.path.join(mine, "in", "env.yaml")))
+                    assert env["input"]["training_index_file"] == "" and env["input"]["val_index_file"] == ""
+                assert len(picked) == 4 and set(picked) <= set(remaining)  # never labelled twice
+                labelled += picked
+                remaining = [p for p in remaining if p not in picked]
+
+    rows = open(os.path.join(work, "curves.csv")).read().splitlines()
+    assert rows[0] == "repeat,round,algorithm,labelled,metric" and len(rows) == 1 + 2 * 3 * 2
+    curves = _json(os.path.join(work, "curves.json"))
+    assert curves["summary"]["complete"] and curves["algorithms"] == ["random", "entropy"]
+    assert curves["summary"]["algorithms"]["random"]["area_vs_random"] == pytest.approx(1.0)
+    assert curves["summary"]["algorithms"]["entropy"]["labelled"] == [6, 10, 14]
+    with open(os.path.join(work, "curves.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    summary = open(os.path.join(work, "summary.txt")).read()
+    assert "area vs random" in summary and summary in stdout
+
+
+def _done_files(work):
+    return sorted(glob.glob(os.path.join(work, "repeat-*", "round-*", "*", "*", "done.json")))
+
+
+def test_resume_after_ctrl_c_gives_the_same_curves(dataset, simulated, tmp_path):
+    work = str(tmp_path / "work")
+    proc = subprocess.Popen([sys.executable, "-m", "ymir_sdk", "simulate", TOY, "--dataset", dataset, "--work", work,
+                             *ARGS, "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while len(_done_files(work)) < 3 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0  # interrupted, not finished
+    first = {p: os.path.getmtime(p) for p in _done_files(work)}
+    assert 3 <= len(first) < len(_done_files(simulated[0]))
+    assert "unfinished" in open(os.path.join(work, "summary.txt")).read()
+    r = cli("simulate", TOY, "--dataset", dataset, "--work", work, *ARGS, "--no-progress")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {p: os.path.getmtime(p) for p in first} == first  # finished tasks were kept, not redone
+    assert open(os.path.join(work, "curves.csv")).read() == open(os.path.join(simulated[0], "curves.csv")).read()
+    for done in _done_files(simulated[0]):
+        assert _json(done) == _json(done.replace(simulated[0], work))
+    # other arguments in the same folder: refused, nothing changed
+    r = cli("simulate", TOY, "--dataset", dataset, "--work", work, *ARGS[:-1], "3", "--no-progress")
+    assert r.returncode == 2 and "repeats" in r.stderr
+
+
+def test_half_finished_task_is_redone(dataset, simulated, tmp_path):
+    work = str(tmp_path / "work")
+    shutil.copytree(simulated[0], work)
+    mine = os.path.join(work, "repeat-1", "round-1", "entropy", "mine")
+    os.remove(os.path.join(mine, "done.json"))
+    with open(os.path.join(mine, "out", "result.tsv"), "w") as f:
+        f.write("half-written")
+    r = cli("simulate", TOY, "--dataset", dataset, "--work", work, *ARGS, "--no-progress")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _json(os.path.join(mine, "done.json")) == _json(os.path.join(simulated[0], "repeat-1", "round-1",
+                                                                         "entropy", "mine", "done.json"))
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--budget", "10"], "more than the pool"),
+    (["--initial", "30"], "too few training images"),
+    (["--algorithms", "entropy,bald"], "--algorithms"),
+    (["--set", "mining_algorithm=entropy"], "--algorithms"),
+    (["--set", "toleranse=30"], "toleranse"),
+    (["--rounds", "0"], "--rounds"),
+])
+def test_bad_input_fails_before_any_training(dataset, tmp_path, extra, message):
+    work = str(tmp_path / "work")
+    args = dict(zip(ARGS[::2], ARGS[1::2]))
+    args.update(dict(zip(extra[::2], extra[1::2])) if extra[0] != "--set" else {})
+    flat = [x for kv in args.items() for x in kv] + (extra if extra[0] == "--set" else [])
+    r = cli("simulate", TOY, "--dataset", dataset, "--work", work, *flat, "--no-progress")
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert not glob.glob(os.path.join(work, "repeat-*"))
+
+
+def test_executor_without_mining_is_refused(dataset, tmp_path):
+    folder = str(tmp_path / "toy")
+    shutil.copytree(os.path.dirname(TOY), folder)
+    os.remove(os.path.join(folder, "img-man", "mining-template.yaml"))
+    r = cli("simulate", folder, "--dataset", dataset, "--work", str(tmp_path / "w"), "--no-progress")
+    assert r.returncode == 2 and "does not mine" in r.stderr
+
+
+def test_a_failing_task_stops_with_its_message(dataset, tmp_path):
+    r = cli("simulate", TOY, "--dataset", dataset, "--work", str(tmp_path / "w"), *ARGS, "--set", "fail_with=boom",
+            "--no-progress")
+    assert r.returncode == 2 and "boom" in r.stderr and "round-0/shared/train" in r.stderr
+    # an algorithm the executor refuses fails at its first mining, with the executor's own message
+    r = cli("simulate", TOY, "--dataset", dataset, "--work", str(tmp_path / "w2"), "--algorithms", "aldd",
+            "--initial", "6", "--budget", "4", "--rounds", "1", "--no-progress")
+    assert r.returncode == 2 and "mining_algorithm" in r.stderr and "random, entropy" in r.stderr
+
+
+def test_summary_arithmetic():
+    s = Settings("toy", "ds", initial=10, budget=10, rounds=2, algorithms=["random", "good"], metric="mAP")
+    points = [Point(0, 0, a, 10, 0.2) for a in ("random", "good")]
+    points += [Point(0, 1, "random", 20, 0.3), Point(0, 2, "random", 30, 0.4),
+               Point(0, 1, "good", 20, 0.35), Point(0, 2, "good", 30, 0.5)]
+    summary = summarise(points, s)
+    good = summary["algorithms"]["good"]
+    # random: (0.25 + 0.35) * 10 = 6.0; good: (0.275 + 0.425) * 10 = 7.0
+    assert good["area_vs_random"] == pytest.approx(7.0 / 6.0)
+    # random's final 0.4: good crosses it between 20 (0.35) and 30 (0.5), at 20 + 10 / 3
+    assert good["images_to_reach_random_final"] == pytest.approx(20 + 10 / 3)
+    assert summary["algorithms"]["random"]["images_to_reach_random_final"] == pytest.approx(30)
+    assert images_to_reach(mean_curves(points, ["good"])["good"], 0.9) is None
+    two = points + [Point(1, t, a, 10 + 10 * t, v) for t, a, v in ((0, "random", 0.4), (0, "good", 0.4),
+                                                                     (1, "random", 0.5), (2, "random", 0.6))]
+    curve = mean_curves(two, ["random"])["random"]
+    assert curve[0] == (10, pytest.approx(0.3), pytest.approx(0.1)) and curve[2][1] == pytest.approx(0.5)
+    partial = summarise(two, Settings("toy", "ds", 10, 10, 2, ["random", "good"], repeats=2, metric="mAP"))
+    assert partial["complete"]  # every round has at least one repeat's point
