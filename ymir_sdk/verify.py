@@ -2,9 +2,14 @@
 ``out`` folder and to an image's ``img-man`` folder. One line per violation."""
 from __future__ import annotations
 
+import hashlib
+import importlib
+import importlib.util
 import json
 import os
-from typing import List, Optional
+import re
+import sys
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
@@ -133,4 +138,186 @@ def check_image(folder: str) -> List[str]:
         if not found:
             errors.append(f"{os.path.relpath(sub, folder) if sub != folder else '.'}: no template for object type "
                           f"{otype}: the platform would register no task for it")
+    if not errors:
+        errors += check_params(os.path.dirname(os.path.abspath(folder)))
+    return errors
+
+
+# ------------------------------------------------------------------------------------------------ params
+TASK_PARAMS = (("train", "TrainParams"), ("infer", "InferParams"), ("mine", "MineParams"))
+
+
+def executor_class(folder: str) -> Optional[type]:
+    """The Executor class of an executor folder's ``executor.py`` (imported as its image imports it: inside its
+    package when the folder is one), or None without the file. Among several classes defined there, a
+    MultiTypeExecutor, else the one no other derives from."""
+    from .executor import Executor, MultiTypeExecutor
+    from .runner import package_root
+
+    path = os.path.join(folder, "executor.py")
+    if not os.path.isfile(path):
+        return None
+    root = package_root(folder)
+    if root:
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        module = importlib.import_module(os.path.relpath(folder, root).replace(os.sep, ".") + ".executor")
+    else:
+        name = "ymir_user_executor_" + hashlib.sha1(path.encode()).hexdigest()[:12]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        sys.path.insert(0, folder)
+        try:
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        finally:
+            sys.path.remove(folder)
+    found = [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Executor)
+             and c.__module__ == module.__name__]
+    multi = [c for c in found if issubclass(c, MultiTypeExecutor)]
+    leaves = multi or [c for c in found if not any(o is not c and issubclass(o, c) for o in found)]
+    return leaves[0] if len(leaves) == 1 else None
+
+
+def _parts(cls: type) -> Dict[int, type]:
+    from .executor import MultiTypeExecutor
+
+    if issubclass(cls, MultiTypeExecutor):
+        return dict(cls.executors)
+    return {t: cls for t in cls.object_types[:1]}
+
+
+def check_params(folder: str) -> List[str]:
+    """The img-man templates and the README's hyper-parameter table(s) against the executor's params: each
+    template holds exactly its params' keys and defaults (``HyperParams.template()``); a README table
+    (``| task | key | default | ... |``) lists every key of every task, no key the params lack, and (where a row
+    names one default per key) their defaults. Without an ``executor.py`` there is nothing to check; an
+    executor that does not import here (its framework missing) is a warning."""
+    try:
+        cls = executor_class(folder)
+    except Exception as e:  # noqa: BLE001 - a framework missing on this machine: say so, check the rest
+        return [contract.warning(f"{folder}/executor.py does not import here ({type(e).__name__}: {e}); "
+                                 "the params were not checked against the templates and the README")]
+    if cls is None:
+        return []
+    img_man = os.path.join(folder, "img-man")
+    parts = _parts(cls)
+    multi = len(parts) > 1 or isinstance(_manifest_types(img_man), list)
+    errors: List[str] = []
+    expected: Dict[int, Dict[str, Dict[str, Any]]] = {}
+    for otype, part in parts.items():
+        sub = os.path.join(img_man, contract.OBJECT_TYPES[otype]) if multi else img_man
+        expected[otype] = {}
+        for task, attr in TASK_PARAMS:
+            template = getattr(part, attr).template()
+            path = os.path.join(sub, contract.TEMPLATE_FILES[task])
+            rel = os.path.relpath(path, folder)
+            if not os.path.exists(path):
+                if _implements(part, task):
+                    errors.append(f"{rel} is missing: {part.__name__}.{attr} has {len(template)} keys")
+                continue
+            expected[otype][task] = template
+            written = _yaml(path) or {}
+            for key in sorted(set(template) | set(written)):
+                if key not in written:
+                    errors.append(f"{rel}: {key!r} is missing ({part.__name__}.{attr} has it, default "
+                                  f"{template[key]!r})")
+                elif key not in template:
+                    errors.append(f"{rel}: {key!r} is not a key of {part.__name__}.{attr}")
+                elif written[key] != template[key]:
+                    errors.append(f"{rel}: {key!r} is {written[key]!r}, {part.__name__}.{attr}'s default is "
+                                  f"{template[key]!r}")
+    readme = os.path.join(folder, "README.md")
+    tables = readme_tables(readme) if os.path.exists(readme) else []
+    if not tables:
+        return errors + [contract.warning(f"{os.path.relpath(readme, folder)}: no hyper-parameter table "
+                                          "(| task | key | default | effect |)")]
+    # each table to the object type whose keys it lists most (a multi-type image: a table per part at most)
+    pairs = sorted(((_overlap(t, tasks), -i, otype) for i, t in enumerate(tables) for otype, tasks in expected.items()),
+                   reverse=True)
+    chosen: Dict[int, int] = {}
+    for score, neg_i, otype in pairs:
+        if score and otype not in chosen and -neg_i not in chosen.values():
+            chosen[otype] = -neg_i
+    for otype, tasks in expected.items():
+        if otype not in chosen:
+            errors.append(contract.warning(f"README.md: no hyper-parameter table for object type {otype}"))
+            continue
+        errors += _compare_table(tables[chosen[otype]], tasks, otype if multi else None)
+    return errors
+
+
+def _manifest_types(img_man: str) -> Any:
+    path = os.path.join(img_man, "manifest.yaml")
+    return (_yaml(path) or {}).get("object_type", 2) if os.path.exists(path) else 2
+
+
+def _implements(cls: type, task: str) -> bool:
+    from .executor import Executor
+
+    return getattr(cls, task) is not getattr(Executor, task)
+
+
+#: a README row: tasks ("train", "infer/mine"), keys (backticked names, parenthesised remarks left out), defaults
+Row = Tuple[List[str], List[str], str]
+TASK_WORDS = {"train": "train", "training": "train", "infer": "infer", "inference": "infer", "mine": "mine",
+              "mining": "mine"}
+
+
+def readme_tables(path: str) -> List[List[Row]]:
+    """The README's tables whose header starts ``task | key | default``."""
+    tables: List[List[Row]] = []
+    current: Optional[List[Row]] = None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else None
+            if cells is None:
+                current = None
+                continue
+            if [c.lower() for c in cells[:3]] == ["task", "key", "default"]:
+                current = []
+                tables.append(current)
+            elif current is not None and len(cells) >= 3 and not set(cells[0]) <= set("-: "):
+                tasks = [TASK_WORDS.get(t.strip().lower(), t.strip().lower()) for t in cells[0].split("/")]
+                keys = re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", re.sub(r"\(.*?\)", "", cells[1]))
+                current.append((tasks, keys, cells[2]))
+    return tables
+
+
+def _overlap(table: List[Row], tasks: Dict[str, Dict[str, Any]]) -> int:
+    return sum(1 for row_tasks, keys, _ in table for t in row_tasks for k in keys if k in tasks.get(t, {}))
+
+
+def _same_default(cell: str, default: Any) -> bool:
+    cell = cell.strip().strip("`")
+    if cell in ("''", '""', ""):
+        return default in ("", None)
+    try:
+        if yaml.safe_load(cell) == default:
+            return True
+    except yaml.YAMLError:
+        pass
+    return str(default).lower() == cell.lower()
+
+
+def _compare_table(table: List[Row], tasks: Dict[str, Dict[str, Any]], otype: Optional[int]) -> List[str]:
+    where = "README.md" + (f" (object type {otype})" if otype else "")
+    errors, listed = [], set()
+    for row_tasks, keys, default_cell in table:
+        defaults = [d.strip() for d in default_cell.split(", ")]
+        for t in row_tasks:
+            if t not in tasks:
+                errors.append(f"{where}: row {', '.join(keys)} names task {t!r}, which has no template")
+                continue
+            for i, key in enumerate(keys):
+                listed.add((t, key))
+                if key not in tasks[t]:
+                    errors.append(f"{where}: {t} key {key!r} is not a hyper-parameter of that task")
+                elif len(defaults) == len(keys) and not _same_default(defaults[i], tasks[t][key]):
+                    errors.append(f"{where}: {t} key {key!r} default {defaults[i]!r}, the params say "
+                                  f"{tasks[t][key]!r}")
+    for t, template in tasks.items():
+        missing = [k for k in template if (t, k) not in listed]
+        if missing:
+            errors.append(f"{where}: {t} keys {', '.join(missing)} are not in the hyper-parameter table")
     return errors
