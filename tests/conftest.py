@@ -9,6 +9,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOY = os.path.join(ROOT, "tests", "toy_executor", "start.py")
 
 
+#: the images' lanes (``make test-images`` sets YMIR_TEST_EXECUTORS) prove that the images' stacks run each executor
+#: end to end: training, inference, each mining algorithm, mining + inference, two processes, checkpoint safety, the
+#: weights fallback. What is the same code on every stack - input validation before the framework runs, the SDK's
+#: file writing under a kill - runs on the test stack only (it kept CI under its time).
+only_on_test_stack = pytest.mark.skipif(bool(os.environ.get("YMIR_TEST_EXECUTORS")),
+                                     reason="the same code on every stack: run on the test stack")
+
+
 def require_executor(name, *frameworks):
     """Skip (a test or, at module level, a module) unless the executor's frameworks are installed and the lane
     tests it: an images' stack tests its own images' executors (``YMIR_TEST_EXECUTORS``, set by the Makefile:

@@ -13,8 +13,8 @@ import shutil
 import pytest
 import yaml
 
-from conftest import (ROOT, cli, executor_log, monitor_line, require_executor, run_start, sets_args,
-                      write_payload_checkpoint)
+from conftest import (ROOT, cli, executor_log, monitor_line, only_on_test_stack, require_executor, run_start,
+                      sets_args, write_payload_checkpoint)
 from executor_specs import EXECUTORS
 
 pytestmark = pytest.mark.images  # also on the images' stack
@@ -104,7 +104,8 @@ def _failed_with(work, code, *words):
 
 NAMES = sorted(EXECUTORS)
 MODEL_TASKS = [(n, t, a) for n in NAMES for t, a in [("infer", None)] + [("mine", a) for a in EXECUTORS[n].algorithms]
-               + [("mine+infer", "random"), ("mine+infer", EXECUTORS[n].algorithms[0])]]
+               + [("mine+infer", EXECUTORS[n].algorithms[0])]] + \
+    [pytest.param(n, "mine+infer", "random", marks=only_on_test_stack) for n in NAMES]
 
 
 # ------------------------------------------------------------------ templates
@@ -206,6 +207,7 @@ def test_two_processes_rank_every_candidate_once(name, executor_dataset, trained
 
 
 # ------------------------------------------------------------------ malformed inputs
+@only_on_test_stack
 @pytest.mark.parametrize("name", NAMES)
 def test_empty_training_set(name, executor_dataset, tmp_path):
     spec = _spec(name)
@@ -217,6 +219,7 @@ def test_empty_training_set(name, executor_dataset, tmp_path):
     _failed_with(work, 300002, "training dataset is empty")
 
 
+@only_on_test_stack
 @pytest.mark.parametrize("name", NAMES)
 def test_class_id_out_of_range_and_unreadable_image_are_reported(name, executor_dataset, tmp_path):
     spec = _spec(name)
@@ -244,6 +247,7 @@ def test_class_id_out_of_range_and_unreadable_image_are_reported(name, executor_
     assert "1 unreadable images (dropped)" in text
 
 
+@only_on_test_stack
 @pytest.mark.parametrize("name", NAMES)
 def test_unknown_model(name, executor_dataset, tmp_path):
     spec = _spec(name)
@@ -253,6 +257,7 @@ def test_unknown_model(name, executor_dataset, tmp_path):
     _failed_with(work, 300001, f"'{key}'", value)
 
 
+@only_on_test_stack
 @pytest.mark.parametrize("name", NAMES)
 def test_options_never_reach_a_shell(name, executor_dataset, tmp_path):
     spec = _spec(name)
@@ -385,6 +390,7 @@ def _whole(path):
         return os.fstat(f.fileno()).st_size > 0
 
 
+@only_on_test_stack
 @pytest.mark.parametrize("name", NAMES)
 def test_listed_files_are_whole_while_written_and_after_a_kill(name, executor_dataset, tmp_path):
     """A reader polling result.yaml during a real training never finds a listed file partly written (weights and
