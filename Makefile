@@ -100,13 +100,14 @@ $(C_STAMP): $(C_DEPS)
 
 # both lanes: every test on the test stack; on the images' stack the tests marked `images` (the SDK core's
 # and the executors' end to end: everything but the static image checks and the not-yet-imaged frameworks)
+# --durations: every run's log names its slowest tests (where CI's time goes)
 test: setup setup-images
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests
 	$(MAKE) --no-print-directory test-images
 
 test-images: setup-images
-	YMIR_TEST_EXECUTORS=$(I_EXECUTORS) $(IPY) -m pytest -q -m images tests
-	YMIR_TEST_EXECUTORS=$(C_EXECUTORS) $(CPY) -m pytest -q -m images tests
+	YMIR_TEST_EXECUTORS=$(I_EXECUTORS) $(IPY) -m pytest -q --durations=15 -m images tests
+	YMIR_TEST_EXECUTORS=$(C_EXECUTORS) $(CPY) -m pytest -q --durations=15 -m images tests
 
 demo: $(DEMO_SET)
 	EXECUTOR=$(EXECUTOR) $(PY) scripts/demo.py

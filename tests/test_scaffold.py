@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, cli
+from conftest import ROOT, cli, only_on_test_stack
 from ymir_sdk.scaffold import CUDA_BASES, class_name
 from ymir_sdk.scaffold import test_file as scaffold_test_file
 
@@ -22,7 +22,7 @@ def _new(tmp_path, name, template):
     return str(tmp_path / name)
 
 
-@pytest.mark.parametrize("template", ["minimal", "torch"])
+@pytest.mark.parametrize("template", [pytest.param("minimal", marks=only_on_test_stack), "torch"])
 def test_a_new_executor_passes_its_conformance_test(tmp_path, template):
     folder = _new(tmp_path, "demo-exec", template)
     assert sorted(os.listdir(folder)) == sorted([".dockerignore", "Dockerfile", "README.md", "executor.py", "img-man",
