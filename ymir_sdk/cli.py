@@ -218,6 +218,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except YmirError as e:
         print(f"error {int(e.code)}: {e.message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted{': the same command resumes' if args.command == 'simulate' else ''}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
