@@ -107,7 +107,7 @@ test: setup setup-images
 
 test-images: setup-images
 	YMIR_TEST_EXECUTORS=$(I_EXECUTORS) $(IPY) -m pytest -q --durations=15 -m images tests
-	YMIR_TEST_EXECUTORS=$(C_EXECUTORS) $(CPY) -m pytest -q --durations=15 -m images tests
+	YMIR_TEST_LANE=cu113 YMIR_TEST_EXECUTORS=$(C_EXECUTORS) $(CPY) -m pytest -q --durations=15 -m images tests
 
 demo: $(DEMO_SET)
 	EXECUTOR=$(EXECUTOR) $(PY) scripts/demo.py

@@ -17,6 +17,21 @@ only_on_test_stack = pytest.mark.skipif(bool(os.environ.get("YMIR_TEST_EXECUTORS
                                      reason="the same code on every stack: run on the test stack")
 
 
+#: modules of framework-free SDK code: of the images' stacks, the torch 1.8.1 lane runs them; the cu113 lane
+#: (``make test-images`` sets YMIR_TEST_LANE=cu113) has the same Python 3.8 and runs its frameworks' tests
+FRAMEWORK_FREE = {"test_contract.py", "test_dataset.py", "test_env_config.py", "test_hardening.py", "test_monitor.py",
+                  "test_toy_e2e.py", "test_ymir_exc.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("YMIR_TEST_LANE") != "cu113":
+        return
+    skip = pytest.mark.skip(reason="framework-free: run on the torch 1.8.1 lane's same Python 3.8")
+    for item in items:
+        if os.path.basename(str(item.fspath)) in FRAMEWORK_FREE:
+            item.add_marker(skip)
+
+
 def require_executor(name, *frameworks):
     """Skip (a test or, at module level, a module) unless the executor's frameworks are installed and the lane
     tests it: an images' stack tests its own images' executors (``YMIR_TEST_EXECUTORS``, set by the Makefile:
