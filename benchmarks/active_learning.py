@@ -1,7 +1,7 @@
 """A real active-learning simulation (``ymir-sdk simulate``) with the yolov5 executor on generated data: yolov5n
-from scratch at 96 px (40 epochs, batch 16), a labelled start set of 96 images, 32 more per round, 3 rounds, each
-mining algorithm against random selection. (yolov5 from scratch needs several thousand images seen past its
-100-iteration warm-up: with fewer, every curve stays near 0.) Prints the summary; the curves (csv, json, png) are in --work.
+from scratch at 128 px (40 epochs, batch 16, as the demo), a labelled start set of 64 images, 32 more per round,
+3 rounds, each mining algorithm against random selection. (yolov5 from scratch learns after its 100-iteration
+warm-up, from about 200 iterations on: smaller sets or images left every curve near 0.) Prints the summary; the curves (csv, json, png) are in --work.
 
     python benchmarks/active_learning.py [--work bench-al] [--algorithms random,entropy,aldd,cald] [--repeats 1]
 
@@ -23,15 +23,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", default=os.path.join(ROOT, "bench-al"))
     ap.add_argument("--algorithms", default="random,entropy,aldd,cald")
-    ap.add_argument("--images", type=int, default=240, help="training images (the start set and the pool)")
+    ap.add_argument("--images", type=int, default=224, help="training images (the start set and the pool)")
     ap.add_argument("--val", type=int, default=40)
-    ap.add_argument("--initial", type=int, default=96)
+    ap.add_argument("--initial", type=int, default=64)
     ap.add_argument("--budget", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--size", type=int, default=96, help="image and network size (a multiple of 32)")
+    ap.add_argument("--size", type=int, default=128, help="image and network size (a multiple of 32)")
     args = ap.parse_args()
     dataset = os.path.join(args.work, "dataset")
     if not os.path.exists(os.path.join(dataset, "classes.txt")):
