@@ -88,9 +88,10 @@ class Point:
 
 
 # ------------------------------------------------------------------------------------------------ checks
-def check(settings: Settings, spec: ExecutorSpec, dataset: LocalDataset) -> Tuple[Settings, dict, dict]:
-    """Every error that needs no training, raised before the first task; returns the settings with their
-    defaults filled in, and the task sets of training and mining."""
+def check(settings: Settings, spec: ExecutorSpec, dataset: LocalDataset,
+          train: Sequence[LocalImage]) -> Tuple[Settings, dict, dict]:
+    """Every error that needs no training, raised before the first task (``train``: the distinct training
+    images); returns the settings with their defaults filled in, and the task sets of training and mining."""
     templates, object_type = read_templates(spec.img_man, settings.object_type)
     if "train" not in templates:
         raise ConfigError("EXECUTOR", settings.executor, message=f"{settings.executor} has no training template "
@@ -125,7 +126,6 @@ def check(settings: Settings, spec: ExecutorSpec, dataset: LocalDataset) -> Tupl
                              ("--rounds", settings.rounds, 1), ("--repeats", settings.repeats, 1)):
         if value < low:
             raise ConfigError(name, value, f"an integer >= {low}")
-    train = _unique(dataset.split("train"))
     if not dataset.split("val"):
         raise DatasetError(f"{settings.dataset}: no validation images (the metric of every round is measured on "
                            "them)")
@@ -142,11 +142,11 @@ def check(settings: Settings, spec: ExecutorSpec, dataset: LocalDataset) -> Tupl
     return filled, train_sets, mine_sets
 
 
-def _unique(images: Sequence[LocalImage]) -> List[LocalImage]:
-    """One image per asset (the platform stores equal bytes once), in name order."""
+def _unique(images: Sequence[LocalImage], digests: Dict[str, str]) -> List[LocalImage]:
+    """One image per asset (the platform stores equal bytes once: ``digests``, path -> sha1), in name order."""
     seen, out = set(), []
     for im in sorted(images, key=lambda im: im.path):
-        digest = _sha1(im.path)
+        digest = digests[im.path]
         if digest not in seen:
             seen.add(digest)
             out.append(im)
@@ -184,7 +184,10 @@ class Simulation:
         self.work = os.path.abspath(work)
         self.spec = find_executor(settings.executor, settings.img_man)
         self.dataset = read_dataset(settings.dataset, settings.dataset_format)
-        self.settings, self.train_sets, self.mine_sets = check(settings, self.spec, self.dataset)
+        #: each training image's sha1: its asset name in every task's layout (read once)
+        self.digests = {im.path: _sha1(im.path) for im in self.dataset.split("train")}
+        self.train = _unique(self.dataset.split("train"), self.digests)
+        self.settings, self.train_sets, self.mine_sets = check(settings, self.spec, self.dataset, self.train)
         self.progress = progress
         self.by_path = {im.path: im for im in self.dataset.split("train")}
         self.points: List[Point] = []
@@ -195,12 +198,11 @@ class Simulation:
         args = {k: getattr(s, k) for k in PLAN_KEYS}
         args["executor"] = self.spec.command[-1]
         args["dataset"] = os.path.abspath(s.dataset)
-        train = _unique(self.dataset.split("train"))
         repeats = []
         for r in range(s.repeats):
-            start = start_set(train, s.initial, s.seed + r)
+            start = start_set(self.train, s.initial, s.seed + r)
             taken = set(start)
-            repeats.append({"start": start, "pool": [im.path for im in train if im.path not in taken]})
+            repeats.append({"start": start, "pool": [im.path for im in self.train if im.path not in taken]})
         return {"arguments": args, "repeats": repeats}
 
     def load_plan(self) -> dict:
@@ -333,7 +335,7 @@ class Simulation:
 
     def read_selection(self, folder: str, pool: Sequence[str]) -> List[str]:
         """The best ``budget`` pool images of result.tsv (asset names are the images' sha1)."""
-        by_digest = {_sha1(p): p for p in pool}
+        by_digest = {self.digests[p]: p for p in pool}
         picked: List[str] = []
         with open(os.path.join(folder, "out", "result.tsv"), encoding="utf-8") as f:
             for line in f:
