@@ -186,8 +186,8 @@ class Simulation:
         self.dataset = read_dataset(settings.dataset, settings.dataset_format)
         #: each training image's sha1: its asset name in every task's layout (read once)
         self.digests = {im.path: _sha1(im.path) for im in self.dataset.split("train")}
-        self.train = _unique(self.dataset.split("train"), self.digests)
-        self.settings, self.train_sets, self.mine_sets = check(settings, self.spec, self.dataset, self.train)
+        self.distinct = _unique(self.dataset.split("train"), self.digests)
+        self.settings, self.train_sets, self.mine_sets = check(settings, self.spec, self.dataset, self.distinct)
         self.progress = progress
         self.by_path = {im.path: im for im in self.dataset.split("train")}
         self.points: List[Point] = []
@@ -200,9 +200,9 @@ class Simulation:
         args["dataset"] = os.path.abspath(s.dataset)
         repeats = []
         for r in range(s.repeats):
-            start = start_set(self.train, s.initial, s.seed + r)
+            start = start_set(self.distinct, s.initial, s.seed + r)
             taken = set(start)
-            repeats.append({"start": start, "pool": [im.path for im in self.train if im.path not in taken]})
+            repeats.append({"start": start, "pool": [im.path for im in self.distinct if im.path not in taken]})
         return {"arguments": args, "repeats": repeats}
 
     def load_plan(self) -> dict:
