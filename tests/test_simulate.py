@@ -202,3 +202,18 @@ def test_summary_arithmetic():
     assert curve[0] == (10, pytest.approx(0.3), pytest.approx(0.1)) and curve[2][1] == pytest.approx(0.5)
     partial = summarise(two, Settings("toy", "ds", 10, 10, 2, ["random", "good"], repeats=2, metric="mAP"))
     assert partial["complete"]  # every round has at least one repeat's point
+
+
+def test_warm_start_trains_from_the_previous_rounds_model(dataset, tmp_path):
+    work = str(tmp_path / "w")
+    r = cli("simulate", TOY, "--dataset", dataset, "--work", work, "--initial", "6", "--budget", "4", "--rounds", "1",
+            "--algorithms", "entropy", "--warm-start", "--no-progress")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for algorithm in ("random", "entropy"):
+        train = os.path.join(work, "repeat-0", "round-1", algorithm, "train", "in")
+        config = yaml.safe_load(open(os.path.join(train, "config.yaml")))
+        assert config["pretrained_model_params"] == [os.path.join(train, "models", "best", "toy.json")]
+        previous = os.path.join(work, "repeat-0", "round-0", "shared", "train", "out", "models", "best", "toy.json")
+        assert open(config["pretrained_model_params"][0]).read() == open(previous).read()
+    shared = yaml.safe_load(open(os.path.join(work, "repeat-0", "round-0", "shared", "train", "in", "config.yaml")))
+    assert "pretrained_model_params" not in shared  # round 0 starts as the user's settings say
