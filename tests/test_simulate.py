@@ -112,8 +112,11 @@ def _done_files(work):
 
 def test_resume_after_ctrl_c_gives_the_same_curves(dataset, simulated, tmp_path):
     work = str(tmp_path / "work")
+    # SIGINT as a terminal's Ctrl-C delivers it: a process started in the background of a non-interactive shell
+    # (CI's) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler
     proc = subprocess.Popen([sys.executable, "-m", "ymir_sdk", "simulate", TOY, "--dataset", dataset, "--work", work,
-                             *ARGS, "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             *ARGS, "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while len(_done_files(work)) < 3 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
