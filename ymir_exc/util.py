@@ -113,7 +113,7 @@ def get_merged_config() -> EasyDict:
         param = {**base, **param}
     cfg = EasyDict()
     cfg.param = param
-    dict.__setitem__(cfg, "ymir", env.get_current_env())
+    cfg.ymir = env.get_current_env()  # an EnvConfig, kept as it is (only dicts are wrapped)
     return cfg
 
 
