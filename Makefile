@@ -85,7 +85,7 @@ define image_stack
 	$(1)/bin/python -m pip install -q -c $(2) $$(grep -E '^torch(vision)?==' $(2))
 	scripts/build_mmcv.sh $(1)/bin/python $(2) > $(1)/.mmcv-wheel
 	grep -hv -e '^--find-links' $(3) > $(1)/pins.txt
-	$(1)/bin/python -m pip install -q -c $(2) "$$(cat $(1)/.mmcv-wheel)" -r $(1)/pins.txt pytest hypothesis
+	$(1)/bin/python -m pip install -q -c $(2) "$$(cat $(1)/.mmcv-wheel)" -r $(1)/pins.txt pytest hypothesis pytest-xdist
 	! grep -q '^opencv-contrib' $(1)/pins.txt || $(1)/bin/python -m pip install -q -c $(2) --force-reinstall \
 	    --no-deps $$(grep '^opencv-contrib' $(1)/pins.txt | sort -u)
 	$(1)/bin/python -m pip install -q -c $(2) --no-deps -e .
@@ -98,16 +98,25 @@ $(I_STAMP): $(I_DEPS)
 $(C_STAMP): $(C_DEPS)
 	$(call image_stack,$(CVENV),constraints-cu113.txt,$(CPINS))
 
-# both lanes: every test on the test stack; on the images' stack the tests marked `images` (the SDK core's
-# and the executors' end to end: everything but the static image checks and the not-yet-imaged frameworks)
-# --durations: every run's log names its slowest tests (where CI's time goes)
+# every lane: every test on the test stack; on the images' stacks the tests marked `images` (the SDK core's and
+# the executors' end to end: everything but the static image checks and the not-yet-imaged frameworks).
+# -n $(TEST_WORKERS): pytest-xdist workers (the subprocesses the tests start - imports, trainings - overlap on the
+# two cores; each generated dataset and trained model is made once for all workers: tests/conftest.py `once`),
+# one BLAS/OpenMP thread each (two workers' default two threads each fight for the two cores).
+# --durations: every run's log names its slowest tests; each lane's wall time is printed at the end.
+TEST_WORKERS ?= 2
+PYTEST = env OMP_NUM_THREADS=1 $(1) -m pytest -q -n $(TEST_WORKERS) --durations=$(2)
 test: setup setup-images
-	$(PY) -m pytest -q --durations=25 tests
-	$(MAKE) --no-print-directory test-images
+	@rm -f .lane-times
+	scripts/lane.sh "test stack (Python 3.11, torch 2.14.1)" $(call PYTEST,$(PY),15) tests; \
+	status=$$?; [ $$status -ne 0 ] || $(MAKE) --no-print-directory test-images || status=$$?; \
+	echo "== lane times"; cat .lane-times; exit $$status
 
 test-images: setup-images
-	YMIR_TEST_EXECUTORS=$(I_EXECUTORS) $(IPY) -m pytest -q --durations=15 -m images tests
-	YMIR_TEST_LANE=cu113 YMIR_TEST_EXECUTORS=$(C_EXECUTORS) $(CPY) -m pytest -q --durations=15 -m images tests
+	YMIR_TEST_EXECUTORS=$(I_EXECUTORS) scripts/lane.sh "images (Python 3.8, torch 1.8.1)" \
+	    $(call PYTEST,$(IPY),15) -m images tests
+	YMIR_TEST_LANE=cu113 YMIR_TEST_EXECUTORS=$(C_EXECUTORS) scripts/lane.sh "cu113 (Python 3.8, torch 1.11.0)" \
+	    $(call PYTEST,$(CPY),15) -m images tests
 
 demo: $(DEMO_SET)
 	EXECUTOR=$(EXECUTOR) $(PY) scripts/demo.py
@@ -123,4 +132,4 @@ build-%:
 	    -t ymir-executors/$*:$(call image_cuda,$*)-$(TAG) .
 
 clean:
-	rm -rf $(VENV) $(IVENV) $(CVENV) .pytest_cache demo-work
+	rm -rf $(VENV) $(IVENV) $(CVENV) .pytest_cache demo-work .lane-times

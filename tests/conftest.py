@@ -32,6 +32,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+#: ``YMIR_TEST_BREAK_LEARNING=1``: every learning test trains with a learning rate of zero and must then fail (a
+#: learning test that passes without learning proves nothing): ``YMIR_TEST_BREAK_LEARNING=1 pytest -k learns``
+BREAK_LEARNING = os.environ.get("YMIR_TEST_BREAK_LEARNING") == "1"
+
+
+def learning_rate(value):
+    """A learning test's learning rate: ``value``, or 0 where ``YMIR_TEST_BREAK_LEARNING=1`` breaks learning."""
+    return 0.0 if BREAK_LEARNING else value
+
+
 def require_executor(name, *frameworks):
     """Skip (a test or, at module level, a module) unless the executor's frameworks are installed and the lane
     tests it: an images' stack tests its own images' executors (``YMIR_TEST_EXECUTORS``, set by the Makefile:
@@ -66,19 +76,43 @@ def write_yaml(path, data):
     return path
 
 
-def cli(*args, timeout=300):
-    """Run the ymir-sdk command line as a user would."""
+def cli(*args, timeout=300, env=None):
+    """Run the ymir-sdk command line as a user would (``env``: variables set for this run only)."""
     return subprocess.run([sys.executable, "-m", "ymir_sdk", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout)
+                          timeout=timeout, env=dict(os.environ, **env) if env else None)
+
+
+def once(tmp_path_factory, key, make):
+    """``make(folder)`` run once per test run, across pytest-xdist's worker processes too: the first caller makes
+    ``<shared temp>/<key>`` under a lock while the others wait, later callers return it at once. A ``make`` that
+    fails leaves no folder behind, so the next caller tries again (and fails with the same message). Used for each
+    generated dataset and each trained model (``make test`` runs every lane with ``-n 2``)."""
+    import fcntl
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # shared by the run's workers
+    folder, done = root / "once" / key, root / "once" / f"{key}.done"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(root / "once" / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            try:
+                make(str(folder))
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            done.touch()
+    return str(folder)
 
 
 @pytest.fixture(scope="session")
 def ark_dataset(tmp_path_factory):
     from ymir_sdk.synthetic import write_ark_dataset
 
-    root = str(tmp_path_factory.mktemp("ark"))
-    write_ark_dataset(root, n_train=24, n_val=8)
-    return root
+    return once(tmp_path_factory, "ark", lambda root: write_ark_dataset(root, n_train=24, n_val=8))
 
 
 class Payload:
@@ -110,39 +144,32 @@ def executor_dataset(tmp_path_factory):
     from executor_specs import EXECUTORS
     from ymir_sdk.synthetic import write_ark_dataset, write_coco_dataset
 
-    made = {}
-
     def get(name):
-        if name not in made:
-            spec = EXECUTORS[name]
-            root = str(tmp_path_factory.mktemp(f"{name}-data"))
-            write = write_coco_dataset if spec.dataset == "coco" else write_ark_dataset
-            write(root, n_train=spec.n_train, n_val=spec.n_val, size=spec.size, **spec.data)
-            made[name] = root
-        return made[name]
+        spec = EXECUTORS[name]
+        write = write_coco_dataset if spec.dataset == "coco" else write_ark_dataset
+        return once(tmp_path_factory, f"{name}-data",
+                    lambda root: write(root, n_train=spec.n_train, n_val=spec.n_val, size=spec.size, **spec.data))
 
     return get
 
 
 @pytest.fixture(scope="session")
 def trained_model(executor_dataset, tmp_path_factory):
-    """``trained_model(name)``: the work folder of the executor's tiny training (trained once a session, shared by
-    the conformance suite and the executor's own tests)."""
+    """``trained_model(name)``: the work folder of the executor's tiny training (trained once a test run, shared by
+    the conformance suite and the executor's own tests, on every worker). No model is chosen and the image's
+    weights folder is empty: the training starts from scratch (the conformance suite checks that it says so)."""
     from executor_specs import EXECUTORS
 
-    made = {}
+    def train(name, work):
+        spec = EXECUTORS[name]
+        empty = os.path.join(os.path.dirname(work), f"{name}-no-weights")
+        os.makedirs(empty, exist_ok=True)
+        r = cli("run", spec.folder, *spec.run_args, "--task", "train", "--dataset", executor_dataset(name),
+                "--work", work, "--no-progress", *sets_args({**spec.fast, **spec.train}), timeout=spec.timeout,
+                env={"YMIR_WEIGHTS_DIR": empty})
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 
-    def get(name):
-        if name not in made:
-            spec = EXECUTORS[name]
-            work = str(tmp_path_factory.mktemp(name) / "train")
-            r = cli("run", spec.folder, *spec.run_args, "--task", "train", "--dataset", executor_dataset(name),
-                    "--work", work, "--no-progress", *sets_args({**spec.fast, **spec.train}), timeout=spec.timeout)
-            assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-            made[name] = work
-        return made[name]
-
-    return get
+    return lambda name: once(tmp_path_factory, f"{name}-trained", lambda work: train(name, work))
 
 
 # ------------------------------------------------------------------ helpers shared by the executors' tests

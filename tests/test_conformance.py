@@ -134,6 +134,9 @@ def test_training_passes_verify(name, trained_model):
     assert result["best_stage_name"] in result["model_stages"] and result["object_type"] == spec.object_type
     assert 0 <= result["model_stages"][result["best_stage_name"]][_main_metric(spec)] <= 1
     assert os.listdir(os.path.join(work, "out", "tensorboard"))
+    # no model chosen and an empty weights folder (the shared training's settings): from scratch, with a warning
+    text = executor_log(work)
+    assert "no pretrained weights for" in text and "training from scratch" in text
 
 
 @pytest.mark.parametrize("name,task,algorithm", MODEL_TASKS)
@@ -335,8 +338,8 @@ def test_every_model_key_of_the_weight_table_is_a_model(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_training_starts_from_the_image_weights(name, executor_dataset, trained_model, tmp_path, monkeypatch):
     """No pretrained model chosen: the image's file for the model (from $YMIR_WEIGHTS_DIR: here the trained
-    model's weights under the table's name) is loaded and the log says so; with an empty weights folder the
-    training starts from scratch with a warning."""
+    model's weights under the table's name) is loaded and the log says so. (With an empty weights folder the
+    training starts from scratch with a warning: test_training_passes_verify checks it on the shared training.)"""
     from ymir_sdk.models import pick_weight_file
     from ymir_sdk.weights import file_name
 
@@ -356,12 +359,6 @@ def test_training_starts_from_the_image_weights(name, executor_dataset, trained_
     text = executor_log(work)
     assert f"starting from the image's pretrained weights {image_file}" in text
     assert spec.loaded in text and "from scratch" not in text
-    monkeypatch.setenv("YMIR_WEIGHTS_DIR", str(tmp_path / "empty"))
-    work = str(tmp_path / "from-scratch")
-    r = _train(spec, executor_dataset(name), work)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    text = executor_log(work)
-    assert "no pretrained weights for" in text and "training from scratch" in text
 
 
 # ------------------------------------------------------------------ files result.yaml lists are whole, always

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import cli, monitor_line, require_executor
+from conftest import cli, learning_rate, monitor_line, require_executor
 from executor_specs import EXECUTORS
 
 require_executor("mmrotate", "mmcv", "mmrotate")
@@ -231,7 +231,7 @@ def test_a_short_cpu_training_learns_rotated_bars(tmp_path):
     write_ark_dataset(data, n_train=640, n_val=24, size=(128, 128), classes=1, rotated=True)
     work = str(tmp_path / "w")
     sets = {**SPEC.fast, "samples_per_gpu": "8", "max_epochs": "2", "val_interval": "1",
-            "cfg_options": "param_scheduler.0.end=20 optim_wrapper.optimizer.lr=0.004",
+            "cfg_options": f"param_scheduler.0.end=20 optim_wrapper.optimizer.lr={learning_rate(0.004)}",
             "args_options": "--seed 0 --deterministic"}
     r = cli("run", "mmrotate", "--task", "train", "--dataset", data, "--work", work, "--no-progress",
             *[a for k, v in sets.items() for a in ("--set", f"{k}={v}")], timeout=900)

@@ -7,7 +7,7 @@ import os
 import pytest
 import yaml
 
-from conftest import cli, executor_log, monitor_line, require_executor, sets_args
+from conftest import cli, executor_log, monitor_line, once, require_executor, sets_args
 from executor_specs import EXECUTORS
 
 require_executor("mmyolo", "mmcv", "mmyolo")
@@ -148,12 +148,13 @@ def test_every_family_trains_one_iteration_on_the_cpu(model, tmp_path):
 # ------------------------------------------------------------------ end to end: YOLOv8-n, anchor-free
 @pytest.fixture(scope="module")
 def yolov8(dataset, tmp_path_factory):
-    work = str(tmp_path_factory.mktemp("yolov8") / "w")
-    r = cli("run", "mmyolo", "--task", "train", "--dataset", dataset, "--work", work, "--no-progress",
-            *sets_args({**SPEC.fast, "model_name": "yolov8_n", "max_epochs": "3", "val_interval": "1"}),
-            timeout=SPEC.timeout)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return work
+    def train(work):
+        r = cli("run", "mmyolo", "--task", "train", "--dataset", dataset, "--work", work, "--no-progress",
+                *sets_args({**SPEC.fast, "model_name": "yolov8_n", "max_epochs": "3", "val_interval": "1"}),
+                timeout=SPEC.timeout)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+    return once(tmp_path_factory, "mmyolo-yolov8", train)
 
 
 def test_short_yolov8_training_reaches_its_stage_two_pipeline(yolov8):
