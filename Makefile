@@ -68,7 +68,7 @@ $(YOLOV5_STAMP): $(YOLOV5_DEPS) $(CORE_STAMP)
 	rm -f $(VENV)/.yolov5-* && touch $@
 
 $(MM_STAMP): $(MM_DEPS) $(CORE_STAMP)
-	# mmcv with ops, built once per machine (~11 min on 2 cores) and reused from ~/.cache/ymir-executors
+	# mmcv with ops, built once per machine (scripts/build_mmcv.sh) and reused from ~/.cache/ymir-executors
 	scripts/build_mmcv.sh $(PY) constraints.txt > $(VENV)/.mmcv-wheel
 	$(PIP) "$$(cat $(VENV)/.mmcv-wheel)" -r requirements-openmmlab.txt \
 	    $(foreach e,$(OPENMMLAB),-r executors/$(e)/requirements.txt)
@@ -77,7 +77,7 @@ $(MM_STAMP): $(MM_DEPS) $(CORE_STAMP)
 
 # An images' stack: what the Dockerfiles install on pytorch/pytorch:<torch>-* (its Python 3.8 and torch, each
 # image's pins, the SDK without dependencies), with mmcv built from source instead of OpenMMLab's CUDA wheel index
-# (~6 min, cached like the test stack's). A pin that does not install is a failure.
+# (cached like the test stack's). A pin that does not install is a failure.
 #   $(call image_stack,VENV,CONSTRAINTS,PINS)   torch and torchvision: the constraints file's pins
 define image_stack
 	test -x $(1)/bin/python || "$$(scripts/find_python.sh 3.8)" -m venv $(1)
