@@ -422,3 +422,162 @@ def test_image_size_reads_past_the_first_block(tmp_path):
     with Image.open(png) as check:
         assert check.getexif().get(0x0112) == 6
     assert image_size(str(jpg)) == (48, 64) and image_size(str(png)) == (48, 64)
+
+
+# ------------------------------------------------------------------ broken and empty segmentations
+def _ring_counts():
+    return _ring_rle()[1]["counts"]
+
+
+BROKEN_SEGMENTATIONS = {
+    "counts not an RLE": ({"size": [40, 40], "counts": "abc"}, "counts is not a compressed RLE string"),
+    "counts cut mid-number": ({"size": [40, 40], "counts": _ring_counts() + "o"}, "not a compressed RLE"),
+    "counts with a byte outside the alphabet": ({"size": [40, 40], "counts": "\x00\x01"}, "not a compressed RLE"),
+    "counts cover too many pixels": ({"size": [40, 40], "counts": "PPYo1"}, "cover 2073600 pixels, not the image's 1600"),
+    "counts cover too few pixels": ({"size": [40, 40], "counts": [10, 20]}, "cover 30 pixels"),
+    "counts a number": ({"size": [40, 40], "counts": 5}, "neither an RLE string nor a list of run lengths"),
+    "counts with a negative run": ({"size": [40, 40], "counts": [1700, -100]}, "neither an RLE string"),
+    "size of another image": ({"size": [30, 40], "counts": _ring_counts()}, "size [30, 40] on an image of"),
+    "size missing": ({"counts": _ring_counts()}, "without a [height, width] size"),
+    "polygon of text": ([["5", "5", "35", "5", "35", "35"]], "not a finite number ('5')"),
+    "polygon with NaN": ([[5, 5, 35, 5, float("nan"), 35]], "not a finite number"),
+    "polygon not nested": ([5, 5, 35, 5, 35, 35], "not a list of [x1, y1, x2, y2, ...] lists"),
+    "polygon of odd length": ([[5, 5, 35, 5, 35]], "odd number of coordinates"),
+    "segmentation a string": ("5 5 35 5", "neither an RLE dict nor a list of polygons"),
+}
+
+
+@pytest.mark.parametrize("convert", ["mmseg", "yolo-seg", "coco-masks"])
+@pytest.mark.parametrize("name", sorted(BROKEN_SEGMENTATIONS))
+def test_a_broken_segmentation_is_a_dataset_error_naming_file_image_and_annotation(tmp_path, name, convert):
+    """pycocotools would crash on each of these (a Python error, or malloc aborting the process on an RLE whose
+    runs overrun the mask): every converter names the annotation file, the image and the annotation id (300002),
+    and leaves no output behind."""
+    from ymir_sdk.errors import DatasetError
+
+    seg, words = BROKEN_SEGMENTATIONS[name]
+    pairs = _coco_seg_pairs(tmp_path, seg)
+    out = tmp_path / "out"
+    with pytest.raises(DatasetError) as e:
+        {"mmseg": lambda: convert_to_mmseg({"train": pairs}, ["a"], str(out), with_background=True),
+         "yolo-seg": lambda: convert_to_yolo({"train": pairs}, ["a"], str(out), segments=True),
+         "coco-masks": lambda: convert_to_coco({"train": pairs}, ["a"], str(out), segmentation="masks")}[convert]()
+    assert e.value.code == 300002
+    assert f"{pairs[0][1]}: annotation 1 of image s.png has" in str(e.value) and words in str(e.value)
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+
+
+@pytest.mark.parametrize("seg", [[[5, 5, 35, 5]], [[5, 5]], {"size": [40, 40], "counts": [1600]},
+                                 {"size": [40, 40], "counts": "Pg1"}], ids=["two points", "one point", "no run set",
+                                                                          "compressed, no run set"])
+def test_an_empty_mask_is_kept_as_its_box_counted_and_named(tmp_path, seg, caplog):
+    """Instance segmentation (YOLO-seg) trains it as its box's rectangle; the log counts and names it."""
+    import logging
+
+    if isinstance(seg, dict) and isinstance(seg["counts"], str):
+        from pycocotools import mask as mask_utils
+
+        seg = {"size": [40, 40], "counts": mask_utils.encode(np.zeros((40, 40), np.uint8, order="F"))["counts"].decode()}
+    pairs = _coco_seg_pairs(tmp_path, seg)
+    stats = ConversionStats()
+    records = load_records(pairs, ["a"], stats)
+    assert stats.empty_masks == ["annotation 1 of s.png"] and records[0].segmentations == [None]
+    assert "1 objects with an empty mask (kept as boxes only)" in stats.report("train set")
+    with caplog.at_level(logging.WARNING, logger="ymir_sdk"):
+        data = yaml.safe_load(open(convert_to_yolo({"train": pairs}, ["a"], str(tmp_path / "y"), segments=True)))
+    assert "empty mask, kept as a box only: annotation 1 of s.png" in caplog.text
+    label = open(data["train"]).read().split()[0].replace("/images/", "/labels/").rsplit(".", 1)[0] + ".txt"
+    xy = np.array(open(label).read().split()[1:], float).reshape(-1, 2) * 40
+    assert sorted(map(tuple, xy.round(3))) == [(5, 5), (5, 35), (35, 5), (35, 35)]
+
+
+def test_a_mask_too_thin_to_trace_is_kept_as_its_box(tmp_path):
+    """One set pixel decodes but has no three-point contour: YOLO-seg gets the box's rectangle, not nothing."""
+    from pycocotools import mask as mask_utils
+
+    m = np.zeros((40, 40), np.uint8, order="F")
+    m[10, 10] = 1
+    seg = {"size": [40, 40], "counts": mask_utils.encode(m)["counts"].decode()}
+    data = yaml.safe_load(open(convert_to_yolo({"train": _coco_seg_pairs(tmp_path, seg)}, ["a"], str(tmp_path / "y"),
+                                               segments=True)))
+    label = open(data["train"]).read().split()[0].replace("/images/", "/labels/").rsplit(".", 1)[0] + ".txt"
+    assert len(open(label).read().split()) == 1 + 8
+
+
+def test_rle_runs_read_what_pycocotools_writes():
+    from pycocotools import mask as mask_utils
+
+    from ymir_sdk.dataset.annotations import rle_runs
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        h, w = (int(v) for v in rng.integers(1, 120, 2))
+        m = np.asfortranarray((rng.random((h, w)) < rng.random()).astype(np.uint8))
+        runs = rle_runs(mask_utils.encode(m)["counts"].decode())
+        flat = m.T.reshape(-1)
+        edges = np.flatnonzero(np.diff(flat)) + 1
+        expected = np.diff(np.concatenate(([0], edges, [flat.size])))
+        expected = expected if flat[0] == 0 else np.concatenate(([0], expected))
+        assert runs.tolist() == expected.tolist()
+
+
+def test_a_semantic_training_set_without_a_labelled_pixel_is_a_dataset_error(tmp_path, caplog):
+    """Every mask empty ({} objects, box only): 300002; some images without a labelled pixel: counted in the log."""
+    import logging
+
+    from ymir_sdk.errors import DatasetError
+
+    empty = _coco_seg_pairs(tmp_path, {})
+    for bg in (True, False):
+        with pytest.raises(DatasetError, match="train dataset has no labelled pixel of any class"):
+            convert_to_mmseg({"train": empty}, ["a"], str(tmp_path / f"m{bg}"), with_background=bg)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    pairs = _coco_seg_pairs(mixed, _ring_rle()[1])
+    blank = img(mixed / "blank.png", 40, 40)
+    with caplog.at_level(logging.WARNING, logger="ymir_sdk"):
+        index = convert_to_mmseg({"train": pairs + [(blank, pairs[0][1])], "val": [(blank, pairs[0][1])]}, ["a"],
+                                 str(tmp_path / "mixed-out"), with_background=True)
+    assert "train set: 1 of 2 images have no labelled pixel" in caplog.text
+    assert "val set: 1 of 1 images have no labelled pixel" in caplog.text  # a validation set may: warned only
+    assert len(open(index["train"]).read().split("\n")) == 3
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg-header-only", "bmp-header-only"])
+def test_an_image_whose_data_is_cut_short_is_dropped_from_training(tmp_path, fmt):
+    """Its header says 10000x10000 and reads, its end marker is there, its data is a few bytes: the size check
+    passes, training's decoder would fail (yolov5: 'Image Not Found'). Training conversions decode every image
+    and drop (and count) those that do not decode, as inference and mining skip them."""
+    import struct
+    import zlib
+
+    good = img(tmp_path / "good.png", 40, 40)
+    bad = tmp_path / f"bad.{fmt[:4]}"
+    if fmt == "png":
+        def chunk(kind, data):
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+        bad.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 10000, 10000, 8, 2, 0, 0, 0))
+                        + chunk(b"IDAT", zlib.compress(b"\x00" * 30001)) + chunk(b"IEND", b""))
+    elif fmt == "jpeg-header-only":
+        import io
+
+        buf = io.BytesIO()
+        Image.new("RGB", (10000, 10000)).resize((64, 48)).save(buf, "JPEG")
+        data = buf.getvalue()
+        sof = data.index(b"\xff\xc0")  # the frame header: claim 10000x10000, keep only the headers and EOI
+        head = data[: sof + 5] + struct.pack(">HH", 10000, 10000) + data[sof + 9:]
+        bad.write_bytes(head[: head.index(b"\xff\xda")] + b"\xff\xd9")
+    else:
+        bad.write_bytes(b"BM" + struct.pack("<IHHIIiiHHIIiiII", 54 + 10, 0, 0, 54, 40, 10000, 10000, 1, 24, 0, 0, 0, 0,
+                                            0, 0) + b"\x00" * 10)
+    assert image_size(str(bad)) == (10000, 10000)  # the header reads
+    ann = tmp_path / "a.txt"
+    ann.write_text("0, 1, 1, 10, 10\n")
+    stats = ConversionStats()
+    from ymir_sdk.dataset.convert import decodable
+
+    assert decodable([(good, str(ann)), (str(bad), str(ann))], stats) == [(good, str(ann))]
+    assert stats.unreadable_images == [str(bad)]
+    out = convert_to_coco({"train": [(good, str(ann)), (str(bad), str(ann))]}, ["a"], str(tmp_path / "c"))
+    assert [i["file_name"] for i in json.load(open(out["train"]))["images"]] == [good]

@@ -76,7 +76,7 @@ CASES = {
     "coco no images": (lambda t: CocoSource(_file(t, "c.json", "{}"), ["a"]), 300002, "no 'images' list"),
     "coco annotation without bbox": (lambda t: CocoSource(_file(t, "c.json", json.dumps(
         {"images": [{"id": 1, "file_name": "ok.png"}], "annotations": [{"id": 7, "image_id": 1}]})), ["a"])
-        .objects("/x/ok.png"), 300002, "annotation 7 has no 4-number bbox"),
+        .objects("/x/ok.png", 20, 20, None), 300002, "annotation 7 has no 4-number bbox"),
     "all training images unreadable": (lambda t: __import__("ymir_sdk.dataset.convert", fromlist=["x"])._load(
         {"train": [(_file(t, "b.png", b"junk"), _file(t, "b.txt", ""))]}, ["a"], True), 300002,
         "train dataset has no readable image"),

@@ -101,6 +101,43 @@ def test_cfg_options_that_do_not_parse(text):
     assert e.value.key == "cfg_options" and repr(text) in str(e.value)
 
 
+@pytest.mark.parametrize("options,shown", [
+    ("default_scope=no_such_scope", "default_scope='no_such_scope'"),
+    ("default_scope=os", "default_scope='os'"),  # installed, but not an OpenMMLab package
+    ("model.backbone.type=NoSuchBackbone", "model.backbone.type='NoSuchBackbone'"),
+    ("model.backbone.type=os.system", "model.backbone.type='os.system'"),
+    ("train_dataloader.dataset=\"{'type':'os.system','command':'touch MARKER'}\"", "train_dataloader.dataset.type="),
+    ("train_dataloader.dataset=dict(type='os.system',command='touch MARKER')", "does not parse (RecursionError)"),
+    ("train_dataloader.dataset.pipeline.0.type=mmdet.NoSuchTransform", "pipeline.0.type='mmdet.NoSuchTransform'"),
+    ("model.type=mmengine.model.BaseModel", "model.type='mmengine.model.BaseModel'"),  # a module path
+    ("custom_imports=\"{'imports':['no_such_module']}\"", "'no_such_module' is not one"),
+    ("custom_imports.imports=['mmdet.no_such_module']", "'mmdet.no_such_module' is not one"),
+])
+def test_cfg_options_values_that_reach_an_import_or_a_registry(tmp_path, monkeypatch, options, shown):
+    """A value mmengine would import or look up is checked before anything is merged or built: a 300001 naming
+    cfg_options, the key and the value. mmengine's Registry.get imports any dotted path and builds what it names:
+    a type of 'os.system' would run the user's command."""
+    from ymir_sdk import ConfigError
+    from ymir_sdk.openmmlab.config import parse_cfg_options, resolve_config_file
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as e:
+        _build(tmp_path, resolve_config_file("yolox/yolox_s_8xb8-300e_coco.py", "mmdet"), 4,
+               cfg_options=parse_cfg_options(options))
+    assert e.value.code == 300001 and e.value.key == "cfg_options" and shown in str(e.value), str(e.value)
+    assert not (tmp_path / "MARKER").exists()
+
+
+def test_cfg_options_values_of_registered_types_and_installed_modules_are_taken(tmp_path):
+    from ymir_sdk.openmmlab.config import parse_cfg_options, resolve_config_file
+
+    cfg = _build(tmp_path, resolve_config_file("yolox/yolox_s_8xb8-300e_coco.py", "mmdet"), 4,
+                 cfg_options=parse_cfg_options("default_scope=mmdet optim_wrapper.optimizer.type=AdamW "
+                                               "train_dataloader.dataset.dataset.pipeline.1.type=mmdet.LoadAnnotations "
+                                               "custom_imports=\"{'imports':['mmdet.models']}\""))
+    assert cfg.optim_wrapper.optimizer.type == "AdamW" and cfg.custom_imports.imports == ["mmdet.models"]
+
+
 def test_cfg_options_values():
     from ymir_sdk.openmmlab.config import parse_cfg_options
 
@@ -147,6 +184,7 @@ def _train(dataset, work, *sets):
     (["--set", "cfg_options=train_dataloader.dataset.pipeline.99.scale=(1,1)"], "cfg_options"),
     (["--set", "cfg_options=train_dataloader.batch_size=many"], "cfg_options"),  # a value of another kind
     (["--set", "cfg_options=load_from=https://download.openmmlab.com/x.pth"], "cfg_options"),
+    (["--set", "cfg_options=default_scope=no_such_scope"], "cfg_options"),  # reaches an import: checked first
     (["--set", "args_options=--launcher slurm"], "args_options"),
     (["--set", "metric=segm"], "metric"),
     (["--set", "max_keep_checkpoints=0"], "max_keep_checkpoints"),

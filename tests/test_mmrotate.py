@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import cli, learning_rate, monitor_line, require_executor
+from conftest import cli, executor_log, learning_rate, monitor_line, require_executor
 from executor_specs import EXECUTORS
 
 require_executor("mmrotate", "mmcv", "mmrotate")
@@ -254,7 +254,8 @@ def test_aldd_and_cald_are_refused(algorithm, executor_dataset, trained_model, t
 
 def test_inference_writes_the_angles(executor_dataset, trained_model, tmp_path):
     """The trained toy model's infer-result.json carries rotate_angle on its boxes (the reference image dropped
-    it), and the stage's config keeps img_size and the rotated NMS with the task's iou_threshold."""
+    it), and the stage's config keeps img_size and the rotated NMS with the task's iou_threshold. conf_threshold
+    goes below the config's own score_thr (0.05): the boxes the user asked for are there, and the log says so."""
     from ymir_sdk.openmmlab.config import inference_config, set_nms_iou
 
     work = str(tmp_path / "w")
@@ -264,6 +265,8 @@ def test_inference_writes_the_angles(executor_dataset, trained_model, tmp_path):
     boxes = [b for d in json.load(open(os.path.join(work, "out", "infer-result.json")))["detection"].values()
              for b in d["boxes"]]
     assert boxes and all("rotate_angle" in b["box"] for b in boxes)
+    assert min(b["score"] for b in boxes) < 0.05
+    assert "the model's score_thr 0.05 lowered to conf_threshold 0.001" in executor_log(work)
     stage = glob.glob(os.path.join(trained_model("mmrotate"), "out", "models", "epoch_*"))[0]
     cfg = inference_config([os.path.join(stage, f) for f in os.listdir(stage)], "",
                            edit=lambda c: set_nms_iou(c, 0.3))

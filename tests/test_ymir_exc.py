@@ -190,6 +190,24 @@ def test_weights_saved_files_and_no_shell(platform):
     assert result["model_stages"]["stage_7"]["files"] == ["a b;touch pwned.pt"]
 
 
+def test_a_path_mined_twice_is_kept_once_with_its_best_score(platform, caplog):
+    """The original SDK wrote every line, and the platform fails on a repeated path: each path once, with its best
+    score, the merge logged; a candidate left out still comes last."""
+    import logging
+
+    from ymir_exc import result_writer as rw
+
+    root, images = platform
+    with caplog.at_level(logging.WARNING, logger="ymir_exc"):
+        rw.write_mining_result(iter([(images[0], 0.2), (images[0], 0.9), (images[0], float("nan")),
+                                     (images[0], 0.5)]))
+    lines = [line.split("\t") for line in open(os.path.join(root, "out", "result.tsv")).read().splitlines()]
+    assert [(p, float(v)) for p, v in lines] == [(images[0], 0.9), (images[1], pytest.approx(-0.1))]
+    assert "3 repeated paths merged (each kept once, with its best score)" in caplog.text
+    rw.write_mining_result([(images[1], float("nan")), (images[1], 0.3), (images[0], 0.1)])  # a number over NaN
+    assert open(os.path.join(root, "out", "result.tsv")).read().split("\n")[0] == f"{images[1]}\t0.3"
+
+
 def test_infer_results_are_validated(platform):
     from ymir_exc import result_writer as rw
 

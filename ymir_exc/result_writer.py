@@ -105,10 +105,28 @@ def _candidates(cfg, present: Sequence[str], what: str) -> Tuple[Optional[List[s
 
 def write_mining_result(mining_result: Sequence[Tuple[str, float]]) -> None:
     """result.tsv, best first; candidates of the candidate index that are not in ``mining_result`` (images the
-    executor could not read) follow, last (the platform expects every candidate)."""
+    executor could not read) follow, last (the platform expects every candidate). A path listed more than once
+    (the original SDK wrote every line; the platform fails on the repeats) is kept once, with its best score,
+    and the merge is logged."""
+    best: Dict[str, Any] = {}
+    pairs = list(mining_result)
+    for path, score in pairs:
+        if path not in best or _above(score, best[path]):
+            best[path] = score
+    if len(best) < len(pairs):
+        log.warning("write_mining_result: %d repeated paths merged (each kept once, with its best score)",
+                    len(pairs) - len(best))
     cfg = env.get_current_env()
-    candidates, missing = _candidates(cfg, [p for p, _ in mining_result], "score: ranked last")
-    results.write_mining_result(cfg.output.mining_result_file, list(mining_result), candidates, missing)
+    candidates, missing = _candidates(cfg, list(best), "score: ranked last")
+    results.write_mining_result(cfg.output.mining_result_file, list(best.items()), candidates, missing)
+
+
+def _above(a: Any, b: Any) -> bool:
+    try:
+        a, b = float(a), float(b)
+    except (TypeError, ValueError):
+        return False  # not a number: the writer names it
+    return a > b or (b != b and a == a)  # a number over NaN
 
 
 def _class_names() -> List[str]:

@@ -14,10 +14,17 @@ silently):
 * an axis-aligned box partly outside the image: clipped to the image; wholly outside: dropped. Rotated boxes
   (``angle != 0``) are not clipped (their corners may legitimately leave the un-rotated rectangle);
 * a missing annotation file (ark/voc): the image is kept as a background image;
-* an unreadable image: the image is dropped from the split (training frameworks could not load it either).
+* an unreadable image, or one whose pixels do not decode (its data cut short; checked by training conversions):
+  the image is dropped from the split (training frameworks could not load it either);
+* an object whose mask is empty (a polygon of fewer than three points, an RLE without one set pixel): kept as a
+  box-only object (``{}``), counted and named in the log: instance segmentation trains it as its box's
+  rectangle, semantic segmentation paints nothing for it.
 
 A line that does not parse (wrong field count, text where a number belongs) is a dataset error (300002) naming
-the file and line: it means the export itself is broken.
+the file and line: it means the export itself is broken. So is a segmentation that does not decode (an RLE
+whose ``counts`` is not an RLE, whose ``size`` is not the image's, whose runs do not cover the image; a polygon
+of something else than numbers): the error names the annotation file, the image and the annotation id - the
+decoders (pycocotools) would crash on it, some by corrupting memory.
 """
 from __future__ import annotations
 
@@ -130,6 +137,7 @@ class ConversionStats:
     outside: int = 0
     missing_annotation: int = 0
     unreadable_images: List[str] = field(default_factory=list)
+    empty_masks: List[str] = field(default_factory=list)  # "annotation <id> of <image>", kept as boxes
 
     def problems(self) -> Dict[str, int]:
         items = {"objects with a class outside class_names (dropped)": self.unknown_class,
@@ -137,7 +145,8 @@ class ConversionStats:
                  "boxes clipped to the image": self.clipped,
                  "boxes wholly outside the image (dropped)": self.outside,
                  "images without an annotation file (kept as background)": self.missing_annotation,
-                 "unreadable images (dropped)": len(self.unreadable_images)}
+                 "unreadable images (dropped)": len(self.unreadable_images),
+                 "objects with an empty mask (kept as boxes only)": len(self.empty_masks)}
         return {k: v for k, v in items.items() if v}
 
     def report(self, what: str) -> str:
@@ -151,6 +160,8 @@ class ConversionStats:
         (log.warning if self.problems() else log.info)(self.report(what))
         for path in self.unreadable_images[:20]:
             log.warning("unreadable image skipped: %s", path)
+        for name in self.empty_masks[:20]:
+            log.warning("empty mask, kept as a box only: %s", name)
 
 
 def _num(text: str) -> float:
@@ -250,8 +261,12 @@ class CocoSource:
             self.annotations.setdefault(ann.get("image_id"), []).append(ann)
         self.path = path
 
-    def objects(self, image_path: str):
-        img = self.images.get(os.path.basename(image_path))
+    def objects(self, image_path: str, width: int, height: int, stats: ConversionStats):
+        """The objects of one image (of ``width`` x ``height`` pixels, as it is read) as lists; each segmentation
+        checked (:func:`segmentation_problem`): one that does not decode is a DatasetError, an empty mask becomes
+        None (box only) and is counted in ``stats``."""
+        name = os.path.basename(image_path)
+        img = self.images.get(name)
         if img is None:
             return None, [], [], [], [], [], []
         classes, boxes, quality, angles, segs, areas = [], [], [], [], [], []
@@ -264,10 +279,81 @@ class CocoSource:
             boxes.append((x, y, x + w, y + h))
             quality.append(float(ann.get("confidence", -1.0)))
             angles.append(float(ann.get("rotate_angle", 0.0)))
-            seg = ann.get("segmentation")
-            segs.append(seg if seg else None)  # {} / [] mean "box only"
+            seg = ann.get("segmentation") or None  # {} / [] mean "box only"
+            if seg is not None:
+                problem, empty = segmentation_problem(seg, height, width)
+                if problem:
+                    raise DatasetError(f"{self.path}: annotation {ann.get('id', k)} of image {name} has {problem}")
+                if empty:
+                    stats.empty_masks.append(f"annotation {ann.get('id', k)} of {name}")
+                    seg = None
+            segs.append(seg)
             areas.append(float(ann.get("area", w * h)))
         return img, classes, boxes, quality, angles, segs, areas
+
+
+def rle_runs(counts: str) -> Optional[np.ndarray]:
+    """The run lengths a compressed COCO RLE string encodes (pycocotools' ``rleFrString``, vectorised), or None
+    when the string is not one: a character outside '0'..'o', a number cut at the string's end, a number of more
+    than 7 characters (beyond 32 bits), or a negative run."""
+    raw = np.frombuffer(counts.encode("latin-1", "replace"), dtype=np.uint8).astype(np.int64) - 48
+    if raw.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if ((raw < 0) | (raw > 63)).any() or raw[-1] & 0x20:
+        return None
+    last = np.flatnonzero((raw & 0x20) == 0)  # each number's last character
+    first = np.concatenate(([0], last[:-1] + 1))
+    place = np.arange(raw.size) - np.repeat(first, last - first + 1)  # a character's place within its number
+    if place.max() >= 7:
+        return None
+    values = np.add.reduceat((raw & 0x1F) << (5 * place), first)
+    negative = (raw[last] & 0x10) != 0
+    values[negative] -= np.left_shift(1, 5 * (place[last][negative] + 1))  # sign-extend
+    runs = values.copy()  # from the third number on, each is the difference to the one two before
+    runs[2::2] = np.cumsum(values[2::2])
+    runs[3::2] = values[1] + np.cumsum(values[3::2]) if len(values) > 3 else runs[3::2]
+    return None if (runs < 0).any() else runs
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def segmentation_problem(seg: Any, height: int, width: int) -> Tuple[Optional[str], bool]:
+    """What is wrong with one COCO segmentation on an image of ``height`` x ``width`` pixels (None when it
+    decodes), and whether its mask is empty. RLE: ``size`` is the image's ``[height, width]``, ``counts`` a
+    compressed RLE string or a list of run lengths, the runs covering the image exactly. Polygons: lists of an even
+    number of finite numbers; a mask is empty when no polygon has three points, or no RLE run is set."""
+    if isinstance(seg, dict):
+        size, counts = seg.get("size"), seg.get("counts")
+        if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) for v in size)):
+            return f"an RLE without a [height, width] size (size: {size!r})"[:200], False
+        if list(size) != [height, width]:
+            return f"an RLE of size {list(size)} on an image of [height, width] [{height}, {width}]", False
+        if isinstance(counts, str):
+            runs = rle_runs(counts)
+            if runs is None:
+                return f"an RLE whose counts is not a compressed RLE string ({counts[:40]!r})", False
+        elif isinstance(counts, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                              for v in counts):
+            runs = np.asarray(counts, dtype=np.int64)
+        else:
+            return f"an RLE whose counts is neither an RLE string nor a list of run lengths ({counts!r})"[:200], \
+                False
+        if int(runs.sum()) != height * width:
+            return f"an RLE whose runs cover {int(runs.sum())} pixels, not the image's {height * width}", False
+        return None, not runs[1::2].any()
+    if isinstance(seg, list):
+        for part in seg:
+            if not isinstance(part, list):
+                return f"a polygon that is not a list of [x1, y1, x2, y2, ...] lists ({part!r})"[:200], False
+            bad = next((v for v in part if not _is_number(v)), None)
+            if bad is not None or any(isinstance(v, bool) for v in part):
+                return f"a polygon with a value that is not a finite number ({bad!r})"[:200], False
+            if len(part) % 2:
+                return f"a polygon of an odd number of coordinates ({len(part)})", False
+        return None, not any(len(part) >= 6 for part in seg)
+    return f"a segmentation that is neither an RLE dict nor a list of polygons ({seg!r})"[:200], False
 
 
 def apply_rules(classes, boxes, quality, angles, width, height, n_classes: int, stats: ConversionStats):
@@ -447,7 +533,12 @@ class _Split:
         extra = data = None
         if ann.endswith(".json"):
             src = self.coco_sources.get(ann) or self.coco_sources.setdefault(ann, CocoSource(ann, self.class_names))
-            img, classes, boxes, quality, angles, segs, areas = src.objects(image)
+            try:
+                size = image_size(image)
+            except ImageError:
+                self.stats.unreadable_images.append(image)
+                return
+            img, classes, boxes, quality, angles, segs, areas = src.objects(image, *size, self.stats)
             if img is None:
                 self.stats.missing_annotation += 1
             extra, self.with_segs = (segs, areas), True
@@ -462,7 +553,7 @@ class _Split:
                 classes, boxes, quality, angles = parse_voc(_decode(data, ann), self.class_index, ann)
                 data = None
         try:
-            width, height = image_size(image)
+            width, height = size if extra is not None else image_size(image)
         except ImageError:
             self.stats.unreadable_images.append(image)
             return

@@ -26,10 +26,11 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
     fcntl = None  # type: ignore
 
-from ..errors import DatasetError
+from ..errors import DatasetError, ImageError
 from ..io import atomic_write_bytes, atomic_write_text
 from . import rotated
 from .annotations import ConversionStats, ImageRecord, RecordSet, load_records, read_bytes
+from .imagesize import check_pixels
 
 log = logging.getLogger("ymir_sdk")
 CONVERTER_VERSION = "1"
@@ -120,7 +121,7 @@ def _load(splits: Dict[str, Pairs], class_names: Sequence[str], require_objects:
     out = {}
     for split, pairs in splits.items():
         stats = ConversionStats()
-        records = load_records(pairs, class_names, stats, contents)
+        records = load_records(decodable(pairs, stats), class_names, stats, contents)
         stats.log(f"{split} set")
         if not records:
             raise DatasetError(f"{split} dataset has no readable image ({len(pairs)} listed)")
@@ -131,6 +132,28 @@ def _load(splits: Dict[str, Pairs], class_names: Sequence[str], require_objects:
 
 
 Loaded = Dict[str, Tuple[List[ImageRecord], ConversionStats]]
+
+
+def decodable(pairs: Pairs, stats: ConversionStats) -> Pairs:
+    """The pairs whose image's pixels decode (:func:`~.imagesize.check_pixels`, as training will read them; on
+    threads - the decoders release the GIL); the others are dropped and counted as unreadable images, as
+    inference and mining skip them. Paid once per dataset: the conversion is cached."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ok(image: str) -> bool:
+        try:
+            check_pixels(image)
+        except ImageError:
+            return False
+        return True
+
+    images = list(dict.fromkeys(image for image, _ in pairs))
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        bad = {image for image, good in zip(images, pool.map(ok, images)) if not good}
+    if not bad:
+        return pairs
+    stats.unreadable_images.extend(image for image in images if image in bad)
+    return [(image, ann) for image, ann in pairs if image not in bad]
 
 
 def _convert(splits: Dict[str, Pairs], class_names: Sequence[str], out: str, options: tuple,
@@ -269,13 +292,10 @@ def yolo_lines(rec: ImageRecord, segments: bool) -> List[str]:
     for k in range(len(rec)):
         seg = rec.segmentations[k] if rec.segmentations else None
         if segments:
-            if seg:
-                poly = object_polygon(seg, rec.height, rec.width)
-            else:
+            poly = object_polygon(seg, rec.height, rec.width) if seg else np.zeros((0, 2))
+            if len(poly) < 3:  # box only, or a mask too thin to trace (a pixel or two): the box's rectangle
                 x1, y1, x2, y2 = rec.boxes[k]
                 poly = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
-            if len(poly) < 3:
-                continue
             xy = np.clip(poly / [w, h], 0, 1).reshape(-1)
             lines.append(f"{int(rec.classes[k])} " + " ".join(f"{v:.6f}" for v in xy))
         else:
@@ -347,14 +367,22 @@ def convert_to_mmseg(splits: Dict[str, Pairs], class_names: Sequence[str], out_d
         for split, (records, _) in loaded.items():
             lab_dir = os.path.join(target, "labels", split)
             os.makedirs(lab_dir)
-            rows = []
+            rows, blank = [], 0
             for rec in records:
                 png = os.path.join(lab_dir, os.path.splitext(os.path.basename(rec.image))[0] + ".png")
-                ok, buf = cv2.imencode(".png", label_map(rec, with_background))
+                labels = label_map(rec, with_background)
+                blank += not (labels != (0 if with_background else 255)).any()
+                ok, buf = cv2.imencode(".png", labels)
                 if not ok:
                     raise DatasetError(f"could not encode the label map of {rec.image}")
                 atomic_write_bytes(png, buf.tobytes())
                 rows.append(f"{rec.image}\t{os.path.join(out, 'labels', split, os.path.basename(png))}")
+            if blank and blank == len(records) and split == "train":
+                raise DatasetError(f"{split} dataset has no labelled pixel of any class: the masks of all its "
+                                   f"{blank} images are empty (a semantic training needs labelled pixels)")
+            if blank:
+                log.warning("%s set: %d of %d images have no labelled pixel (every mask empty or none)", split,
+                            blank, len(records))
             atomic_write_text(os.path.join(target, f"{split}.tsv"), "\n".join(rows) + "\n")
 
     _convert(splits, class_names, out, ("mmseg", with_background), False, write)

@@ -139,6 +139,29 @@ def _pil_size(path: str) -> Tuple[int, int]:
     return (h, w) if orientation in _SWAP_ORIENTATIONS else (w, h)
 
 
+def check_pixels(path: str) -> None:
+    """Decode the image's pixels as training will (OpenCV, as yolov5's and OpenCV-based OpenMMLab loaders read
+    them; Pillow where OpenCV is not installed), at an eighth of the size where the format allows (JPEG): an
+    ImageError when they do not decode - a file whose header reads and whose data is cut short (a PNG that
+    declares 10000x10000 and holds a few rows) passes :func:`image_size` and fails here."""
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - the SDK core without the seg/mining extras
+        cv2 = None
+    if cv2 is not None:
+        if cv2.imread(path, cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
+            raise ImageError(f"image data does not decode (cut short?): {path}")
+        return
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.draft("L", (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+    except Exception as e:  # noqa: BLE001 - whatever the decoder raises, the pixels do not decode
+        raise ImageError(f"image data does not decode ({type(e).__name__}: {e}): {path}") from None
+
+
 def decode_bgr(path: str):
     """The decoded image (OpenCV: BGR, EXIF orientation applied, as the frameworks' loaders read it); an
     ImageError when its pixels do not decode."""

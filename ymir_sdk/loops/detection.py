@@ -10,6 +10,7 @@ mining algorithm chosen by name (:mod:`ymir_sdk.mining`), results written by ran
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -19,6 +20,8 @@ from ..mining import (DetOutput, HeadMaps, aldd_scores, algorithm_name, cald_sco
                       random_scores)
 from ..mining.base import DETECTION
 from ..results import Detection
+
+log = logging.getLogger("ymir_sdk")
 
 
 class Detector:
@@ -66,7 +69,11 @@ def infer(ctx, detector: Detector, batch_size: int, workers: int = 0, pin_memory
     found = ctx.map_candidates(lambda items: detector.detect([p for _, p in items])[0], detector.load,
                                batch_size, workers, pin_memory)
     if world()[0] == 0:
-        ctx.write_detections({path: to_detections(d, conf_threshold) for path, d in found.items()})
+        dets = {path: to_detections(d, conf_threshold) for path, d in found.items()}
+        boxes = sum(map(len, dets.values()))
+        (log.info if boxes else log.warning)("%d boxes scoring at least conf_threshold %s, on %d of %d images",
+                                             boxes, conf_threshold, sum(map(bool, dets.values())), len(dets))
+        ctx.write_detections(dets)
 
 
 def mine(ctx, make_detector: Callable[[], Detector], algorithm: str, batch_size: int, workers: int = 0,

@@ -227,8 +227,10 @@ def parse_cfg_options(text: Any, key: str = "cfg_options") -> Dict[str, Any]:
             raise ConfigError(key, text, f"key=value pairs separated by spaces; {tok!r} is not one")
         try:
             out[name] = _option_value(value)
-        except (ValueError, SyntaxError, AssertionError, IndexError) as e:
-            raise ConfigError(key, text, f"key=value pairs; the value of {name} does not parse ({e})") from None
+        except (ValueError, SyntaxError, AssertionError, IndexError, RecursionError) as e:
+            # RecursionError: mmengine 0.10.7's DictAction._parse_iterable on ``k=dict(a=1,b=2)``
+            raise ConfigError(key, text, f"key=value pairs; the value of {name} does not parse "
+                              f"({type(e).__name__ if isinstance(e, RecursionError) else e})") from None
     return out
 
 
@@ -238,10 +240,11 @@ def check_option_keys(cfg, options: Mapping[str, Any], key: str = "cfg_options")
     in the config (dict keys, list indices), and the last exists too or is an argument of the registered class
     its dict builds (``type``), as is a new part under such a dict (what it holds is then the component's own);
     a value replacing one of the config's is of the same kind. Top-level keys (no dot) are the config's
-    variables: always accepted."""
+    variables: accepted. Values that reach an import or a registry are checked too (:func:`check_option_values`)."""
     import importlib
 
     registries = importlib.import_module(f"{cfg.get('default_scope', 'mmdet')}.registry")  # the framework's
+    check_option_values(options, registries, key)
     for dotted in options:
         parts = dotted.split(".")
         node: Any = cfg
@@ -254,6 +257,93 @@ def check_option_keys(cfg, options: Mapping[str, Any], key: str = "cfg_options")
             node = child
         else:
             _check_last(node, parts, options[dotted], dotted, key, registries)
+
+
+def check_option_values(options: Mapping[str, Any], registries=None, key: str = "cfg_options") -> None:
+    """The values of ``options`` that mmengine would import or look up, checked without importing anything: each
+    ``type`` (an option ending in ``.type``, or a ``type`` inside a dict value) is a name registered in the
+    framework's registries - mmengine's ``Registry.get`` would otherwise import any dotted path and build what it
+    names (``type='os.system'``); ``default_scope`` names an installed OpenMMLab package (one with a ``registry``
+    module); each of ``custom_imports.imports`` an installed module. Anything else is a 300001 naming the key.
+    Without ``registries`` (before the config is loaded: top-level values are set at their source) the types
+    wait for the check that has them."""
+    def check_types(value: Any, where: str) -> None:
+        if registries is None:
+            return
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                if k == "type" and isinstance(v, str) and not _registered(v, registries):
+                    raise ConfigError(key, f"{where}.type={v!r}", "a type registered in the framework's registries")
+                check_types(v, f"{where}.{k}")
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                check_types(v, f"{where}.{i}")
+
+    for dotted, value in options.items():
+        if dotted.split(".")[-1] == "type" and isinstance(value, str) and registries is not None \
+                and not _registered(value, registries):
+            raise ConfigError(key, f"{dotted}={value!r}", "a type registered in the framework's registries")
+        check_types(value, dotted)
+        if dotted == "default_scope" and not (isinstance(value, str) and _module_exists(f"{value}.registry")):
+            raise ConfigError(key, f"default_scope={value!r}", "an installed OpenMMLab package (mmdet, mmyolo, "
+                              "mmrotate, mmseg...)")
+        if dotted.split(".")[0] == "custom_imports":
+            imports = value.get("imports") if isinstance(value, Mapping) else value
+            for name in [imports] if isinstance(imports, str) else imports or []:
+                if not (isinstance(name, str) and _module_exists(name)):
+                    raise ConfigError(key, f"{dotted}={value!r}", f"installed modules; {name!r} is not one")
+
+
+def _module_exists(name: str) -> bool:
+    """Whether ``name`` (dotted) is an installed module, found without importing it or its packages."""
+    from importlib.machinery import PathFinder
+
+    parts = name.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return False
+    path = None
+    for i, part in enumerate(parts):
+        spec = PathFinder.find_spec(part, path)
+        if spec is None:
+            return False
+        path = spec.submodule_search_locations
+        if path is None and i < len(parts) - 1:
+            return False
+    return True
+
+
+def _registered(name: str, registries) -> bool:
+    """Whether ``name`` (``Name`` or ``scope.Name``) is registered in one of the registries of the framework's
+    ``registries`` module, looked up in their tables only (with their parents for an unscoped name, as mmengine
+    looks up; never ``Registry.get``, which imports any dotted path it is given)."""
+    import importlib
+
+    from mmengine.registry import Registry
+
+    scope, real = Registry.split_scope_key(name)
+    if scope is not None and _module_exists(f"{scope}.registry"):
+        importlib.import_module(f"{scope}.registry")  # an installed OpenMMLab package's, as mmengine imports it
+    for reg in (r for r in vars(registries).values() if isinstance(r, Registry)):
+        node = reg
+        if scope is not None and scope != reg.scope:
+            node = _scoped(reg._get_root_registry(), scope)
+        while node is not None:
+            node.import_from_location()
+            if real in node.module_dict:
+                return True
+            node = node.parent if scope is None else None
+    return False
+
+
+def _scoped(root, scope: str):
+    """The registry of ``scope`` among ``root``'s descendants (or ``root``), or None."""
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if node.scope == scope:
+            return node
+        todo.extend(node._children.values())
+    return None
 
 
 def _check_last(node: Any, parts: List[str], value: Any, dotted: str, key: str, registries) -> None:
@@ -642,6 +732,7 @@ def build_config(config_file: str, setup: Optional[TrainingSetup] = None,
     """The training config of a task (see the module docstring): :func:`rederived_config`, then each of
     ``steps``. ``setup`` or its fields as keywords."""
     setup = setup or TrainingSetup(**fields)
+    check_option_values(setup.cfg_options)  # before the config's source gets the top-level values
     cfg = rederived_config(config_file, setup)
     for step in steps:
         step(cfg, setup)
@@ -734,6 +825,17 @@ def set_nms_iou(cfg, iou: float) -> None:
         nms["iou_threshold"] = float(iou)
     else:
         log.warning("iou_threshold %s ignored: the model's test_cfg has no nms", iou)
+
+
+def set_score_floor(cfg, conf: float) -> None:
+    """The model's own score floor (``test_cfg[.rcnn].score_thr``, 0.05 in rotated RTMDet's and many detection
+    configs) lowered to the task's ``conf_threshold`` where that is lower: otherwise the user's threshold could not
+    go below the config's, and a weak model would write no box without a word. Logged when changed."""
+    test_cfg = cfg.model.get("test_cfg") or {}
+    for part in (test_cfg, test_cfg.get("rcnn") if hasattr(test_cfg, "get") else None):
+        if hasattr(part, "get") and isinstance(part.get("score_thr"), (int, float)) and part["score_thr"] > conf:
+            log.info("the model's score_thr %s lowered to conf_threshold %s", part["score_thr"], conf)
+            part["score_thr"] = float(conf)
 
 
 def inference_config(files: Sequence[str], cfg_options: Any = None, key: str = "cfg_options",

@@ -23,7 +23,7 @@ from ..loops import detection
 from ..mining.base import DETECTION, algorithm_name
 from . import params
 from .config import (STEPS, TrainingSetup, build_config, config_key, inference_config, parse_cfg_options,
-                     resolve_config_file, resolve_model_name, set_nms_iou)
+                     resolve_config_file, resolve_model_name, set_nms_iou, set_score_floor)
 from .train import apply_train_args, check_keep, dump_config, parse_train_args, run_training
 
 #: validation metrics (YmirDetMetric, prefix ``ymir/``) -> stage metrics. ``mAP`` is COCO AP at IoU 0.5.
@@ -114,12 +114,18 @@ class OpenMMLabExecutor(Executor):
 
     # ------------------------------------------------------------------------------------------- model use
     def model_config(self, ctx):
-        """The task's model config: the stage's own, the NMS IoU of ``iou_threshold`` (where the params have it),
-        then the task's ``cfg_options``."""
+        """The task's model config: the stage's own, the NMS IoU of ``iou_threshold`` and the score floor of
+        ``conf_threshold`` (where the params have them), then the task's ``cfg_options``."""
         p = ctx.params
-        iou = getattr(p, "iou_threshold", None)
-        return inference_config(ctx.model_files(), p.cfg_options,
-                                edit=None if iou is None else lambda cfg: set_nms_iou(cfg, iou))
+        iou, conf = getattr(p, "iou_threshold", None), getattr(p, "conf_threshold", None)
+
+        def edit(cfg) -> None:
+            if iou is not None:
+                set_nms_iou(cfg, iou)
+            if conf is not None:
+                set_score_floor(cfg, conf)
+
+        return inference_config(ctx.model_files(), p.cfg_options, edit=edit)
 
     def algorithms(self, ctx) -> Tuple[str, ...]:
         """The mining algorithms the task's model allows: the family's, ALDD only with an objectness head."""
