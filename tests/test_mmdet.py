@@ -138,6 +138,32 @@ def test_cfg_options_values_of_registered_types_and_installed_modules_are_taken(
     assert cfg.optim_wrapper.optimizer.type == "AdamW" and cfg.custom_imports.imports == ["mmdet.models"]
 
 
+@pytest.mark.parametrize("code", [
+    "import os\nos.system('touch MARKER')\nmodel = dict(type='YOLOX')\n",
+    "model = dict(type='YOLOX', x=__import__('os').system('touch MARKER'))\n",
+    "model = dict(type='YOLOX')\nif True:\n    open('MARKER', 'w')\n",
+    "model = dict(type='YOLOX', x=[1, 2][open('MARKER', 'w') and 0])\n",
+])
+def test_a_model_config_that_holds_code_never_runs(tmp_path, monkeypatch, code):
+    """mmengine executes a config .py: the one saved with a model stage must be data (as Config.dump writes it),
+    else 300004 naming the file and line, before anything of it runs."""
+    from ymir_sdk import ModelError
+    from ymir_sdk.openmmlab.config import inference_config, parse_cfg_options, resolve_config_file
+
+    monkeypatch.chdir(tmp_path)
+    cfg = _build(tmp_path, resolve_config_file("yolox/yolox_s_8xb8-300e_coco.py", "mmdet"), 4,
+                 cfg_options=parse_cfg_options(""))
+    dumped = tmp_path / "stage" / "dumped.py"
+    dumped.parent.mkdir()
+    cfg.dump(str(dumped))
+    assert inference_config([str(dumped)]).model.type == "YOLOX"  # a dumped config is data
+    bad = tmp_path / "stage" / "model.py"
+    bad.write_text(code)
+    with pytest.raises(ModelError, match=r"model config model.py line \d+ is not data") as e:
+        inference_config([str(bad)])
+    assert e.value.code == 300004 and not (tmp_path / "MARKER").exists()
+
+
 def test_cfg_options_values():
     from ymir_sdk.openmmlab.config import parse_cfg_options
 

@@ -838,6 +838,39 @@ def set_score_floor(cfg, conf: float) -> None:
             part["score_thr"] = float(conf)
 
 
+def _data_only(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.Name):
+        return node.id in ("True", "False", "None")
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return all(_data_only(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is not None and _data_only(k) for k in node.keys) and all(map(_data_only, node.values))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return _data_only(node.operand)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
+        return not node.args and all(k.arg is not None and _data_only(k.value) for k in node.keywords)
+    return False
+
+
+def check_data_only(path: str) -> None:
+    """A model's config (the ``.py`` saved with a stage, which mmengine's ``Config.fromfile`` executes) must be
+    data, as mmengine's ``Config.dump`` writes it: top-level ``name = value`` lines whose values are literals,
+    lists, tuples, dicts and ``dict(...)`` calls. Anything else - an import, another call, an attribute - is a
+    300004 naming the file and line: a user's model never runs code."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), filename=path)
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ModelError(f"model config {os.path.basename(path)} cannot be read: {e}") from None
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets)
+                and _data_only(node.value)):
+            raise ModelError(f"model config {os.path.basename(path)} line {node.lineno} is not data (a model's "
+                             f"config holds name = literal lines only, as mmengine dumps them)")
+
+
 def inference_config(files: Sequence[str], cfg_options: Any = None, key: str = "cfg_options",
                      edit: Optional[Callable[[Any], None]] = None):
     """The config saved with a model stage (the one ``.py`` among the model files), changed by ``edit`` (the
@@ -849,6 +882,7 @@ def inference_config(files: Sequence[str], cfg_options: Any = None, key: str = "
         raise ModelError(f"no config file (.py) among the model files {list(files)}")
     if len(configs) > 1:
         log.warning("several config files among the model files; using %s", configs[-1])
+    check_data_only(configs[-1])
     try:
         cfg = Config.fromfile(configs[-1])
     except Exception as e:  # noqa: BLE001 - any parse failure of a model's config is a model error
