@@ -24,6 +24,14 @@ FRAMEWORK_FREE = {"test_contract.py", "test_dataset.py", "test_env_config.py", "
 
 
 def pytest_collection_modifyitems(config, items):
+    # the tests marked slow (``slow(seconds)``: minutes each, no shared fixture) first, longest first:
+    # pytest-xdist hands the first tests out in turn, so the workers start with them and none ends the run alone
+    # with one
+    def seconds(item):
+        mark = item.get_closest_marker("slow")
+        return -(mark.args[0] if mark and mark.args else 0)
+
+    items.sort(key=seconds)
     if os.environ.get("YMIR_TEST_LANE") != "cu113":
         return
     skip = pytest.mark.skip(reason="framework-free: run on the torch 1.8.1 lane's same Python 3.8")

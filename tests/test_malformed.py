@@ -10,6 +10,7 @@ from ymir_sdk.config import FloatList, load_config
 from ymir_sdk.dataset import image_size, parse_ark, parse_voc, read_candidates, read_pairs
 from ymir_sdk.dataset.annotations import CocoSource
 from ymir_sdk.localdata import read_dataset
+from ymir_sdk.models import check_model_files
 from ymir_sdk.results import Detection, fraction, write_detection_result, write_mining_result
 from ymir_sdk.runner import parse_sets
 from typing import Literal
@@ -29,6 +30,15 @@ def _file(tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     return str(path)
+
+
+def _zip(tmp_path, member="archive/data.pkl"):
+    import zipfile
+
+    path = tmp_path / "z.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(member, b"\x80\x02}q\x00.")
+    return path.read_bytes()
 
 
 def _png(tmp_path, name="ok.png"):
@@ -93,6 +103,14 @@ CASES = {
     "model file missing": (lambda t: resolve_model_files([str(t / "m" / "best.pt")], str(t)), 300004,
                            "model file not found"),
     "no weight file": (lambda t: pick_weight_file(["/in/models/s/cfg.py"]), 300004, "no weights file"),
+    "checkpoint of garbage": (lambda t: check_model_files([_file(t, "best.pth", b"garbage")], str(t)), 300004,
+                              "best.pth is not a torch checkpoint (neither a zip archive nor a pickle)"),
+    "checkpoint an HTML page": (lambda t: check_model_files([_file(t, "w.pt", "<html>404</html>")], str(t)), 300004,
+                                "w.pt is not a torch checkpoint"),
+    "checkpoint zip cut short": (lambda t: check_model_files([_file(t, "w.pt", _zip(t)[:60])], str(t)), 300004,
+                                 "w.pt is not a torch checkpoint (a broken zip archive"),
+    "checkpoint zip without data.pkl": (lambda t: check_model_files([_file(t, "w.pt", _zip(t, "a/x.txt"))], str(t)),
+                                        300004, "a zip archive without data.pkl"),
     # outputs our writers refuse
     "metric as percent": (lambda t: TrainingResult(str(t)).add_stage("s", [_png(t)], {"mAP": 57.0}), 160004,
                           "fractions, not percentages"),
@@ -136,3 +154,10 @@ def test_error_classes_carry_their_codes():
     assert (ConfigError("k").code, DatasetError("x").code, ImageError("x").code, ModelError("x").code,
             ContractError("x").code) == (300001, 300002, 300003, 300004, 160004)
     assert ReturnCode.OBJECT_TYPE_ERROR == 300005
+
+
+def test_a_checkpoint_zip_and_a_legacy_pickle_pass_the_container_check(tmp_path):
+    """What torch.save writes, both formats (no torch needed: the check reads a few bytes)."""
+    zipped = _file(tmp_path, "a.pth", _zip(tmp_path))
+    legacy = _file(tmp_path, "b.pt", b"\x80\x02\x8a\x0alZ\xfc\x9cF\xf9 j\xa8P\x19.")
+    assert check_model_files([zipped, legacy], str(tmp_path)) == [zipped, legacy]

@@ -221,7 +221,7 @@ def test_the_rotated_metric_matches_by_rotated_iou():
 
 
 # ------------------------------------------------------------------ training and mining
-@pytest.mark.slow
+@pytest.mark.slow(135)
 def test_a_short_cpu_training_learns_rotated_bars(tmp_path):
     """Two epochs on 640 generated images of rotated bars (one class, 128 px, rotated RTMDet-tiny from scratch,
     the config's own RotatedIoULoss through the CPU sort): rotated mAP@0.5 well above chance."""

@@ -22,6 +22,7 @@ def _new(tmp_path, name, template):
     return str(tmp_path / name)
 
 
+@pytest.mark.slow(55)
 @pytest.mark.parametrize("template", [pytest.param("minimal", marks=only_on_test_stack), "torch"])
 def test_a_new_executor_passes_its_conformance_test(tmp_path, template):
     folder = _new(tmp_path, "demo-exec", template)

@@ -19,6 +19,7 @@ def _needs_mmseg():
     pytest.importorskip("mmseg")
 
 
+@pytest.mark.slow(45)
 def test_a_cpu_training_learns(tmp_path):
     """FastSCNN from scratch on 32 generated 128 px images with squares and discs: mIoU over the two classes on
     the validation split well above chance after 150 iterations (about 0.85 measured)."""
@@ -39,6 +40,7 @@ def test_a_cpu_training_learns(tmp_path):
     assert 0 <= stage["mAcc"] <= 1 and 0 <= stage["aAcc"] <= 1
 
 
+@pytest.mark.slow(175)
 def test_an_instance_training_learns(tmp_path):
     """yolov5n-seg from scratch on generated instances (squares with holes, discs): mask mAP@0.5 on the validation
     split >= 0.3. From scratch on a CPU the package's hyper-parameters reach 0.07 in 480 iterations; a hyp file given

@@ -37,7 +37,7 @@ from .dataset.index import read_candidates, read_pairs
 from .dist import relaunch_command
 from .env import DEFAULT_OUT_ROOT, EnvConfig, load_env
 from .errors import ConfigError, ImageError, ObjectTypeError, ReturnCode, code_for_exception, one_line
-from .models import pick_weight_file, resolve_model_files
+from .models import check_model_files, pick_weight_file
 from .monitor import Monitor
 
 log = logging.getLogger("ymir_sdk")
@@ -96,7 +96,7 @@ class Context:
         """The model files of this task (``pretrained_model_params`` in training, ``model_params_path`` else),
         resolved against ``input.models_dir`` (a legacy package is extracted flat: looked up by basename)."""
         paths = self.params.pretrained_model_params if self.task == "train" else self.params.model_params_path
-        return resolve_model_files(paths, self.env.input.models_dir)
+        return check_model_files(paths, self.env.input.models_dir)
 
     # ---------------------------------------------------------------- progress and skipping
     def progress(self, fraction: float, stage: str = "task") -> None:
@@ -305,7 +305,9 @@ def run_task(executor: Executor, task: str, raw: Mapping[str, Any], env: EnvConf
                               f"(supported: {list(executor.object_types)})")
     log.info("%s: %s starts", executor.name, task)
     monitor.progress(task, 0.0, "preprocess")
-    getattr(executor, task)(Context(executor, env, params, monitor, task))
+    ctx = Context(executor, env, params, monitor, task)
+    ctx.model_files()  # a missing or broken model file fails in a second, before a framework is imported
+    getattr(executor, task)(ctx)
     monitor.finish(task)
     log.info("%s: %s done", executor.name, task)
 
