@@ -427,6 +427,8 @@ def test_listed_files_are_whole_while_written_and_after_a_kill(name, executor_da
             if kill_at is not None and time.time() > kill_at:
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
+            time.sleep(0.005)  # 200 looks a second: a file written in place stays partial for longer; a busy loop
+            # would take a core from the training it watches and from the other test worker
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
