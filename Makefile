@@ -102,9 +102,11 @@ $(C_STAMP): $(C_DEPS)
 # the executors' end to end: everything but the static image checks and the not-yet-imaged frameworks).
 # -n $(TEST_WORKERS): pytest-xdist workers (the subprocesses the tests start - imports, trainings - overlap on the
 # two cores; each generated dataset and trained model is made once for all workers: tests/conftest.py `once`),
-# one BLAS/OpenMP thread each (two workers' default two threads each fight for the two cores).
+# one BLAS/OpenMP thread each (several threads per worker fight for the two cores). Three workers on two cores:
+# the images' lane took 435 s at 188% CPU, 500 s with two (a worker waiting on a shared training or a process
+# start leaves a core idle).
 # --durations: every run's log names its slowest tests; each lane's wall time is printed at the end.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 PYTEST = env OMP_NUM_THREADS=1 $(1) -m pytest -q -n $(TEST_WORKERS) --durations=$(2)
 test: setup setup-images
 	@rm -f .lane-times
