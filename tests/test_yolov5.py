@@ -77,14 +77,17 @@ def test_build_time_verification_of_the_weights(trained, tmp_path):
     shutil.copy(_best(trained), folder / "yolov5n.pt")
     r = cli("weights", "executors.yolov5", "--dest", str(folder), "--only", "yolov5n")
     assert r.returncode == 0, r.stdout + r.stderr
+    # one run reports every problem: another model under a name, a cut file, a missing one - and not the good one
     shutil.copy(_best(trained), folder / "yolov5s.pt")  # a yolov5n under yolov5s's name
-    r = cli("weights", "executors.yolov5", "--dest", str(folder), "--only", "yolov5s")
-    assert r.returncode == 1 and "yolov5s: pretrained weights yolov5s.pt are not a yolov5s model" in r.stdout
     data = open(_best(trained), "rb").read()
-    (folder / "yolov5n.pt").write_bytes(data[: len(data) // 2])
-    r = cli("weights", "executors.yolov5", "--dest", str(folder), "--only", "yolov5n")
-    assert r.returncode == 1 and "yolov5n: model file" in r.stdout and "cannot be loaded" in r.stdout
-    r = cli("weights", "executors.yolov5", "--dest", str(folder))
-    assert r.returncode == 1 and "yolov5m: " in r.stdout and "yolov5m.pt is missing" in r.stdout
+    (folder / "yolov5m.pt").write_bytes(data[: len(data) // 2])
+    r = cli("weights", "executors.yolov5", "--dest", str(folder), *[a for k in ("n", "s", "m", "l")
+                                                                    for a in ("--only", f"yolov5{k}")])
+    assert r.returncode == 1
+    problems = [line for line in r.stdout.splitlines() if line.startswith("yolov5")]
+    assert len(problems) == 3 and not [p for p in problems if p.startswith("yolov5n:")], r.stdout
+    assert "yolov5s: pretrained weights yolov5s.pt are not a yolov5s model" in r.stdout
+    assert "yolov5m: model file" in r.stdout and "cannot be loaded" in r.stdout
+    assert "yolov5l: " in r.stdout and "yolov5l.pt is missing" in r.stdout
 
 

@@ -101,11 +101,11 @@ class OpenMMLabExecutor(Executor):
 
     def train(self, ctx) -> None:
         p = ctx.params
-        self.prepare(p.gpu_ids)
         config = self.config_file(p)
         args = parse_train_args(p.args_options)
         check_keep(p.max_keep_checkpoints)
         setup = self.training_setup(ctx, config)
+        self.prepare(p.gpu_ids)  # the inputs are checked and converted: now the framework
         cfg = build_config(config, setup, self.config_steps)
         apply_train_args(cfg, args, p.args_options, p.gpu_ids)
         config_path = dump_config(cfg, ctx.work_dir, config)

@@ -238,7 +238,6 @@ class SemanticOpenMMLabExecutor(OpenMMLabExecutor):
     # ------------------------------------------------------------------------------------------- training
     def train(self, ctx) -> None:
         p = ctx.params
-        self.prepare(p.gpu_ids)
         config = self.config_file(p)
         args = parse_train_args(p.args_options)
         keep = 1 if p.save_least_file else p.max_keep_ckpts
@@ -256,6 +255,7 @@ class SemanticOpenMMLabExecutor(OpenMMLabExecutor):
             evaluators=[dict(type=self.metric_type, background=not ignore)], coco_types=self.coco_types)
         from .config import build_config
 
+        self.prepare(p.gpu_ids)  # the inputs are checked and converted: now the framework
         cfg = build_config(config, setup, self.config_steps)
         check_batch(cfg, p.samples_per_gpu)
         apply_train_args(cfg, args, p.args_options, p.gpu_ids)

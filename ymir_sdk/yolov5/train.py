@@ -36,10 +36,10 @@ def train_task(ctx, module_name: str, writer: "StageWriter", segments: bool = Fa
     from .common import check_architecture, model_yaml, prepare_offline
 
     p = ctx.params
-    prepare_offline(ctx.work_dir)
-    module = importlib.import_module(module_name)
     data = convert_to_yolo({"train": ctx.training_pairs(), "val": ctx.validation_pairs()}, ctx.class_names,
                            ctx.work_dir, segments=segments)
+    prepare_offline(ctx.work_dir)  # the dataset is checked and converted: now the framework
+    module = importlib.import_module(module_name)
     ctx.progress(1.0, "preprocess")
     cfg = model_yaml(p.model)
     weights = ctx.initial_weights(p.model, (".pt",)) or ""
