@@ -37,7 +37,7 @@ from .dataset.index import read_candidates, read_pairs
 from .dist import relaunch_command
 from .env import DEFAULT_OUT_ROOT, EnvConfig, load_env
 from .errors import ConfigError, ImageError, ObjectTypeError, ReturnCode, code_for_exception, one_line
-from .models import check_model_files, pick_weight_file
+from .models import CHECKPOINT_SUFFIXES, check_model_files, pick_weight_file
 from .monitor import Monitor
 
 log = logging.getLogger("ymir_sdk")
@@ -50,6 +50,7 @@ class Context:
     def __init__(self, executor: "Executor", env: EnvConfig, params: HyperParams, monitor: Monitor, task: str):
         self.executor, self.env, self.params, self.monitor, self.task = executor, env, params, monitor, task
         self.skipped: List[str] = []
+        self._model_files: Optional[List[str]] = None
 
     # ---------------------------------------------------------------- paths
     @property
@@ -76,7 +77,7 @@ class Context:
     def candidates(self) -> List[str]:
         return read_candidates(self.env.input.candidate_index_file)
 
-    def initial_weights(self, key: str, suffixes: Sequence[str] = (".pt", ".pth")) -> Optional[str]:
+    def initial_weights(self, key: str, suffixes: Sequence[str] = CHECKPOINT_SUFFIXES) -> Optional[str]:
         """The weights a training starts from: the user's pretrained model when one was chosen, else the image's
         official pretrained file for ``key`` (the executor's ``pretrained_weights``), else None (from scratch);
         the log says which."""
@@ -94,9 +95,12 @@ class Context:
 
     def model_files(self) -> List[str]:
         """The model files of this task (``pretrained_model_params`` in training, ``model_params_path`` else),
-        resolved against ``input.models_dir`` (a legacy package is extracted flat: looked up by basename)."""
-        paths = self.params.pretrained_model_params if self.task == "train" else self.params.model_params_path
-        return check_model_files(paths, self.env.input.models_dir)
+        resolved against ``input.models_dir`` (a legacy package is extracted flat: looked up by basename) and
+        checked (:func:`~ymir_sdk.models.check_model_files`) once a task."""
+        if self._model_files is None:
+            paths = self.params.pretrained_model_params if self.task == "train" else self.params.model_params_path
+            self._model_files = check_model_files(paths, self.env.input.models_dir)
+        return list(self._model_files)
 
     # ---------------------------------------------------------------- progress and skipping
     def progress(self, fraction: float, stage: str = "task") -> None:

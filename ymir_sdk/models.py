@@ -68,7 +68,7 @@ def check_model_files(paths: Sequence[str], models_dir: str) -> List[str]:
     return files
 
 
-def pick_weight_file(files: Sequence[str], suffixes: Sequence[str] = (".pt", ".pth"), required: bool = True,
+def pick_weight_file(files: Sequence[str], suffixes: Sequence[str] = CHECKPOINT_SUFFIXES, required: bool = True,
                      what: str = "weights") -> Optional[str]:
     """The weight file among a stage's files: one whose name says 'best' first, else the last by name."""
     weights = sorted(f for f in files if f.lower().endswith(tuple(suffixes)))

@@ -268,22 +268,20 @@ def check_option_values(options: Mapping[str, Any], registries=None, key: str = 
     Without ``registries`` (before the config is loaded: top-level values are set at their source) the types
     wait for the check that has them."""
     def check_types(value: Any, where: str) -> None:
-        if registries is None:
-            return
         if isinstance(value, Mapping):
             for k, v in value.items():
+                at = f"{where}.{k}" if where else str(k)
                 if k == "type" and isinstance(v, str) and not _registered(v, registries):
-                    raise ConfigError(key, f"{where}.type={v!r}", "a type registered in the framework's registries")
-                check_types(v, f"{where}.{k}")
+                    raise ConfigError(key, f"{at}={v!r}", "a type registered in the framework's registries")
+                check_types(v, at)
         elif isinstance(value, (list, tuple)):
             for i, v in enumerate(value):
                 check_types(v, f"{where}.{i}")
 
     for dotted, value in options.items():
-        if dotted.split(".")[-1] == "type" and isinstance(value, str) and registries is not None \
-                and not _registered(value, registries):
-            raise ConfigError(key, f"{dotted}={value!r}", "a type registered in the framework's registries")
-        check_types(value, dotted)
+        if registries is not None:
+            parent, _, last = dotted.rpartition(".")
+            check_types({last: value}, parent)  # ``a.b.type=X`` is the ``type`` of the dict at ``a.b``
         if dotted == "default_scope" and not (isinstance(value, str) and _module_exists(f"{value}.registry")):
             raise ConfigError(key, f"default_scope={value!r}", "an installed OpenMMLab package (mmdet, mmyolo, "
                               "mmrotate, mmseg...)")
@@ -827,13 +825,20 @@ def set_nms_iou(cfg, iou: float) -> None:
         log.warning("iou_threshold %s ignored: the model's test_cfg has no nms", iou)
 
 
+def score_parts(model_cfg: Mapping[str, Any]) -> List[Any]:
+    """The parts of a model config that hold its score floor ``score_thr``: ``test_cfg``, and a two-stage
+    detector's ``test_cfg.rcnn``."""
+    test_cfg = (model_cfg or {}).get("test_cfg") or {}
+    parts = [test_cfg, test_cfg.get("rcnn") if isinstance(test_cfg, Mapping) else None]
+    return [p for p in parts if isinstance(p, Mapping) and "score_thr" in p]
+
+
 def set_score_floor(cfg, conf: float) -> None:
     """The model's own score floor (``test_cfg[.rcnn].score_thr``, 0.05 in rotated RTMDet's and many detection
     configs) lowered to the task's ``conf_threshold`` where that is lower: otherwise the user's threshold could not
     go below the config's, and a weak model would write no box without a word. Logged when changed."""
-    test_cfg = cfg.model.get("test_cfg") or {}
-    for part in (test_cfg, test_cfg.get("rcnn") if hasattr(test_cfg, "get") else None):
-        if hasattr(part, "get") and isinstance(part.get("score_thr"), (int, float)) and part["score_thr"] > conf:
+    for part in score_parts(cfg.model):
+        if isinstance(part["score_thr"], (int, float)) and part["score_thr"] > conf:
             log.info("the model's score_thr %s lowered to conf_threshold %s", part["score_thr"], conf)
             part["score_thr"] = float(conf)
 

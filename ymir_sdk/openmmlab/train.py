@@ -38,11 +38,10 @@ def parse_train_args(text: Any) -> argparse.Namespace:
 
 
 def score_thr(model_cfg: Mapping[str, Any]) -> float:
-    test_cfg = (model_cfg or {}).get("test_cfg") or {}
-    for part in (test_cfg, test_cfg.get("rcnn") or {}):
-        if isinstance(part, Mapping) and "score_thr" in part:
-            return float(part["score_thr"])
-    return 0.0
+    from .config import score_parts
+
+    parts = score_parts(model_cfg)
+    return float(parts[0]["score_thr"]) if parts else 0.0
 
 
 def apply_train_args(cfg, args: argparse.Namespace, text: Any, gpu_ids) -> None:
