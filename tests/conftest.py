@@ -200,6 +200,18 @@ def executor_log(work):
         return f.read()
 
 
+def run_in_one_process(executor, env_files, timeout=600):
+    """Laid-out tasks run one after the other by one process of ``executor`` (``module:Class``), each through
+    ``ymir_sdk.run`` with its own env.yaml, outputs and monitor: a test's shortcut where only the tasks' settings
+    differ (the platform starts a process per task, as :func:`run_start` does; this pays the framework's imports
+    once). The exit status is the worst task's."""
+    code = ("import sys; from ymir_sdk import run; from ymir_sdk.cli import load_executor_class; "
+            "cls = load_executor_class(sys.argv[1]); sys.exit(max([run(cls, f) for f in sys.argv[2:]]))")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-c", code, executor, *env_files], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
 def run_start(executor_dir, env_file, nproc=1, timeout=600):
     """The executor's start.py against env.yaml, as the platform runs it (under torchrun for ``nproc`` > 1)."""
     from ymir_sdk.dist import relaunch_command

@@ -84,6 +84,51 @@ def test_unlisted_module_classes_are_refused(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.parametrize("kind", ["os.system", "builtins.exec", "subprocess"])
+def test_the_file_check_refuses_a_payload_from_its_opcodes(tmp_path, kind, protocol):
+    """Before any framework is imported (the SDK checks every model file of a task first), a data.pkl naming a
+    global that runs code is refused from its opcodes alone: torch.save's protocol 2 (GLOBAL) and a hand-made
+    protocol 4 archive (STACK_GLOBAL with its strings from the memo)."""
+    import zipfile
+
+    from ymir_sdk.models import check_checkpoint_file
+
+    marker = tmp_path / "pwned"
+    path = str(tmp_path / "model.pt")
+    data = {"state_dict": {"w": torch.zeros(2)}, "meta": [payloads(marker)[kind], payloads(marker)[kind]]}
+    if protocol == 2:
+        torch.save(data, path)
+    else:
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("model/data.pkl", pickle.dumps({"meta": data["meta"]}, protocol=protocol))
+    with pytest.raises(ModelError) as e:
+        check_checkpoint_file(path)
+    assert "model.pt names" in e.value.message and e.value.code == ReturnCode.MODEL_ERROR, e.value.message
+    assert not marker.exists()
+
+
+def test_the_file_check_passes_all_the_loader_allows(tmp_path):
+    """The opcode check refuses nothing the loader would load: no global of the loader's list (torch's own, the
+    standard list, and a framework's modules) is one it refuses, and a checkpoint of every allowed kind passes."""
+    import torch.nn.modules.conv as conv
+
+    from ymir_sdk.models import CODE_BUILTINS, CODE_MODULES, check_checkpoint_file
+    from ymir_sdk.torch import checkpoints
+
+    checkpoints.allow_checkpoint_classes([conv])
+    allowed = {**checkpoints._torch_serialization_globals(), **checkpoints._ALLOWED}
+    assert len(allowed) > 100
+    for module, name in allowed:
+        assert module.split(".")[0] not in CODE_MODULES, (module, name)
+        assert not (module == "builtins" and name in CODE_BUILTINS), (module, name)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    path = str(tmp_path / "ok.pt")
+    torch.save({"model": model, "hist": np.arange(3), "opt": argparse.Namespace(names={"a"}), "t": slice(1, 2),
+                "raw": b"\x00", "d": collections.OrderedDict(a=torch.float16)}, path)
+    check_checkpoint_file(path)
+
+
 class OwnModule(torch.nn.Module):
     def __init__(self):
         super().__init__()

@@ -13,8 +13,8 @@ import shutil
 import pytest
 import yaml
 
-from conftest import (ROOT, cli, executor_log, monitor_line, only_on_test_stack, require_executor, run_start,
-                      sets_args, write_payload_checkpoint)
+from conftest import (ROOT, cli, executor_log, monitor_line, only_on_test_stack, require_executor,
+                      run_in_one_process, run_start, sets_args, write_payload_checkpoint)
 from executor_specs import EXECUTORS
 
 pytestmark = pytest.mark.images  # also on the images' stack
@@ -103,11 +103,13 @@ def _failed_with(work, code, *words):
 
 
 NAMES = sorted(EXECUTORS)
-#: each mining algorithm alone, and inference after the first (an inference task alone runs the same executor
-#: method after the same SDK steps: the toy executor's tests run it, tests/test_toy_e2e.py)
-MODEL_TASKS = [(n, t, a) for n in NAMES for t, a in [("mine", a) for a in EXECUTORS[n].algorithms]
-               + [("mine+infer", EXECUTORS[n].algorithms[0])]] + \
-    [pytest.param(n, "mine+infer", "random", marks=only_on_test_stack) for n in NAMES]
+
+
+def _tasks(name):
+    """Each mining algorithm of the executor alone, and inference after the first (an inference task alone runs
+    the same executor method after the same SDK steps: the toy executor's tests run it, tests/test_toy_e2e.py)."""
+    algorithms = EXECUTORS[name].algorithms
+    return [("mine", a) for a in algorithms] + [("mine+infer", algorithms[0])]
 
 
 # ------------------------------------------------------------------ templates
@@ -141,22 +143,44 @@ def test_training_passes_verify(name, trained_model):
     assert "no pretrained weights for" in text and "training from scratch" in text
 
 
-@pytest.mark.parametrize("name,task,algorithm", MODEL_TASKS)
-def test_inference_and_mining_pass_verify(name, task, algorithm, executor_dataset, trained_model, tmp_path):
-    spec = _spec(name)
-    work = str(tmp_path / "w")
-    sets = {**spec.model_task, **({"mining_algorithm": algorithm} if algorithm else {})}
-    r = cli("run", spec.folder, *spec.run_args, "--task", task, "--dataset", executor_dataset(name), "--work", work,
-            "--model", trained_model(name), "--no-progress", *sets_args(sets), timeout=spec.timeout)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+def _check_model_task(spec, work, task):
     v = cli("verify", work, "--task", task)
-    assert v.returncode == 0, v.stdout
+    assert v.returncode == 0, (work, v.stdout)
     if task.startswith("mine"):
         rows = open(os.path.join(work, "out", "result.tsv")).read().splitlines()
-        assert len(rows) == spec.n_val  # every candidate (the validation split), once
+        assert len(rows) == spec.n_val, work  # every candidate (the validation split), once
     if task.endswith("infer"):
         predicted = _predicted(spec, work)
-        assert len(predicted) == spec.n_val and sum(predicted.values()) > 0
+        assert len(predicted) == spec.n_val and sum(predicted.values()) > 0, work
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_mining_algorithm_passes_verify(name, executor_dataset, trained_model, tmp_path):
+    """Mining with each algorithm, and mining+inference with the first, on the trained model: every output passes
+    `ymir-sdk verify`, every candidate ranked once, predictions made. The tasks run one after the other in one
+    executor process (they differ only in config.yaml; each reads its own env.yaml and writes its own outputs):
+    the framework is imported once, not once per algorithm. The platform's one process per task, through
+    `ymir-sdk run` and the image's start.py: test_mine_and_infer_through_ymir_sdk_run and the two-process tests."""
+    spec = _spec(name)
+    works = {(task, a): str(tmp_path / f"{task}-{a}") for task, a in _tasks(name)}
+    env_files = [_lay_out(spec, executor_dataset(name), work, task, {**spec.model_task, "mining_algorithm": a},
+                          model=trained_model(name)) for (task, a), work in works.items()]
+    r = run_in_one_process(spec.module, env_files, timeout=spec.timeout * 2)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for (task, _), work in works.items():
+        _check_model_task(spec, work, task)
+
+
+@only_on_test_stack
+@pytest.mark.parametrize("name", NAMES)
+def test_mine_and_infer_through_ymir_sdk_run(name, executor_dataset, trained_model, tmp_path):
+    spec = _spec(name)
+    work = str(tmp_path / "w")
+    r = cli("run", spec.folder, *spec.run_args, "--task", "mine+infer", "--dataset", executor_dataset(name),
+            "--work", work, "--model", trained_model(name), "--no-progress",
+            *sets_args({**spec.model_task, "mining_algorithm": "random"}), timeout=spec.timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    _check_model_task(spec, work, "mine+infer")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -222,36 +246,6 @@ def test_empty_training_set(name, executor_dataset, tmp_path):
     r = run_start(_folder(name), env_file, timeout=300)
     assert r.returncode != 0
     _failed_with(work, 300002, "training dataset is empty")
-
-
-@only_on_test_stack
-@pytest.mark.parametrize("name", NAMES)
-def test_class_id_out_of_range_and_unreadable_image_are_reported(name, executor_dataset, tmp_path):
-    spec = _spec(name)
-    ds = str(tmp_path / "ds")
-    shutil.copytree(executor_dataset(name), ds)
-    sub = "train" if spec.dataset == "ark" else ""
-    good = open(os.path.join(ds, "images", sub, "train_00001.png"), "rb").read()
-    # its header reads and it ends with PNG's end chunk; half of its image data is gone: only a decode finds it
-    # (the frameworks' loaders fail on it: yolov5's with 'Image Not Found')
-    _add_images(spec, ds, "train", ("broken.png",), lambda n: good[: len(good) // 2] + good[-12:])
-    work = str(tmp_path / "w")
-    if spec.dataset == "ark":
-        with open(os.path.join(ds, "annotations", "train", "train_00000.txt"), "a") as f:
-            f.write("7, 1, 1, 10, 10, -1.0, 0.0\n")
-        r = _train(spec, ds, work)
-    else:  # the platform's COCO file with an object of a category that is not one of the task's classes
-        env_file = _lay_out(spec, ds, work, "train", {**spec.fast, **spec.short})
-        path = os.path.join(work, "in", "annotations", "coco-annotations.json")
-        coco = json.load(open(path))
-        coco["categories"].append({"id": 77, "name": "zebra", "supercategory": "none"})
-        coco["annotations"].append({**coco["annotations"][0], "id": 10 ** 6, "category_id": 77})
-        json.dump(coco, open(path, "w"))
-        r = run_start(_folder(name), env_file, timeout=spec.timeout)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    text = executor_log(work) if spec.dataset == "ark" else r.stdout + r.stderr
-    assert "1 objects with a class outside class_names (dropped)" in text
-    assert "1 unreadable images (dropped)" in text
 
 
 @only_on_test_stack
@@ -340,10 +334,14 @@ def test_every_model_key_of_the_weight_table_is_a_model(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_training_starts_from_the_image_weights(name, executor_dataset, trained_model, tmp_path, monkeypatch):
+def test_training_from_the_image_weights_drops_a_foreign_class_and_an_unreadable_image(name, executor_dataset,
+                                                                                        trained_model, tmp_path,
+                                                                                        monkeypatch):
     """No pretrained model chosen: the image's file for the model (from $YMIR_WEIGHTS_DIR: here the trained
     model's weights under the table's name) is loaded and the log says so. (With an empty weights folder the
-    training starts from scratch with a warning: test_training_passes_verify checks it on the shared training.)"""
+    training starts from scratch with a warning: test_training_passes_verify checks it on the shared training.)
+    In the same training, an object whose class is not one of the task's and an image whose data is cut short
+    are dropped, counted and logged, and the training goes on."""
     from ymir_sdk.models import pick_weight_file
     from ymir_sdk.weights import file_name
 
@@ -357,12 +355,34 @@ def test_training_starts_from_the_image_weights(name, executor_dataset, trained_
     image_file = folder / file_name(_executor(name).pretrained_weights[spec.weights_key])
     shutil.copy(pick_weight_file(files), image_file)
     monkeypatch.setenv("YMIR_WEIGHTS_DIR", str(folder))
-    work = str(tmp_path / "from-weights")
-    r = _train(spec, executor_dataset(name), work)
+
+    ds = str(tmp_path / "ds")
+    shutil.copytree(executor_dataset(name), ds)
+    sub = "train" if spec.dataset == "ark" else ""
+    good = open(os.path.join(ds, "images", sub, "train_00001.png"), "rb").read()
+    # its header reads and it ends with PNG's end chunk; half of its image data is gone: only a decode finds it
+    # (the frameworks' loaders fail on it: yolov5's with 'Image Not Found')
+    _add_images(spec, ds, "train", ("broken.png",), lambda n: good[: len(good) // 2] + good[-12:])
+    work = str(tmp_path / "w")
+    if spec.dataset == "ark":
+        with open(os.path.join(ds, "annotations", "train", "train_00000.txt"), "a") as f:
+            f.write("7, 1, 1, 10, 10, -1.0, 0.0\n")
+        r = _train(spec, ds, work)
+        text = executor_log(work)
+    else:  # the platform's COCO file with an object of a category that is not one of the task's classes
+        env_file = _lay_out(spec, ds, work, "train", {**spec.fast, **spec.short})
+        path = os.path.join(work, "in", "annotations", "coco-annotations.json")
+        coco = json.load(open(path))
+        coco["categories"].append({"id": 77, "name": "zebra", "supercategory": "none"})
+        coco["annotations"].append({**coco["annotations"][0], "id": 10 ** 6, "category_id": 77})
+        json.dump(coco, open(path, "w"))
+        r = run_start(_folder(name), env_file, timeout=spec.timeout)
+        text = r.stdout + r.stderr
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    text = executor_log(work)
     assert f"starting from the image's pretrained weights {image_file}" in text
     assert spec.loaded in text and "from scratch" not in text
+    assert "1 objects with a class outside class_names (dropped)" in text
+    assert "1 unreadable images (dropped)" in text
 
 
 # ------------------------------------------------------------------ files result.yaml lists are whole, always

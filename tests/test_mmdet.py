@@ -7,7 +7,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import ROOT, cli, executor_log, monitor_line, require_executor, sets_args
+from conftest import ROOT, cli, executor_log, monitor_line, require_executor, run_in_one_process, sets_args
 from executor_specs import EXECUTORS
 
 EXECUTOR = os.path.join(ROOT, "executors", "mmdet")
@@ -203,25 +203,36 @@ def _train(dataset, work, *sets):
                "--set", "max_epochs=1", *sets)
 
 
-@pytest.mark.parametrize("sets,key", [
-    (["--set", "cfg_options=model.test_cfg.score_thr=[0.1"], "cfg_options"),
-    (["--set", "cfg_options=model.x"], "cfg_options"),
-    (["--set", "cfg_options=model.backbone.no_such_argument=1"], "cfg_options"),  # parses, names nothing
-    (["--set", "cfg_options=train_dataloader.dataset.pipeline.99.scale=(1,1)"], "cfg_options"),
-    (["--set", "cfg_options=train_dataloader.batch_size=many"], "cfg_options"),  # a value of another kind
-    (["--set", "cfg_options=load_from=https://download.openmmlab.com/x.pth"], "cfg_options"),
-    (["--set", "cfg_options=default_scope=no_such_scope"], "cfg_options"),  # reaches an import: checked first
-    (["--set", "args_options=--launcher slurm"], "args_options"),
-    (["--set", "metric=segm"], "metric"),
-    (["--set", "max_keep_checkpoints=0"], "max_keep_checkpoints"),
-    (["--set", "max_epochs=zero"], "max_epochs"),
-])
-def test_bad_training_settings(dataset, tmp_path, sets, key):
-    work = str(tmp_path / "w")
-    r = _train(dataset, work, *sets)
+BAD_TRAINING_SETTINGS = [
+    ("cfg_options", "model.test_cfg.score_thr=[0.1"),
+    ("cfg_options", "model.x"),
+    ("cfg_options", "model.backbone.no_such_argument=1"),  # parses, names nothing
+    ("cfg_options", "train_dataloader.dataset.pipeline.99.scale=(1,1)"),
+    ("cfg_options", "train_dataloader.batch_size=many"),  # a value of another kind
+    ("cfg_options", "load_from=https://download.openmmlab.com/x.pth"),
+    ("cfg_options", "default_scope=no_such_scope"),  # reaches an import: checked first
+    ("args_options", "--launcher slurm"),
+    ("metric", "segm"),
+    ("max_keep_checkpoints", "0"),
+    ("max_epochs", "zero"),
+]
+
+
+def test_bad_training_settings(dataset, tmp_path):
+    """Each bad setting fails its training with 300001 naming its key. The trainings run one after the other in
+    one executor process (tests/conftest.py's run_in_one_process: mmdet is imported once, not eleven times)."""
+    from ymir_sdk.localdata import read_dataset
+    from ymir_sdk.runner import lay_out
+
+    works = [str(tmp_path / str(i)) for i in range(len(BAD_TRAINING_SETTINGS))]
+    env_files = [lay_out(work, read_dataset(dataset), "train", IMG_MAN,
+                         {**EXECUTORS["mmdet"].fast, "max_epochs": "1", key: value})
+                 for work, (key, value) in zip(works, BAD_TRAINING_SETTINGS)]
+    r = run_in_one_process(EXECUTORS["mmdet"].module, env_files)
     assert r.returncode != 0
-    line = monitor_line(work)
-    assert line[3:5] == ["4", "300001"] and f"'{key}'" in line[5], line
+    for work, (key, value) in zip(works, BAD_TRAINING_SETTINGS):
+        line = monitor_line(work)
+        assert line[3:5] == ["4", "300001"] and f"'{key}'" in line[5], (key, value, line)
 
 
 @pytest.mark.parametrize("options", ["model.test_cfg.score_thr='0.1", "model.test_cfg.no_such_key.x=1"])

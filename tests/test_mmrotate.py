@@ -221,14 +221,15 @@ def test_the_rotated_metric_matches_by_rotated_iou():
 
 
 # ------------------------------------------------------------------ training and mining
-@pytest.mark.slow(135)
+@pytest.mark.slow(70)
 def test_a_short_cpu_training_learns_rotated_bars(tmp_path):
-    """Two epochs on 640 generated images of rotated bars (one class, 128 px, rotated RTMDet-tiny from scratch,
-    the config's own RotatedIoULoss through the CPU sort): rotated mAP@0.5 well above chance."""
+    """Two epochs on 320 generated images of rotated bars (one class, 128 px, rotated RTMDet-tiny from scratch,
+    the config's own RotatedIoULoss through the CPU sort): rotated mAP@0.5 well above chance (0.97 measured
+    2026-12-03; 0.0 with a zero learning rate; 0.35 with 160 images, 0.53 with 640 for one epoch)."""
     from ymir_sdk.synthetic import write_ark_dataset
 
     data = str(tmp_path / "bars")
-    write_ark_dataset(data, n_train=640, n_val=24, size=(128, 128), classes=1, rotated=True)
+    write_ark_dataset(data, n_train=320, n_val=24, size=(128, 128), classes=1, rotated=True)
     work = str(tmp_path / "w")
     sets = {**SPEC.fast, "samples_per_gpu": "8", "max_epochs": "2", "val_interval": "1",
             "cfg_options": f"param_scheduler.0.end=20 optim_wrapper.optimizer.lr={learning_rate(0.004)}",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import pickletools
 import zipfile
-from typing import List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from .errors import ModelError
 
@@ -37,11 +38,49 @@ def resolve_model_files(paths: Sequence[str], models_dir: str) -> List[str]:
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 
 
+#: globals that run code or reach the system, which no checkpoint holds: a file naming one is refused by
+#: :func:`check_checkpoint_file` before any framework is imported (a quick answer, not the guarantee: the loader,
+#: :func:`ymir_sdk.torch.load_checkpoint`, allows only its own list, so anything missing here is refused there)
+CODE_MODULES = frozenset({"os", "posix", "nt", "subprocess", "sys", "shutil", "socket", "importlib", "runpy", "pty",
+                          "code", "codeop", "ctypes", "pickle", "marshal", "types", "webbrowser", "multiprocessing",
+                          "signal", "pdb", "timeit", "commands", "operator", "functools", "inspect", "io"})
+CODE_BUILTINS = frozenset({"eval", "exec", "compile", "__import__", "open", "breakpoint", "input", "globals",
+                           "locals", "vars", "setattr", "delattr", "exit", "quit", "execfile", "apply", "print"})
+
+
+def pickle_globals(data: bytes) -> Iterator[Tuple[str, str]]:
+    """The (module, name) pairs a pickle stream names, read from its opcodes (nothing is unpickled): ``GLOBAL``
+    and ``INST`` carry theirs, ``STACK_GLOBAL`` takes the two strings on top of the stack (pushed, or fetched from
+    the memo)."""
+    memo: dict = {}
+    pushed: List[Optional[str]] = []  # what each push put on the stack: the string, or None for anything else
+    for op, arg, _ in pickletools.genops(data):
+        if op.name in ("GLOBAL", "INST"):
+            module, _, name = str(arg).partition(" ")
+            yield module, name
+            pushed.append(None)
+        elif op.name == "STACK_GLOBAL":
+            if len(pushed) >= 2 and pushed[-2] is not None and pushed[-1] is not None:
+                yield pushed[-2], pushed[-1]  # type: ignore[misc]
+            pushed.append(None)
+        elif op.name == "MEMOIZE":
+            memo[len(memo)] = pushed[-1] if pushed else None
+        elif op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            memo[arg] = pushed[-1] if pushed else None
+        elif op.name in ("GET", "BINGET", "LONG_BINGET"):
+            pushed.append(memo.get(arg))
+        elif op.stack_after and not op.stack_before:  # a push of a constant
+            pushed.append(arg if isinstance(arg, str) else None)
+        elif op.stack_after:
+            pushed.append(None)
+
+
 def check_checkpoint_file(path: str) -> None:
     """A torch checkpoint is a zip archive holding a ``data.pkl`` (``torch.save`` since 1.6) or a pickle stream
     (the legacy format). Anything else - a cut download, an HTML error page, garbage - is a 300004 naming the
-    file, found in a few bytes before any framework is imported (the content is still only ever loaded through
-    :func:`ymir_sdk.torch.load_checkpoint`)."""
+    file, found in a few bytes before any framework is imported; so is a ``data.pkl`` that names a global of
+    :data:`CODE_MODULES` or :data:`CODE_BUILTINS` (a pickle payload). The content is still only ever loaded
+    through :func:`ymir_sdk.torch.load_checkpoint`, which allows only its own list."""
     try:
         with open(path, "rb") as f:
             head = f.read(4)
@@ -50,11 +89,21 @@ def check_checkpoint_file(path: str) -> None:
     if head[:2] == b"PK":
         try:
             with zipfile.ZipFile(path) as z:
-                names = z.namelist()
+                pickles = [n for n in z.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
+                data = z.read(pickles[0]) if pickles else b""
         except (zipfile.BadZipFile, OSError, ValueError) as e:
             raise ModelError(f"model file {path} is not a torch checkpoint (a broken zip archive: {e})") from None
-        if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+        if not pickles:
             raise ModelError(f"model file {path} is not a torch checkpoint (a zip archive without data.pkl)")
+        try:
+            for module, name in pickle_globals(data):
+                if module.split(".")[0] in CODE_MODULES or (module in ("builtins", "__builtin__")
+                                                             and name in CODE_BUILTINS):
+                    raise ModelError(f"model file {path} names {module}.{name}, which a checkpoint may not hold "
+                                     "(only tensors, the framework's model classes and plain data load)")
+        except ValueError as e:  # pickletools: an opcode it does not know, or a cut stream
+            raise ModelError(f"model file {path} is not a torch checkpoint (its data.pkl does not parse: {e})") \
+                from None
     elif head[:1] != b"\x80":  # a pickle starts with its PROTO opcode
         raise ModelError(f"model file {path} is not a torch checkpoint (neither a zip archive nor a pickle)")
 
