@@ -105,6 +105,20 @@ def test_training_result_defects_rejected(models_dir, path, value, needle):
     assert errors and any(needle in e for e in errors), errors
 
 
+def test_a_segmentation_result_names_its_object_type(models_dir):
+    """YMIR 2.1-2.3 read the model's type from result.yaml's object_type, default 2: a segmentation result
+    without it (or with another) would be stored as a detection model (contract 5.2)."""
+    seg = {k: v for k, v in RESULT_EXAMPLE.items() if k != "object_type"}
+    for otype in (3, 4):
+        metric = contract.MAIN_METRIC[otype]
+        data = {**seg, "model_stages": {k: {**v, metric: 0.5} for k, v in seg["model_stages"].items()}}
+        errors = contract.check_training_result(data, models_dir, otype)
+        assert len(errors) == 1 and "object_type is 'missing', not %d" % otype in errors[0], errors
+        assert contract.check_training_result({**data, "object_type": otype}, models_dir, otype) == []
+        assert "object_type is 2" in contract.check_training_result({**data, "object_type": 2}, models_dir, otype)[0]
+    assert contract.check_training_result({**seg, "object_type": 2}, models_dir) == []  # detection: either way
+
+
 def test_legacy_results_are_accepted_with_a_warning_and_non_mapping_ones_rejected(models_dir):
     """The 1.x format is still accepted by the platform (one stage): a warning, unless it is broken."""
     open(os.path.join(models_dir, "a.pth"), "w").write("x")

@@ -88,13 +88,14 @@ def test_failure_reaches_the_monitor_with_code_and_exit_status(ark_dataset, tmp_
 
 
 def test_web_form_semantics_for_mining(ark_dataset, trained, tmp_path):
-    """Mining/infer forms drop falsy values and send typed-in values as strings."""
+    """Mining/infer forms drop falsy values and send a number-typed template value as a number, anything else
+    typed in as a string."""
     work = str(tmp_path / "w")
     r = cli("run", TOY, "--task", "mine", "--dataset", ark_dataset, "--work", work, "--model", trained,
-            "--no-progress", "--set", "tolerance=35", "--set", "flag=")
+            "--no-progress", "--set", "tolerance=35", "--set", "flag=", "--set", "note=7")
     assert r.returncode == 0, r.stdout
     config = yaml.safe_load(open(os.path.join(work, "in", "config.yaml")))
-    assert config["tolerance"] == "35" and "flag" not in config
+    assert config["tolerance"] == 35 and config["note"] == "7" and "flag" not in config
 
 
 def test_web_config_filters():
@@ -104,6 +105,12 @@ def test_web_config_filters():
     # a typed-in "0" is a non-empty string, which the web keeps; template falsy values are dropped
     assert web_config(template, {"x": "0", "y": ""}, "mine") == {"t": 1.0, "x": "0"}
     assert web_config(template, {"x": "0", "y": ""}, "train") == {"flip": False, "n": 0, "t": 1.0, "x": "0"}
+    # the number box: a number-typed template value edited arrives as a number (an int or a float as typed), and a
+    # number 0 is falsy to the mining and inference forms; a bool or string template value edited is a string
+    edits = {"n": "3", "t": "0.25", "flip": "true", "s": "1e-3"}
+    assert web_config(template, edits, "train") == {"n": 3, "t": 0.25, "flip": "true", "s": "1e-3"}
+    assert web_config(template, {"n": "0", "t": "-2e-1"}, "infer") == {"t": -0.2}
+    assert web_config(template, {"n": "many", "t": " 7 "}, "train") == {"flip": False, "n": "many", "t": 7}
 
 
 def test_check_image(tmp_path):

@@ -30,8 +30,10 @@ def dataset(ark_dataset, tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory):
     work = str(tmp_path_factory.mktemp("exc") / "train")
-    r = cli("run", EXECUTOR, "--task", "train", "--dataset", dataset, "--work", work, "--no-progress")
+    r = cli("run", EXECUTOR, "--task", "train", "--dataset", dataset, "--work", work, "--no-progress",
+            "--set", "idle_seconds=0")  # kept by the training form, as the number 0
     assert r.returncode == 0, r.stdout + r.stderr
+    assert yaml.safe_load(open(os.path.join(work, "in", "config.yaml")))["idle_seconds"] == 0
     return work
 
 
@@ -56,8 +58,11 @@ def test_training_passes_verify_with_the_originals_failure_cases(trained):
 @pytest.mark.parametrize("task", ["infer", "mine", "mine+infer"])
 def test_inference_and_mining_pass_verify(dataset, trained, tmp_path, task):
     work = str(tmp_path / "w")
+    # a number-typed template key edited arrives as a number, as from the platform's number box (the public demos
+    # compare idle_seconds with 0: a string would fail them); a 0 is dropped by the mining and inference forms
+    idle = "0" if task == "mine" else "0.01"
     r = cli("run", EXECUTOR, "--task", task, "--dataset", dataset, "--work", work, "--model", trained,
-            "--no-progress")
+            "--no-progress", "--set", f"idle_seconds={idle}")
     assert r.returncode == 0, r.stdout + r.stderr
     v = cli("verify", work, "--task", task)
     assert v.returncode == 0, v.stdout
@@ -275,3 +280,21 @@ def test_ymir_exc_import_does_not_pull_frameworks():
     code = "import sys, ymir_exc.util, ymir_exc.result_writer, ymir_exc.dataset_convert; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize("original", [None, "ymir-exc", "ymir-executor-sdk"])
+def test_importing_beside_the_original_sdk_warns(tmp_path, original):
+    """Both ship the package ymir_exc: beside an installed original (a distribution's metadata on the path, as
+    pip leaves it), importing ours says so once, naming what to uninstall; alone, it says nothing."""
+    if original:
+        info = tmp_path / f"{original.replace('-', '_')}-2.1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {original}\nVersion: 2.1.0\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, str(tmp_path)]))
+    r = subprocess.run([sys.executable, "-W", "always", "-c", "import ymir_exc"], capture_output=True, text=True,
+                       env=env, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    if original:
+        assert r.stderr.count("is installed beside ymir-sdk") == 1 and f"pip uninstall {original}" in r.stderr
+    else:
+        assert "installed beside" not in r.stderr, r.stderr

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -97,11 +98,25 @@ def read_templates(img_man: str, object_type: Optional[int]) -> Tuple[Dict[str, 
     return templates, object_type
 
 
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def form_value(template_value: Any, text: str) -> Any:
+    """A user's edit as the web form sends it (contract 3.1): a number-typed template value is edited in a number
+    box and arrives as a number; everything else typed arrives as a string. (Text that is no number stays a
+    string, which the platform's number box could not send: the executor's own check then names the key.)"""
+    number = text.strip()
+    if isinstance(template_value, (int, float)) and not isinstance(template_value, bool) \
+            and _NUMBER.fullmatch(number):
+        return int(number) if number.lstrip("+-").isdigit() else float(number)
+    return text
+
+
 def web_config(template: dict, sets: Dict[str, str], task: str) -> dict:
-    """What the web form submits: the template, the user's edits as strings, then its filter (training keeps
-    everything but '' values; mining and inference drop every falsy value)."""
+    """What the web form submits: the template, the user's edits (:func:`form_value`), then its filter (training
+    keeps everything but '' values; mining and inference drop every falsy value, a number 0 too)."""
     config = dict(template)
-    config.update(sets)
+    config.update({k: form_value(template.get(k), v) for k, v in sets.items()})
     if task == "train":
         return {k: v for k, v in config.items() if k != "" and v != ""}
     return {k: v for k, v in config.items() if k and v}

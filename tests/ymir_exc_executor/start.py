@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import time
 
 import numpy as np
 from PIL import Image
@@ -97,6 +98,9 @@ def _run_infer(cfg):
 def start():
     cfg = get_merged_config()
     logging.info("merged config: %s", sorted(cfg.param))
+    idle_seconds = cfg.param.get("idle_seconds", 0)  # the public demos' number-typed key, compared as a number
+    if idle_seconds > 0:
+        time.sleep(idle_seconds)
     if cfg.ymir.run_training:
         _run_training(cfg)
     else:
