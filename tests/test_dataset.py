@@ -235,6 +235,24 @@ def test_rotated_convention_round_trip():
     assert rotated.normalize_le90(np.array([[0, 0, 4, 2, np.pi]]))[0, 4] == pytest.approx(0.0)
 
 
+def _corner_set(rbox):
+    return sorted(map(tuple, np.round(rotated.corners(rbox).reshape(4, 2), 6)))
+
+
+def test_the_form_nearest_upright_is_the_same_rectangle():
+    """A tall upright box that le90 writes as a wide box turned by -pi/2 comes back tall with angle 0; any form
+    of a rectangle (turned by any multiple of a quarter turn, dims swapped accordingly) gives the same corners
+    with an angle in [-pi/4, pi/4)."""
+    tall_as_le90 = np.array([[30.0, 30.0, 40.0, 20.0, -np.pi / 2]])  # the 20 x 40 tall box
+    assert rotated.nearest_upright(tall_as_le90).tolist() == [[30.0, 30.0, 20.0, 40.0, 0.0]]
+    rng = np.random.default_rng(0)
+    r = np.column_stack([rng.uniform(0, 100, (200, 2)), rng.uniform(1, 50, (200, 2)), rng.uniform(-7, 7, 200)])
+    got = rotated.nearest_upright(r)
+    assert (got[:, 4] >= -np.pi / 4 - 1e-12).all() and (got[:, 4] < np.pi / 4 + 1e-12).all()
+    for a, b in zip(r, got):
+        assert _corner_set(a) == _corner_set(b), (a, b)
+
+
 def test_rotated_coco_polygons(tmp_path):
     pairs = _pairs(tmp_path, [["0, 10, 10, 49, 29, -1.0, 0.5"]])
     data = json.load(open(convert_to_coco({"train": pairs}, ["a"], str(tmp_path / "r"), "rotated")["train"]))

@@ -135,7 +135,7 @@ def test_the_angle_goes_from_an_ark_line_to_the_model_s_targets_and_back_to_infe
     from mmengine.structures import InstanceData
 
     from ymir_sdk.dataset import convert_to_coco
-    from ymir_sdk.dataset.rotated import rboxes_from_boxes
+    from ymir_sdk.dataset.rotated import corners, rboxes_from_boxes
     from ymir_sdk.loops.detection import to_detections
     from ymir_sdk.openmmlab.infer import det_output_instances
     from ymir_sdk.results import detection_json
@@ -172,8 +172,19 @@ def test_the_angle_goes_from_an_ark_line_to_the_model_s_targets_and_back_to_infe
         result = detection_json({image: to_detections(det_output_instances(pred))}, names, {image: (160, 128)})
         boxes = result["detection"][os.path.basename(image)]["boxes"]
         for b, (x1, y1, x2, y2), a in zip(boxes, ark, angles):
-            assert (b["box"]["x"], b["box"]["y"], b["box"]["w"], b["box"]["h"]) == (x1, y1, x2 - x1, y2 - y1)
-            assert math.isclose(b["box"]["rotate_angle"], a, abs_tol=1e-6)
+            # the same rectangle, in the form nearest upright (an angle beyond pi/4 is a quarter turn off with
+            # width and height swapped)
+            box, got_a = b["box"], b["box"]["rotate_angle"]
+            assert -math.pi / 4 - 1e-6 <= got_a < math.pi / 4 + 1e-6
+            if abs(a) < math.pi / 4:
+                assert (box["x"], box["y"], box["w"], box["h"]) == (x1, y1, x2 - x1, y2 - y1)
+                assert math.isclose(got_a, a, abs_tol=1e-6)
+            written = rboxes_from_boxes(np.array([[box["x"], box["y"], box["x"] + box["w"], box["y"] + box["h"]]]),
+                                        np.array([got_a]))
+            assert np.allclose(sorted(map(tuple, corners(written).reshape(4, 2))),
+                               sorted(map(tuple, corners(rboxes_from_boxes(np.array([[x1, y1, x2, y2]]),
+                                                                           np.array([a]))).reshape(4, 2))),
+                               atol=1.0)  # integer pixels: x, y, w and h are rounded
 
 
 # ------------------------------------------------------------------ the CPU loss

@@ -53,3 +53,18 @@ def normalize_le90(rboxes: np.ndarray) -> np.ndarray:
     r = np.asarray(rboxes, dtype=np.float64).reshape(-1, 5).copy()
     r[:, 4] = (r[:, 4] + math.pi / 2) % math.pi - math.pi / 2
     return r
+
+
+def nearest_upright(rboxes: np.ndarray) -> np.ndarray:
+    """The same rectangles in the form nearest upright: the angle in [-pi/4, pi/4), width and height swapped for
+    every odd quarter turn taken off. YMIR evaluates and shows ``x, y, w, h`` upright and ignores the angle
+    (contract 7.2): a tall upright box predicted as le90's wide box turned by -pi/2 is written as the tall box
+    with angle 0, not as a wide box."""
+    r = np.asarray(rboxes, dtype=np.float64).reshape(-1, 5).copy()
+    quarter = math.pi / 2
+    turns = np.floor((r[:, 4] + quarter / 2) / quarter)
+    r[:, 4] -= turns * quarter
+    odd = turns.astype(np.int64) % 2 == 1
+    r[odd, 2], r[odd, 3] = r[odd, 3], r[odd, 2].copy()
+    return r
+

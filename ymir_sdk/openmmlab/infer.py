@@ -177,8 +177,9 @@ def det_output_instances(inst) -> DetOutput:
     """A model's predictions as a :class:`DetOutput`, at most ``MAX_DETECTIONS`` (the best-scored); a box with
     a non-finite coordinate or score (an untrained or diverged model gives them) is not a detection: dropped,
     and logged. Boxes of 4 numbers are x1 y1 x2 y2; of 5, mmrotate's rotated ``cx, cy, w, h, angle`` (a tensor
-    or its ``RotatedBoxes``), which become the un-rotated rectangles and their angles."""
-    from ..dataset.rotated import boxes_from_rboxes
+    or its ``RotatedBoxes``), which become the un-rotated rectangles and their angles, in the form nearest
+    upright (:func:`~ymir_sdk.dataset.rotated.nearest_upright`)."""
+    from ..dataset.rotated import boxes_from_rboxes, nearest_upright
 
     bboxes = getattr(inst.bboxes, "tensor", inst.bboxes)  # mmdet/mmrotate box structures hold a tensor
     width = 5 if bboxes.dim() == 2 and bboxes.shape[-1] == 5 else 4
@@ -193,7 +194,7 @@ def det_output_instances(inst) -> DetOutput:
         top = np.argsort(-scores, kind="stable")[:MAX_DETECTIONS]
         boxes, scores, labels = boxes[top], scores[top], labels[top]
     if width == 5:
-        rects, angles = boxes_from_rboxes(boxes)
+        rects, angles = boxes_from_rboxes(nearest_upright(boxes))
         return DetOutput(rects.astype(np.float32), scores, labels, angles=angles)
     return DetOutput(boxes, scores, labels)
 
