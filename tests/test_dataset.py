@@ -349,6 +349,8 @@ def test_batch_ark_parser_equals_the_line_parser(order):
     (b"0, 1, 2, 3, 4,\n", "bad.txt line 1: non-numeric field"),
     (b"0, 1, , 3, 4\n", "bad.txt line 1: non-numeric field"),
     (b"0, 1, 2, 3, \xff4\n", "bad.txt is not UTF-8 text"),
+    (b"0, 1, 2, 3, 4, 0.9, 0.5\n0, 1, 2, 3, 4, 0.9, 30\n", "bad.txt line 2: a rotate angle of 30, beyond 2*pi"),
+    (b"0, 1, 2, 3, 4, 0.9, -6.3\n", "bad.txt line 1: a rotate angle of -6.3, beyond 2*pi"),
 ])
 def test_batch_ark_parser_names_the_file_and_line_of_a_bad_value(bad, message):
     from ymir_sdk.dataset.annotations import parse_ark_batch

@@ -82,6 +82,14 @@ CASES = {
                       "no bndbox"),
     "voc text coordinate": (lambda t: parse_voc("<a><object><name>x</name><bndbox><xmin>a</xmin></bndbox></object></a>",
                                                 {}, "a.xml"), 300002, "non-numeric"),
+    "voc angle in degrees": (lambda t: parse_voc("<a><object><name>x</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
+                                                 "<xmax>9</xmax><ymax>9</ymax><rotate_angle>45</rotate_angle>"
+                                                 "</bndbox></object></a>", {}, "a.xml"), 300002,
+                             "a.xml: object 1 ('x') has a rotate angle of 45, beyond 2*pi"),
+    "coco angle in degrees": (lambda t: CocoSource(_file(t, "c.json", json.dumps(
+        {"images": [{"id": 1, "file_name": "ok.png"}], "annotations": [
+            {"id": 7, "image_id": 1, "bbox": [1, 1, 5, 5], "category_id": 1, "rotate_angle": -90}]})), ["a"])
+        .objects("/x/ok.png", 20, 20, None), 300002, "annotation 7 of image ok.png has a rotate angle of -90"),
     "coco not json": (lambda t: CocoSource(_file(t, "c.json", "{"), ["a"]), 300002, "not valid JSON"),
     "coco no images": (lambda t: CocoSource(_file(t, "c.json", "{}"), ["a"]), 300002, "no 'images' list"),
     "coco annotation without bbox": (lambda t: CocoSource(_file(t, "c.json", json.dumps(

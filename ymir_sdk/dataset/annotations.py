@@ -20,8 +20,9 @@ silently):
   box-only object (``{}``), counted and named in the log: instance segmentation trains it as its box's
   rectangle, semantic segmentation paints nothing for it.
 
-A line that does not parse (wrong field count, text where a number belongs) is a dataset error (300002) naming
-the file and line: it means the export itself is broken. So is a segmentation that does not decode (an RLE
+A line that does not parse (wrong field count, text where a number belongs, a rotate angle beyond a full turn:
+radians are read, so it is degrees or garbage) is a dataset error (300002) naming the file and line: it means
+the export itself is broken. So is a segmentation that does not decode (an RLE
 whose ``counts`` is not an RLE, whose ``size`` is not the image's, whose runs do not cover the image; a polygon
 of something else than numbers): the error names the annotation file, the image and the annotation id - the
 decoders (pycocotools) would crash on it, some by corrupting memory.
@@ -171,6 +172,16 @@ def _num(text: str) -> float:
         return float(text)
 
 
+def angle_problem(angle: float) -> str:
+    """Why a box's rotate angle is not one (the SDK reads radians, :mod:`ymir_sdk.dataset.rotated`): beyond a
+    full turn it is degrees or garbage, which would turn the box silently. '' when it is fine."""
+    if not math.isfinite(angle):
+        return f"a rotate angle that is not a number ({angle!r})"
+    if abs(angle) > 2 * math.pi:
+        return f"a rotate angle of {angle:g}, beyond 2*pi: rotate angles are radians (degrees?)"
+    return ""
+
+
 def parse_ark(text: str, source: str = "<ark>") -> Tuple[list, list, list, list]:
     """Parse ark txt: ``class, xmin, ymin, xmax, ymax[, quality[, angle]]`` per line (comma + space separated,
     inclusive corners). Returns lists (classes, boxes as exclusive x1y1x2y2, qualities, angles)."""
@@ -194,6 +205,8 @@ def parse_ark(text: str, source: str = "<ark>") -> Tuple[list, list, list, list]
             raise DatasetError(f"{source} line {no}: non-finite value in {line.strip()!r}")
         if cls != int(cls):
             raise DatasetError(f"{source} line {no}: class id must be an integer, got {parts[0].strip()!r}")
+        if angle_problem(a):
+            raise DatasetError(f"{source} line {no}: {angle_problem(a)} in {line.strip()!r}")
         classes.append(int(cls))
         boxes.append((x1, y1, x2 + 1, y2 + 1))
         quality.append(q)
@@ -222,6 +235,8 @@ def parse_voc(text: str, class_index: Dict[str, int], source: str = "<voc>") -> 
             raise DatasetError(f"{source}: object {i} ({name!r}) has a non-numeric coordinate") from None
         if any(v != v for v in (x1, y1, x2, y2)):
             raise DatasetError(f"{source}: object {i} ({name!r}) lacks one of xmin/ymin/xmax/ymax")
+        if angle_problem(angle):
+            raise DatasetError(f"{source}: object {i} ({name!r}) has {angle_problem(angle)}")
         classes.append(class_index.get(name, -1))
         boxes.append((x1, y1, x2 + 1, y2 + 1))
         quality.append(q)
@@ -279,6 +294,9 @@ class CocoSource:
             boxes.append((x, y, x + w, y + h))
             quality.append(float(ann.get("confidence", -1.0)))
             angles.append(float(ann.get("rotate_angle", 0.0)))
+            if angle_problem(angles[-1]):
+                raise DatasetError(f"{self.path}: annotation {ann.get('id', k)} of image {name} has "
+                                   f"{angle_problem(angles[-1])}")
             seg = ann.get("segmentation") or None  # {} / [] mean "box only"
             if seg is not None:
                 problem, empty = segmentation_problem(seg, height, width)
@@ -473,7 +491,8 @@ def parse_ark_batch(datas: Sequence[bytes], sources: Sequence[str]) -> Tuple[np.
         rows[:, 5], rows[:, 6] = -1.0, 0.0
         line = np.repeat(np.arange(len(k)), k)
         rows[line, np.arange(len(values)) - np.repeat(np.cumsum(k) - k, k)] = values
-    if not np.isfinite(rows).all() or not np.array_equal(rows[:, 0], np.floor(rows[:, 0])):
+    if not np.isfinite(rows).all() or not np.array_equal(rows[:, 0], np.floor(rows[:, 0])) \
+            or (np.abs(rows[:, 6]) > 2 * math.pi).any():
         return _ark_slow(datas, sources)
     rows[:, 3:5] += 1  # inclusive xmax/ymax -> exclusive
     return rows, np.bincount(owner[keep], minlength=len(datas)).astype(np.int64)
