@@ -41,4 +41,4 @@ class TrainParams(params.ModelTableTrainParams):
 class MmrotateExecutor(RotatedOpenMMLabExecutor):
     name = "mmrotate"
     models, pretrained_weights = MODELS, WEIGHTS
-    TrainParams, InferParams, MineParams = TrainParams, params.NmsInferParams, params.NmsMineParams
+    TrainParams, InferParams, MineParams = TrainParams, params.NmsInferParams, params.NmsBoxMineParams

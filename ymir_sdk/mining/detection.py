@@ -47,7 +47,7 @@ def aldd_scores(heads: Union[HeadMaps, Sequence[HeadMaps]], class_weights: Optio
     the output grid (padding not counted): U = sum_a H(M p_a) - M sum_a H(p_a) (the entropy of the mean minus
     the mean of the entropies, >= 0). The scales' U are summed on the finest grid (nearest upsampling), max-pooled
     over ``cell``-pixel cells of the input and averaged over the cells: s_c. Image score = sum_c w_c s_c with
-    w = ``class_distribution_scores`` (missing weights are 1).
+    w = ``class_distribution_scores`` (one per class; all 1 when none are given).
     Computed with torch where the maps are (the model's device), a whole batch at once, classes in chunks
     (:data:`ALDD_CHUNK`: memory bounded whatever the class count). The reference executors upsampled every map
     to the input size first (a 9 x 9 window, 32 x 32 cells): the same measure at 64 times the cost on stride-8

@@ -156,5 +156,5 @@ class OpenMMLabExecutor(Executor):
         name = algorithm_name(p.mining_algorithm, 2, self.mining_algorithms)
         supported = self.algorithms(ctx) if name == "aldd" else self.mining_algorithms
         detection.mine(ctx, lambda: self.detector(ctx), p.mining_algorithm, p.samples_per_gpu, p.workers_per_gpu,
-                       class_weights=p.class_distribution_scores, supported=supported,
+                       class_weights=getattr(p, "class_distribution_scores", None), supported=supported,
                        conf_threshold=p.conf_threshold)

@@ -34,14 +34,20 @@ class InferParams(HyperParams):
     workers_per_gpu: int = Field(4, ge=0, description=WORKERS)
 
 
-class MineParams(HyperParams):
+class BoxMineParams(HyperParams):
+    """The mining keys of every OpenMMLab box executor; aldd's class weights only where aldd is offered
+    (:class:`MineParams`): a template key does what its text says."""
     shm_size: str = Field("128G", description=SHM)
-    mining_algorithm: str = Field("aldd", description="aldd (objectness heads), cald, entropy, random")
+    mining_algorithm: str = Field("entropy", description="cald, entropy, random")
     conf_threshold: float = Field(0.1, ge=0, le=1, description="the box algorithms see boxes scoring at least this")
     cfg_options: str = Field("", description="merged into the model's saved config before it is built")
-    class_distribution_scores: FloatList = Field([], description="aldd class weights, one per class (or none)")
     samples_per_gpu: int = Field(8, ge=1, description=BATCH)
     workers_per_gpu: int = Field(4, ge=0, description=WORKERS)
+
+
+class MineParams(BoxMineParams):
+    mining_algorithm: str = Field("aldd", description="aldd (objectness heads), cald, entropy, random")
+    class_distribution_scores: FloatList = Field([], description="aldd class weights, one per class (or none)")
 
 
 # The keys the mmyolo and mmrotate seeds (003, 004) share beyond these: a model table, ``iou_threshold`` for the
@@ -58,4 +64,11 @@ class NmsInferParams(InferParams):
 
 class NmsMineParams(MineParams):
     mining_algorithm: str = "entropy"
+    iou_threshold: float = Field(0.65, ge=0, le=1)
+
+
+class NmsBoxMineParams(BoxMineParams):
+    """:class:`NmsMineParams` of an executor without aldd (rotated boxes: its measures are defined on upright
+    boxes, and the rotated heads have no objectness; CALD's consistency matches upright boxes)."""
+    mining_algorithm: str = Field("entropy", description="entropy, random")
     iou_threshold: float = Field(0.65, ge=0, le=1)
