@@ -187,6 +187,27 @@ def test_the_angle_goes_from_an_ark_line_to_the_model_s_targets_and_back_to_infe
                                atol=1.0)  # integer pixels: x, y, w and h are rounded
 
 
+def test_inference_keeps_as_many_boxes_as_the_config_does(tmp_path):
+    """The DOTA configs keep 2000 boxes per image (dense aerial tiles): inference follows the config's
+    max_per_img instead of the SDK's 300 for heads that have none."""
+    import torch
+    from mmengine.structures import InstanceData
+
+    from ymir_sdk.mining import MAX_DETECTIONS
+    from ymir_sdk.openmmlab.infer import det_output_instances, max_per_img
+
+    cfg = _config(tmp_path)
+    assert max_per_img(cfg) == cfg.model.test_cfg.max_per_img == 2000
+    assert max_per_img({"model": {"test_cfg": {"rcnn": {"max_per_img": 100}}}}) == 100
+    assert max_per_img({"model": {"test_cfg": {"nms": {}}}}) == MAX_DETECTIONS
+    n = 1500
+    boxes = torch.cat([torch.rand(n, 2) * 100, torch.rand(n, 2) * 10 + 2, torch.rand(n, 1) - 0.5], dim=1)
+    pred = InstanceData(bboxes=boxes, scores=torch.rand(n), labels=torch.zeros(n, dtype=torch.long))
+    assert len(det_output_instances(pred, max_per_img(cfg)).scores) == n
+    kept = det_output_instances(pred)
+    assert len(kept.scores) == MAX_DETECTIONS and kept.scores.min() >= np.sort(pred.scores.numpy())[-MAX_DETECTIONS]
+
+
 # ------------------------------------------------------------------ the CPU loss
 def test_the_cpu_rotated_iou_loss_is_mmcv_s_rotated_iou():
     """The CPU sort of mmcv's differentiable rotated IoU (RotatedIoULoss) against mmcv's own CPU rotated IoU,

@@ -123,6 +123,7 @@ class Predictor(Detector):
     def __init__(self, cfg, model, ndarray_type: str = "LoadImageFromNDArray"):
         self.cfg, self.model = cfg, model
         self.pipeline = test_pipeline(cfg, ndarray_type)
+        self.max_per_img = max_per_img(cfg)
 
     def read(self, path: str) -> np.ndarray:
         return decode_bgr(path)
@@ -140,7 +141,7 @@ class Predictor(Detector):
         with torch.no_grad():
             if not heads:
                 samples = self.model.test_step(batch)
-                return [det_output(s) for s in samples], None
+                return [det_output_instances(s.pred_instances, self.max_per_img) for s in samples], None
             data = self.model.data_preprocessor(batch, False)
             inputs, samples = data["inputs"], data["data_samples"]
             head = getattr(self.model, "bbox_head", None)
@@ -150,7 +151,7 @@ class Predictor(Detector):
             outs = head(self.model.extract_feat(inputs))
             maps = objectness_maps(outs, type(head).__name__)
             results = head.predict_by_feat(*outs, batch_img_metas=[s.metainfo for s in samples], rescale=True)
-            dets = [det_output_instances(r) for r in results]
+            dets = [det_output_instances(r, self.max_per_img) for r in results]
             return dets, HeadMaps(maps, tuple(int(x) for x in inputs.shape[-2:]))
 
 
@@ -173,8 +174,21 @@ def objectness_maps(outs, head_name: str = "head") -> list:
     return maps
 
 
-def det_output_instances(inst) -> DetOutput:
-    """A model's predictions as a :class:`DetOutput`, at most ``MAX_DETECTIONS`` (the best-scored); a box with
+def max_per_img(cfg) -> int:
+    """The detections a model keeps per image: its config's ``max_per_img`` (``test_cfg``, or a two-stage
+    model's ``test_cfg.rcnn``; the DOTA configs of mmrotate keep 2000 for dense aerial tiles), else
+    :data:`~ymir_sdk.mining.MAX_DETECTIONS` (some heads, mmdet 3.1's YOLOX, have none)."""
+    test_cfg = (cfg.get("model") or {}).get("test_cfg") or {}
+    for where in (test_cfg, test_cfg.get("rcnn") or {}):
+        value = where.get("max_per_img") if isinstance(where, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return MAX_DETECTIONS
+
+
+def det_output_instances(inst, limit: int = MAX_DETECTIONS) -> DetOutput:
+    """A model's predictions as a :class:`DetOutput`, at most ``limit`` (the best-scored; :func:`max_per_img`
+    of the model's config); a box with
     a non-finite coordinate or score (an untrained or diverged model gives them) is not a detection: dropped,
     and logged. Boxes of 4 numbers are x1 y1 x2 y2; of 5, mmrotate's rotated ``cx, cy, w, h, angle`` (a tensor
     or its ``RotatedBoxes``), which become the un-rotated rectangles and their angles, in the form nearest
@@ -190,14 +204,10 @@ def det_output_instances(inst) -> DetOutput:
     if not finite.all():
         log.warning("%d predictions with non-finite boxes or scores dropped", int((~finite).sum()))
         boxes, scores, labels = boxes[finite], scores[finite], labels[finite]
-    if len(scores) > MAX_DETECTIONS:  # some heads (mmdet 3.1's YOLOX) have no max_per_img
-        top = np.argsort(-scores, kind="stable")[:MAX_DETECTIONS]
+    if len(scores) > limit:  # some heads (mmdet 3.1's YOLOX) have no max_per_img
+        top = np.argsort(-scores, kind="stable")[:limit]
         boxes, scores, labels = boxes[top], scores[top], labels[top]
     if width == 5:
         rects, angles = boxes_from_rboxes(nearest_upright(boxes))
         return DetOutput(rects.astype(np.float32), scores, labels, angles=angles)
     return DetOutput(boxes, scores, labels)
-
-
-def det_output(sample) -> DetOutput:
-    return det_output_instances(sample.pred_instances)
