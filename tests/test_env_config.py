@@ -30,7 +30,7 @@ def test_contract_example_env(tmp_path):
     assert env.run_training and env.tasks == ["train"]
     assert env.input.training_index_file == "/in/train-index.tsv"
     assert env.output.monitor_file == "/out/monitor.txt"
-    assert env.protocol_version == "1.1.0"
+    assert env.protocol_version == "1.1.0" and env.before_2_0 is None
 
 
 def test_1x_env_without_new_keys_derives_paths_from_roots(tmp_path):
@@ -42,6 +42,31 @@ def test_1x_env_without_new_keys_derives_paths_from_roots(tmp_path):
     assert env.output.monitor_file == "/data/out/monitor.txt"
     assert env.input.models_dir == "/data/in/models"
     assert env.manifest_file.endswith("manifest.yaml")
+    assert "YMIR 1.0/1.1" in env.before_2_0 and "which 1.x does not read" in env.before_2_0
+
+
+def test_a_run_under_a_1x_env_says_its_outputs_are_2x(tmp_path, caplog):
+    from ymir_sdk import Executor, run
+
+    class Noop(Executor):
+        name = "noop"
+
+        def train(self, ctx):
+            pass
+
+    din = tmp_path / "in"
+    din.mkdir()
+    write_yaml(str(din / "config.yaml"), {"class_names": ["a"]})
+    env = {"input": {"root_dir": str(din), "config_file": str(din / "config.yaml")},
+           "output": {"root_dir": str(tmp_path / "out")}, "run_training": True, "task_id": "t1"}
+    (tmp_path / "out").mkdir()
+    with caplog.at_level("WARNING"):
+        run(Noop, write_yaml(str(tmp_path / "env.yaml"), env))
+    assert "no protocol_version (YMIR 1.0/1.1)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        run(Noop, write_yaml(str(tmp_path / "env2.yaml"), {**env, "protocol_version": "1.1.0"}))
+    assert "protocol_version" not in caplog.text
 
 
 def test_env_file_from_variable_and_argument(tmp_path, monkeypatch):

@@ -1,4 +1,7 @@
-"""Typed model of ``env.yaml`` (contract §2), for every platform version from 1.0 to 2.5.
+"""Typed model of ``env.yaml`` (contract §2), read for every platform version from 1.0 to 2.5. The outputs are
+written for YMIR 2.0-2.5 (``model_stages``, infer-result.json's ``boxes``, the 5-column monitor): YMIR 1.0/1.1
+(an env.yaml without ``protocol_version``) reads another result.yaml, infer key and monitor line, so a run under
+it says so in its log (:attr:`EnvConfig.before_2_0`) rather than pretend.
 
 The file is found, in order: the ``path`` argument, the ``YMIR_ENV_FILE`` environment variable (the older SDK's
 ``DEFAULT_ENV_FILE_PATH`` is honoured too), then the platform's fixed location. Every path the SDK uses comes from
@@ -117,6 +120,14 @@ class EnvConfig(BaseModel):
                 if key in data and not isinstance(data[key], str):
                     data[key] = str(data[key])
         return data
+
+    @property
+    def before_2_0(self) -> Optional[str]:
+        """Why the outputs will not be read, when env.yaml is YMIR 1.0/1.1's (no ``protocol_version``); else None."""
+        if "protocol_version" in self.model_fields_set:
+            return None
+        return ("env.yaml has no protocol_version (YMIR 1.0/1.1): the outputs are written for YMIR 2.0-2.5 "
+                "(result.yaml model_stages, infer-result.json boxes, the 5-column monitor), which 1.x does not read")
 
     @property
     def tasks(self) -> list:

@@ -322,6 +322,8 @@ def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optiona
     monitor: Optional[Monitor] = None
     try:
         env = load_env(env_file)
+        if env.before_2_0:
+            log.warning(env.before_2_0)
         tasks = env.tasks
         monitor = Monitor(env.output.monitor_file, env.task_id, tasks)
         if not tasks:
