@@ -42,6 +42,44 @@ def test_hyper_parameters_have_the_bounds_the_models_accept(raw, key):
         assert e.value.key == key, e.value.message
 
 
+@pytest.fixture(scope="module")
+def yolov5_train(tmp_path_factory):
+    from ymir_sdk.yolov5.common import prepare_offline
+
+    prepare_offline(str(tmp_path_factory.mktemp("yolo")))
+    import yolov5.segment.train as segment
+    import yolov5.train as detect
+
+    return detect, segment
+
+
+def test_args_options_are_yolov5_s_own_flags(yolov5_train):
+    """yolov5's own parser reads args_options (its aliases, abbreviations and types); what a task's key owns, or
+    what reaches outside the task, is a 300001 naming the flag and its owner."""
+    from ymir_sdk import ConfigError
+    from ymir_sdk.yolov5.common import parse_args_options
+
+    detect, segment = yolov5_train
+    got = parse_args_options(detect, "--cos-lr --label-smoothing 0.1 --optim AdamW --freeze 0 1 --seed=3 --exist-ok")
+    assert got == {"cos_lr": True, "label_smoothing": 0.1, "optimizer": "AdamW", "freeze": [0, 1], "seed": 3,
+                   "exist_ok": True}
+    assert parse_args_options(segment, "--mask-ratio 2 --no-overlap") == {"mask_ratio": 2, "no_overlap": True}
+    assert parse_args_options(detect, "") == {}
+    refused = {
+        "--img 96": "set by img_size", "--img-size 96": "set by img_size", "--batch 8": "set by batch_size_per_gpu",
+        "--epochs 3": "set by epochs", "--weights x.pt": "pretrained_model_params", "--cfg a.yaml": "set by model",
+        "--save-period 1": "set by save_period", "--noval": "model stages", "--resume": "trains from its pretrained",
+        "--evolve": "one training", "--device 0": "set by gpu_id", "--upload_dataset": "not offered in a task",
+        "--bucket b": "not offered in a task", "--no-such-flag": "unrecognized arguments",
+        "--optimizer Lion": "invalid choice", "--epochs three": "invalid int value",
+        "--hyp 'unclosed": "No closing quotation",
+    }
+    for text, words in refused.items():
+        with pytest.raises(ConfigError) as e:
+            parse_args_options(detect, text)
+        assert "'args_options'" in e.value.message and words in e.value.message, (text, e.value.message)
+
+
 def test_training_outputs(trained):
     assert cli("verify", trained, "--task", "train").returncode == 0
     result = yaml.safe_load(open(os.path.join(trained, "out", "models", "result.yaml")))

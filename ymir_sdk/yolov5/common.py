@@ -77,37 +77,62 @@ def check_architecture(weights: str, cfg_path: str) -> None:
                          f"model they were trained with")
 
 
-def apply_args_options(opt, text: str) -> None:
-    """``args_options`` as yolov5 command-line flags, split like a shell would but never given to one; each
-    flag must be one of yolov5's training options."""
-    tokens = shlex.split(text or "")
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if not tok.startswith("--"):
-            raise ConfigError("args_options", text, f"yolov5 training flags (--name [value]); {tok!r} is not one")
-        key = tok[2:].replace("-", "_")
-        value: Optional[str] = None
-        if "=" in key:
-            key, value = key.split("=", 1)
-        if not hasattr(opt, key):
-            raise ConfigError("args_options", text, f"yolov5 training flags; --{key} is not one")
-        current = getattr(opt, key)
-        if value is None and isinstance(current, bool):
-            setattr(opt, key, True)
-            i += 1
-            continue
-        if value is None:
-            if i + 1 >= len(tokens):
-                raise ConfigError("args_options", text, f"a value after --{key}")
-            value = tokens[i + 1]
-            i += 1
-        try:
-            setattr(opt, key, type(current)(value) if current is not None and not isinstance(current, (list, bool))
-                    else value)
-        except ValueError:
-            raise ConfigError("args_options", text, f"--{key} as {type(current).__name__}") from None
-        i += 1
+#: yolov5's training flags a task may set through ``args_options`` (their own effect, nothing the task relies on)
+FREE_FLAGS = frozenset({"hyp", "rect", "noautoanchor", "cache", "image_weights", "multi_scale", "single_cls",
+                        "optimizer", "exist_ok", "quad", "cos_lr", "label_smoothing", "patience", "freeze", "seed",
+                        "mask_ratio", "no_overlap"})  # the last two: segment/train.py's
+#: the flags a task's key or the SDK sets (a flag would silently undo it): each refused, naming its owner
+OWNED_FLAGS = {
+    "weights": "pretrained_model_params (the model chosen for the task; else the image's weights of 'model')",
+    "cfg": "model", "data": "the task's datasets", "epochs": "epochs", "batch_size": "batch_size_per_gpu",
+    "imgsz": "img_size", "device": "gpu_id", "workers": "num_workers_per_gpu", "save_period": "save_period",
+    "nosave": "save_best_only", "noval": "the model stages (each is validated)", "sync_bn": "sync_bn",
+    "project": "the task's output folder", "name": "the task's output folder", "noplots": "the task's TensorBoard",
+    "local_rank": "gpu_id (the SDK starts one process per GPU)",
+    "resume": "the task (a task trains from its pretrained model; yolov5's --resume reads its own run folder)",
+    "evolve": "the task (one training; hyper-parameter evolution is many)",
+}
+
+
+def parse_args_options(module, text: str) -> dict:
+    """``args_options`` through the training script's own parser (``module.parse_opt``: its flags, aliases such
+    as ``--img`` and ``--img-size``, abbreviations such as ``--batch``, and types), split like a shell would but
+    never given to one. Returns the options the flags change. A flag that does not parse, one that a task's key
+    owns (:data:`OWNED_FLAGS`) or one with an effect outside the task (uploads, remote loggers) is a 300001
+    naming it."""
+    import contextlib
+    import io
+    import sys
+
+    try:
+        tokens = shlex.split(text or "")
+    except ValueError as e:
+        raise ConfigError("args_options", text, f"yolov5 training flags ({e})") from None
+    if not tokens:
+        return {}
+    saved, err = sys.argv, io.StringIO()
+    try:
+        sys.argv = ["train.py"]
+        defaults = vars(module.parse_opt(False))
+        sys.argv = ["train.py", *tokens]
+        with contextlib.redirect_stderr(err):
+            given = vars(module.parse_opt(False))
+    except SystemExit:
+        reason = (err.getvalue().strip().splitlines() or ["does not parse"])[-1].replace("train.py: error: ", "")
+        raise ConfigError("args_options", text, f"yolov5 training flags ({reason})") from None
+    finally:
+        sys.argv = saved
+    changed = {k: v for k, v in given.items() if v != defaults.get(k)}
+    for key in changed:
+        flag = "--" + key.replace("_", "-")
+        if key in OWNED_FLAGS:
+            raise ConfigError("args_options", text, message=f"config key 'args_options' = {text!r}: {flag} is set "
+                                                            f"by {OWNED_FLAGS[key]}, not by a flag")
+        if key not in FREE_FLAGS:
+            raise ConfigError("args_options", text, message=f"config key 'args_options' = {text!r}: {flag} is not "
+                                                            "offered in a task (it reaches outside the task or "
+                                                            "changes what the task writes)")
+    return changed
 
 
 def load_model(weights: str, num_classes: int, device):

@@ -13,7 +13,7 @@ from ..dist import world
 from ..errors import ModelError, YmirError
 from ..io import atomic_output
 from ..results import fraction
-from .common import apply_args_options
+from .common import parse_args_options
 
 
 def set_activation(name: str) -> None:
@@ -65,7 +65,8 @@ def train(ctx, module, settings: Mapping[str, Any], writer: "StageWriter") -> No
                      project=os.path.join(ctx.work_dir, "yolov5"), name="train", exist_ok=True,
                      noplots=True).items():
         setattr(opt, k, v)
-    apply_args_options(opt, p.args_options)
+    for k, v in parse_args_options(module, p.args_options).items():
+        setattr(opt, k, v)
     if os.environ.get("LOCAL_RANK", "-1") != "-1":
         opt.device = p.gpu_id  # DDP: yolov5 picks cuda:LOCAL_RANK itself
     callbacks = Callbacks()
