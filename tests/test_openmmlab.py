@@ -83,3 +83,20 @@ def test_removing_a_stage_rewrites_result_yaml_before_deleting(tmp_path):
     data = yaml.safe_load(open(models / "result.yaml"))
     assert set(data["model_stages"]) == {"epoch_1", "epoch_3"} and data["best_stage_name"] == "epoch_1"
     assert not (models / "epoch_2").exists() and (models / "epoch_1" / "w1.pth").exists()
+
+
+def test_args_options_name_the_owner_of_tools_train_flags():
+    """``tools/train.py``'s flags that a task sets another way are refused naming what sets them; the ones that
+    apply are read; anything else names the flags that work."""
+    from ymir_sdk import ConfigError
+    from ymir_sdk.openmmlab.train import parse_train_args
+
+    args = parse_train_args("--seed 3 --deterministic --auto-scale-lr")
+    assert (args.seed, args.deterministic, args.auto_scale_lr, args.amp) == (3, True, True, False)
+    for text, words in {"--work-dir /tmp/x": "--work-dir is set by the task's output folder",
+                        "--cfg-options a=1": "the key cfg_options", "--launcher=slurm": "--launcher is set by gpu_id",
+                        "--local_rank 0": "gpu_id", "--resume": "pretrained_model_params",
+                        "--epochs 3": "flags among --amp", "--seed x": "invalid int value"}.items():
+        with pytest.raises(ConfigError) as e:
+            parse_train_args(text)
+        assert "'args_options'" in e.value.message and words in e.value.message, (text, e.value.message)

@@ -32,9 +32,22 @@ def parse_train_args(text: Any) -> argparse.Namespace:
         args, unknown = parser.parse_known_args(shlex.split(text))
     except (ValueError, argparse.ArgumentError) as e:
         raise ConfigError("args_options", text, f"{expected} ({e})") from None
+    for token in unknown:
+        owner = OWNED_TRAIN_FLAGS.get(token.split("=", 1)[0].replace("_", "-"))
+        if owner:
+            raise ConfigError("args_options", text, message=f"config key 'args_options' = {text!r}: "
+                                                            f"{token.split('=', 1)[0]} is set by {owner}, not by a flag")
     if unknown:
         raise ConfigError("args_options", text, f"{expected}; {' '.join(unknown)!r} is not")
     return args
+
+
+#: the other flags of OpenMMLab's ``tools/train.py``: what a task sets them with
+OWNED_TRAIN_FLAGS = {
+    "--work-dir": "the task's output folder", "--cfg-options": "the key cfg_options",
+    "--launcher": "gpu_id (the SDK starts one process per GPU)", "--local-rank": "gpu_id (the SDK's launcher)",
+    "--resume": "the task (a task trains from its pretrained model, pretrained_model_params)",
+}
 
 
 def score_thr(model_cfg: Mapping[str, Any]) -> float:
