@@ -27,7 +27,7 @@ def _new(tmp_path, name, template):
 def test_a_new_executor_passes_its_conformance_test(tmp_path, template):
     folder = _new(tmp_path, "demo-exec", template)
     assert sorted(os.listdir(folder)) == sorted([".dockerignore", "Dockerfile", "README.md", "executor.py", "img-man",
-                                                 "requirements.txt", "start.py", "test_demo_exec.py"])
+                                                 "requirements.txt", "start.py", "test_demo_exec.py", "wheels"])
     # the author's first steps: the generated test (check-image, then train/infer/mine/mine+infer on generated
     # data, each verified), run as they would run it
     test = scaffold_test_file("demo-exec")
@@ -115,3 +115,22 @@ def test_dockerfile_uses_our_bases_and_passes_hadolint(tmp_path):
     r = subprocess.run([exe, "--failure-threshold", "warning", os.path.join(folder, "Dockerfile")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_new_folder_carries_the_sdk_s_wheel(tmp_path):
+    """ymir-sdk is not on the package index: the generated folder holds a wheel of the SDK that made it, which
+    pip installs with the requirements (as the Dockerfile does) and which imports and runs."""
+    folder = _new(tmp_path, "wheeled", "minimal")
+    wheels = os.listdir(os.path.join(folder, "wheels"))
+    assert len(wheels) == 1 and wheels[0].startswith("ymir_sdk-") and wheels[0].endswith("-py3-none-any.whl")
+    assert "--find-links /app/wheels -r /app/requirements.txt" in open(os.path.join(folder, "Dockerfile")).read()
+    target = str(tmp_path / "site")
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", target,
+                        "--find-links", os.path.join(folder, "wheels"), "ymir-sdk"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert os.path.isfile(os.path.join(target, "ymir_exc", "result_writer.py"))
+    code = "import ymir_sdk, ymir_sdk.cli, sys; print(ymir_sdk.__file__); sys.exit(ymir_sdk.cli.main(['--help']))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path),
+                       env=dict(os.environ, PYTHONPATH=target))
+    assert r.returncode == 0 and r.stdout.startswith(os.path.join(target, "ymir_sdk")), r.stdout + r.stderr
+

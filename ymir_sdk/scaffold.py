@@ -97,12 +97,53 @@ def new(name: str, template: str = "minimal", dest: str = ".") -> str:
             with open(os.path.join(folder, rel), "w", encoding="utf-8") as f:
                 f.write(text.replace("__NAME__", name).replace("__CLASS__", cls).replace("__TEMPLATE__", template))
         _write_generated(folder, name, template)
+        write_sdk_wheel(os.path.join(folder, "wheels"))
     except BaseException:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return folder
+
+
+def write_sdk_wheel(folder: str) -> str:
+    """A wheel of the running ymir-sdk in ``folder`` (made from its installed files: ``ymir_sdk``, ``ymir_exc``
+    and its metadata), for the image to install: ymir-sdk is not on the package index. Returns its path."""
+    import base64
+    import hashlib
+    import importlib.util
+    import zipfile
+    from importlib import metadata
+
+    dist = metadata.distribution("ymir-sdk")
+    info = f"ymir_sdk-{dist.version}.dist-info"
+    path = os.path.join(folder, f"ymir_sdk-{dist.version}-py3-none-any.whl")
+    os.makedirs(folder, exist_ok=True)
+    records: List[str] = []
+    with zipfile.ZipFile(f"{path}.tmp", "w", zipfile.ZIP_DEFLATED) as z:
+        def add(arcname: str, data: bytes) -> None:
+            z.writestr(arcname, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            records.append(f"{arcname},sha256={digest},{len(data)}")
+
+        for package in ("ymir_sdk", "ymir_exc"):
+            root = os.path.dirname(importlib.util.find_spec(package).origin)  # found, not imported
+            for dirpath, dirs, files in os.walk(root):
+                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+                for f in sorted(files):
+                    if not f.endswith((".pyc", ".pyo")):
+                        with open(os.path.join(dirpath, f), "rb") as fh:
+                            add(os.path.relpath(os.path.join(dirpath, f), os.path.dirname(root)).replace(os.sep, "/"),
+                                fh.read())
+        # an installed wheel's METADATA, or an egg-info's PKG-INFO (a source checkout): the same format
+        add(f"{info}/METADATA", (dist.read_text("METADATA") or dist.read_text("PKG-INFO") or "").encode())
+        entry_points = dist.read_text("entry_points.txt")
+        if entry_points:
+            add(f"{info}/entry_points.txt", entry_points.encode())
+        add(f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: ymir-sdk new\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(f"{info}/RECORD", "\n".join([*records, f"{info}/RECORD,,"]) + "\n")
+    os.replace(f"{path}.tmp", path)
+    return path
 
 
 def _write_generated(folder: str, name: str, template: str) -> None:
@@ -496,7 +537,9 @@ ENV LANG=C.UTF-8 \\
     YMIR_WEIGHTS_DIR=/weights
 
 COPY requirements.txt /app/requirements.txt
-RUN python3 -m pip install --no-cache-dir -r /app/requirements.txt
+# ymir-sdk is not on the package index: `ymir-sdk new` put its wheel in wheels/
+COPY wheels/ /app/wheels/
+RUN python3 -m pip install --no-cache-dir --find-links /app/wheels -r /app/requirements.txt
 
 COPY . /app
 # the platform reads the templates from /img-man
@@ -509,8 +552,9 @@ CMD ["python3", "/app/start.py"]
 
 README = '''# __NAME__
 
-A YMIR executor on [ymir-sdk](https://pypi.org/project/ymir-sdk/) (made by `ymir-sdk new __NAME__ --template
-__TEMPLATE__`). __DESCRIPTION__
+A YMIR executor on ymir-sdk (made by `ymir-sdk new __NAME__ --template __TEMPLATE__`). __DESCRIPTION__
+ymir-sdk is not on the package index: `wheels/` holds the wheel of the SDK that made this folder, which the
+Dockerfile installs (`pip install --find-links wheels -r requirements.txt` does the same on a machine).
 
 ```
 ymir-sdk run . --task train --dataset DATASET --work work/train          # DATASET: COCO, YOLO, VOC or ark
