@@ -8,9 +8,11 @@ An executor written against ``ymir_exc`` runs unchanged. Where the original's be
 
 Installing ymir-sdk provides this ``ymir_exc``: uninstall the original (``ymir-exc`` on the package index,
 ``ymir-executor-sdk`` from its repository) first - both ship the same top-level package, so its files would be
-whichever was installed last; importing ``ymir_exc`` beside an installed original warns once and says so. One addition: an uncaught exception in a process that imported ``ymir_exc`` writes
-monitor state 4 with the matching 3000xx code and a one-line message (the original left the monitor
-"running"); see :func:`ymir_exc.monitor.install_error_hook`.
+whichever was installed last; importing ``ymir_exc`` beside an installed original warns once and says so.
+
+One addition: an uncaught exception in a process that imported ``ymir_exc`` writes monitor state 4 with the
+matching 3000xx code and a one-line message (the original left the monitor "running"); see
+:func:`ymir_exc.monitor.install_error_hook`.
 """
 __version__ = "2.1.1+ymirsdk"
 

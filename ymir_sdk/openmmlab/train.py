@@ -35,8 +35,9 @@ def parse_train_args(text: Any) -> argparse.Namespace:
     for token in unknown:
         owner = OWNED_TRAIN_FLAGS.get(token.split("=", 1)[0].replace("_", "-"))
         if owner:
-            raise ConfigError("args_options", text, message=f"config key 'args_options' = {text!r}: "
-                                                            f"{token.split('=', 1)[0]} is set by {owner}, not by a flag")
+            flag = token.split("=", 1)[0]
+            raise ConfigError("args_options", text, message=f"config key 'args_options' = {text!r}: {flag} is set "
+                                                            f"by {owner}, not by a flag")
     if unknown:
         raise ConfigError("args_options", text, f"{expected}; {' '.join(unknown)!r} is not")
     return args
