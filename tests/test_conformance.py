@@ -1,9 +1,10 @@
 """What any executor must do, written once and run over every executor of tests/executor_specs.py, on both stacks:
-training, inference, mining with each of its algorithms and mining+inference through `ymir-sdk run` and
-`ymir-sdk verify`; two processes train, and rank every candidate exactly once; an unreadable candidate is skipped
-and logged; malformed inputs (empty training set, class id out of range, missing, corrupt, foreign or malicious
-model files, unknown model, shell metacharacters in options) get the right code and nothing else happens; the
-templates are the params and hold the seed; the image's pretrained weights are used when no model is chosen.
+training and mining+inference through `ymir-sdk run`, mining with each of its algorithms (the tasks of one
+executor in one process), each output checked by `ymir-sdk verify`; two processes train, and rank every candidate
+exactly once; an unreadable candidate is skipped and logged; malformed inputs (empty training set, missing,
+corrupt, foreign or malicious model files, unknown model, shell metacharacters in options) get the right code and
+nothing else happens; the templates are the params and hold the seed; the image's pretrained weights are used
+when no model is chosen, in a training that also drops an object of a foreign class and an image cut short.
 
 What is special to one executor stays in its own test module (tests/test_<name>.py)."""
 import json
