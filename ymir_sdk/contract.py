@@ -112,15 +112,18 @@ def _check_legacy_result(data: dict, models_dir: str) -> List[str]:
 
 
 def check_training_result(data: Any, models_dir: str, object_type: int = 2) -> List[str]:
-    """result.yaml (contract §5.2.1): stages, best stage, files present, metric types and ranges."""
+    """result.yaml (contract §5.2.1): its object type (YMIR 2.1-2.3 read the model's type there, default 2),
+    stages, best stage, files present, metric types and ranges."""
     if not isinstance(data, dict):
         return ["result.yaml is not a mapping"]
     declared = data.get("object_type", 2)
-    if declared != object_type:  # 2.1-2.3 read the model's type here, default 2 (contract section 5.2)
-        kind = f"a model of object type {object_type}"
-        return [f"result.yaml: object_type is {data.get('object_type', 'missing')!r}, not {object_type}: YMIR 2.1-2.3 "
-                f"would store {kind} as one of object type {declared!r}"] + \
-            check_training_result({**data, "object_type": object_type}, models_dir, object_type)
+    wrong_type = [] if declared == object_type else [
+        f"result.yaml: object_type is {data.get('object_type', 'missing')!r}, not {object_type}: YMIR 2.1-2.3 would "
+        f"store a model of object type {object_type} as one of object type {declared!r}"]
+    return wrong_type + _check_stages(data, models_dir, object_type)
+
+
+def _check_stages(data: dict, models_dir: str, object_type: int) -> List[str]:
     if "model_stages" not in data:
         if "model" in data:
             return _check_legacy_result(data, models_dir)

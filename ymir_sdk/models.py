@@ -2,6 +2,7 @@
 among them. Used by every executor and framework glue."""
 from __future__ import annotations
 
+import _compat_pickle
 import logging
 import os
 import pickletools
@@ -48,20 +49,28 @@ CODE_BUILTINS = frozenset({"eval", "exec", "compile", "__import__", "open", "bre
                            "locals", "vars", "setattr", "delattr", "exit", "quit", "execfile", "apply", "print"})
 
 
+def python3_global(module: str, name: str) -> Tuple[str, str]:
+    """A global a pickle names, under its Python 3 name: pickle protocol 2 (torch.save's) writes Python 2's
+    (``__builtin__.set``, ``cPickle``), mapped the way pickle itself does. Used by :func:`pickle_globals` and
+    by the checkpoint loader's allow-list."""
+    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
 def pickle_globals(data: bytes) -> Iterator[Tuple[str, str]]:
-    """The (module, name) pairs a pickle stream names, read from its opcodes (nothing is unpickled): ``GLOBAL``
-    and ``INST`` carry theirs, ``STACK_GLOBAL`` takes the two strings on top of the stack (pushed, or fetched from
-    the memo)."""
+    """The (module, name) pairs a pickle stream names (:func:`python3_global`), read from its opcodes (nothing
+    is unpickled): ``GLOBAL`` and ``INST`` carry theirs, ``STACK_GLOBAL`` takes the two strings on top of the
+    stack (pushed, or fetched from the memo)."""
     memo: dict = {}
     pushed: List[Optional[str]] = []  # what each push put on the stack: the string, or None for anything else
     for op, arg, _ in pickletools.genops(data):
         if op.name in ("GLOBAL", "INST"):
             module, _, name = str(arg).partition(" ")
-            yield module, name
+            yield python3_global(module, name)
             pushed.append(None)
         elif op.name == "STACK_GLOBAL":
             if len(pushed) >= 2 and pushed[-2] is not None and pushed[-1] is not None:
-                yield pushed[-2], pushed[-1]  # type: ignore[misc]
+                yield python3_global(pushed[-2], pushed[-1])  # type: ignore[arg-type]
             pushed.append(None)
         elif op.name == "MEMOIZE":
             memo[len(memo)] = pushed[-1] if pushed else None
@@ -97,8 +106,7 @@ def check_checkpoint_file(path: str) -> None:
             raise ModelError(f"model file {path} is not a torch checkpoint (a zip archive without data.pkl)")
         try:
             for module, name in pickle_globals(data):
-                if module.split(".")[0] in CODE_MODULES or (module in ("builtins", "__builtin__")
-                                                             and name in CODE_BUILTINS):
+                if module.split(".")[0] in CODE_MODULES or (module == "builtins" and name in CODE_BUILTINS):
                     raise ModelError(f"model file {path} names {module}.{name}, which a checkpoint may not hold "
                                      "(only tensors, the framework's model classes and plain data load)")
         except ValueError as e:  # pickletools: an opcode it does not know, or a cut stream

@@ -825,12 +825,17 @@ def set_nms_iou(cfg, iou: float) -> None:
         log.warning("iou_threshold %s ignored: the model's test_cfg has no nms", iou)
 
 
-def score_parts(model_cfg: Mapping[str, Any]) -> List[Any]:
-    """The parts of a model config that hold its score floor ``score_thr``: ``test_cfg``, and a two-stage
-    detector's ``test_cfg.rcnn``."""
+def test_cfg_parts(model_cfg: Mapping[str, Any], key: str) -> List[Any]:
+    """The parts of a model config's test settings that hold ``key`` (``score_thr``, ``max_per_img``):
+    ``test_cfg``, and a two-stage detector's ``test_cfg.rcnn``, in that order."""
     test_cfg = (model_cfg or {}).get("test_cfg") or {}
     parts = [test_cfg, test_cfg.get("rcnn") if isinstance(test_cfg, Mapping) else None]
-    return [p for p in parts if isinstance(p, Mapping) and "score_thr" in p]
+    return [p for p in parts if isinstance(p, Mapping) and key in p]
+
+
+def score_parts(model_cfg: Mapping[str, Any]) -> List[Any]:
+    """The parts of a model config that hold its score floor ``score_thr`` (:func:`test_cfg_parts`)."""
+    return test_cfg_parts(model_cfg, "score_thr")
 
 
 def set_score_floor(cfg, conf: float) -> None:

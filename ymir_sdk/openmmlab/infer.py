@@ -14,7 +14,7 @@ from ..dataset.imagesize import decode_bgr
 from ..errors import ConfigError, ModelError
 from ..loops.detection import Detector
 from ..mining import MAX_DETECTIONS, DetOutput, HeadMaps
-from .config import strip_download_init
+from .config import strip_download_init, test_cfg_parts
 
 log = logging.getLogger("ymir_sdk")
 
@@ -178,9 +178,8 @@ def max_per_img(cfg) -> int:
     """The detections a model keeps per image: its config's ``max_per_img`` (``test_cfg``, or a two-stage
     model's ``test_cfg.rcnn``; the DOTA configs of mmrotate keep 2000 for dense aerial tiles), else
     :data:`~ymir_sdk.mining.MAX_DETECTIONS` (some heads, mmdet 3.1's YOLOX, have none)."""
-    test_cfg = (cfg.get("model") or {}).get("test_cfg") or {}
-    for where in (test_cfg, test_cfg.get("rcnn") or {}):
-        value = where.get("max_per_img") if isinstance(where, dict) else None
+    for part in test_cfg_parts(cfg.get("model"), "max_per_img"):
+        value = part["max_per_img"]
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return MAX_DETECTIONS

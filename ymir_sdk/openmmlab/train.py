@@ -33,9 +33,9 @@ def parse_train_args(text: Any) -> argparse.Namespace:
     except (ValueError, argparse.ArgumentError) as e:
         raise ConfigError("args_options", text, f"{expected} ({e})") from None
     for token in unknown:
-        owner = OWNED_TRAIN_FLAGS.get(token.split("=", 1)[0].replace("_", "-"))
+        flag = token.split("=", 1)[0]
+        owner = OWNED_TRAIN_FLAGS.get(flag.replace("_", "-"))
         if owner:
-            flag = token.split("=", 1)[0]
             raise ConfigError("args_options", text, message=f"config key 'args_options' = {text!r}: {flag} is set "
                                                             f"by {owner}, not by a flag")
     if unknown:

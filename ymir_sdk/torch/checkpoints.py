@@ -18,13 +18,13 @@ old torch: every user file passes through :func:`load_checkpoint` before a frame
 """
 from __future__ import annotations
 
-import _compat_pickle
 import inspect
 import pickle
 import pkgutil
 from types import ModuleType, SimpleNamespace
 from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple, Union
 
+from ..models import python3_global
 from .compat import SAFE_GLOBAL_NAMES, SAFE_GLOBALS, at_least
 
 #: (module, qualified name) -> the object a checkpoint may name; filled by :func:`allow_checkpoint_classes`
@@ -149,9 +149,7 @@ class _AllowListUnpickler(pickle.Unpickler):
     allowed: Dict[Tuple[str, str], Any] = {}
 
     def find_class(self, module: str, name: str) -> Any:
-        # Python 2 names, as pickle protocol 2 writes them (__builtin__.set), mapped the way pickle itself does
-        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
-        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        module, name = python3_global(module, name)  # Python 2's names, as pickle protocol 2 writes them
         obj = self.allowed.get((module, name))
         if obj is None:
             raise pickle.UnpicklingError(f"the file needs {module}.{name}, which a checkpoint may not hold "
