@@ -200,6 +200,15 @@ def executor_log(work):
         return f.read()
 
 
+def lay_out_task(folder, dataset, work, task, sets, **kw):
+    """``ymir-sdk run``'s lay-out of one task of ``executors/<folder>`` on a generated dataset, without running
+    it (``kw``: :func:`ymir_sdk.runner.lay_out`'s model, object_type, candidates...). Returns its env.yaml."""
+    from ymir_sdk.localdata import read_dataset
+    from ymir_sdk.runner import lay_out
+
+    return lay_out(work, read_dataset(dataset), task, os.path.join(ROOT, "executors", folder, "img-man"), sets, **kw)
+
+
 def run_in_one_process(executor, env_files, timeout=600):
     """Laid-out tasks run one after the other by one process of ``executor`` (``module:Class``), each through
     ``ymir_sdk.run`` with its own env.yaml, outputs and monitor: a test's shortcut where only the tasks' settings

@@ -14,7 +14,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import (ROOT, cli, executor_log, monitor_line, only_on_test_stack, require_executor,
+from conftest import (ROOT, cli, executor_log, lay_out_task, monitor_line, only_on_test_stack, require_executor,
                       run_in_one_process, run_start, sets_args, write_payload_checkpoint)
 from executor_specs import EXECUTORS
 
@@ -54,11 +54,7 @@ def _train(spec, dataset, work, *args, sets=None):
 
 
 def _lay_out(spec, dataset, work, task, sets, **kw):
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
-
-    return lay_out(work, read_dataset(dataset), task, os.path.join(_folder(spec.name), "img-man"), sets,
-                   object_type=spec.object_type, **kw)
+    return lay_out_task(spec.folder, dataset, work, task, sets, object_type=spec.object_type, **kw)
 
 
 def _main_metric(spec):

@@ -7,11 +7,11 @@ import shutil
 import pytest
 import yaml
 
-from conftest import ROOT, cli, executor_log, monitor_line, require_executor, run_in_one_process, sets_args
+from conftest import (ROOT, cli, executor_log, lay_out_task, monitor_line, require_executor, run_in_one_process,
+                      sets_args)
 from executor_specs import EXECUTORS
 
 EXECUTOR = os.path.join(ROOT, "executors", "mmdet")
-IMG_MAN = os.path.join(EXECUTOR, "img-man")
 require_executor("mmdet", "mmcv", "mmdet")
 pytestmark = pytest.mark.images  # also on the images' stack
 FAST = sets_args(EXECUTORS["mmdet"].fast)  # YOLOX-tiny at 128 px, batch 4, no DataLoader workers
@@ -221,12 +221,9 @@ BAD_TRAINING_SETTINGS = [
 def test_bad_training_settings(dataset, tmp_path):
     """Each bad setting fails its training with 300001 naming its key. The trainings run one after the other in
     one executor process (tests/conftest.py's run_in_one_process: mmdet is imported once, not eleven times)."""
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
-
     works = [str(tmp_path / str(i)) for i in range(len(BAD_TRAINING_SETTINGS))]
-    env_files = [lay_out(work, read_dataset(dataset), "train", IMG_MAN,
-                         {**EXECUTORS["mmdet"].fast, "max_epochs": "1", key: value})
+    fast = {**EXECUTORS["mmdet"].fast, "max_epochs": "1"}
+    env_files = [lay_out_task("mmdet", dataset, work, "train", {**fast, key: value})
                  for work, (key, value) in zip(works, BAD_TRAINING_SETTINGS)]
     r = run_in_one_process(EXECUTORS["mmdet"].module, env_files)
     assert r.returncode != 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, best_stage, cli, monitor_line, run_in_one_process, sets_args, write_env, write_yaml
+from conftest import best_stage, cli, lay_out_task, monitor_line, run_in_one_process, sets_args, write_env, write_yaml
 from executor_specs import EXECUTORS
 
 pytestmark = pytest.mark.images  # also on the images' stack
@@ -482,13 +482,8 @@ def test_apis_and_maskal_on_one_class_give_finite_scores(tmp_path):
     r = cli("run", "seg-in-one", "--object-type", "4", "--task", "train", "--dataset", ds, "--work", train,
             "--no-progress", *sets_args({**spec.fast, **spec.short}), timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
-
-    img_man = os.path.join(ROOT, "executors", "seg-in-one", "img-man")
-    env_files = [lay_out(str(tmp_path / a), read_dataset(ds), "mine", img_man,
-                         {**spec.model_task, "mining_algorithm": a}, object_type=4, model=train)
-                 for a in ("apis", "maskal")]
+    env_files = [lay_out_task("seg-in-one", ds, str(tmp_path / a), "mine", {**spec.model_task, "mining_algorithm": a},
+                              object_type=4, model=train) for a in ("apis", "maskal")]
     r = run_in_one_process(spec.module, env_files)  # the two tasks in one process: one import of yolov5
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for algorithm in ("apis", "maskal"):
