@@ -7,11 +7,9 @@ import shutil
 import pytest
 import yaml
 
-from conftest import (ROOT, cli, executor_log, lay_out_task, monitor_line, require_executor, run_in_one_process,
-                      sets_args)
+from conftest import cli, executor_log, lay_out_task, monitor_line, require_executor, run_in_one_process, sets_args
 from executor_specs import EXECUTORS
 
-EXECUTOR = os.path.join(ROOT, "executors", "mmdet")
 require_executor("mmdet", "mmcv", "mmdet")
 pytestmark = pytest.mark.images  # also on the images' stack
 FAST = sets_args(EXECUTORS["mmdet"].fast)  # YOLOX-tiny at 128 px, batch 4, no DataLoader workers
