@@ -1,6 +1,8 @@
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -84,10 +86,50 @@ def write_yaml(path, data):
     return path
 
 
+def _process_group(pgid):
+    """The live processes of a process group, oldest first."""
+    pids = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:
+            pids.append((int(fields[19]), int(name)))  # start time, pid
+    return [pid for _, pid in sorted(pids)]
+
+
+def run_process(cmd, timeout, env=None, cwd=None):
+    """``subprocess.run(cmd)`` with its output captured, and a hang that says where it is: past ``timeout`` every
+    process of the run (torchrun's ranks and DataLoader workers too: one process group) gets SIGABRT, on which
+    Python's faulthandler (enabled here by PYTHONFAULTHANDLER) prints each thread's stack, and the test fails with
+    those stacks instead of a bare TimeoutExpired."""
+    env = dict(os.environ if env is None else env, PYTHONFAULTHANDLER="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for pid in _process_group(proc.pid):  # one at a time, parents first: their stacks do not interleave
+            try:
+                os.kill(pid, signal.SIGABRT)
+            except ProcessLookupError:
+                pass
+            time.sleep(1)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        pytest.fail(f"{' '.join(map(str, cmd))[:300]} ran past {timeout} s; its stacks and last output:\n"
+                    f"{(out or '')[-2000:]}\n{(err or '')[-8000:]}", pytrace=False)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def cli(*args, timeout=300, env=None):
     """Run the ymir-sdk command line as a user would (``env``: variables set for this run only)."""
-    return subprocess.run([sys.executable, "-m", "ymir_sdk", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout, env=dict(os.environ, **env) if env else None)
+    return run_process([sys.executable, "-m", "ymir_sdk", *args], timeout, dict(os.environ, **(env or {})), ROOT)
 
 
 def once(tmp_path_factory, key, make):
@@ -217,8 +259,7 @@ def run_in_one_process(executor, env_files, timeout=600):
     code = ("import sys; from ymir_sdk import run; from ymir_sdk.cli import load_executor_class; "
             "cls = load_executor_class(sys.argv[1]); sys.exit(max([run(cls, f) for f in sys.argv[2:]]))")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, "-c", code, executor, *env_files], env=env, capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+    return run_process([sys.executable, "-c", code, executor, *env_files], timeout, env, ROOT)
 
 
 def run_start(executor_dir, env_file, nproc=1, timeout=600):
@@ -228,4 +269,4 @@ def run_start(executor_dir, env_file, nproc=1, timeout=600):
     env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)  # as the image's /app
     start = os.path.join(executor_dir, "start.py")
     cmd = [sys.executable, start] if nproc == 1 else relaunch_command(nproc, [start])
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    return run_process(cmd, timeout, env)

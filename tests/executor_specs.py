@@ -50,7 +50,7 @@ class Spec:
     data: Dict[str, Any] = field(default_factory=dict)
     #: why the framework cannot train in several CPU processes (gloo), where it cannot
     no_cpu_ddp_training: str = ""
-    timeout: int = 900
+    timeout: int = 600
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

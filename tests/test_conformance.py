@@ -162,7 +162,7 @@ def test_every_mining_algorithm_passes_verify(name, executor_dataset, trained_mo
     works = {(task, a): str(tmp_path / f"{task}-{a}") for task, a in _tasks(name)}
     env_files = [_lay_out(spec, executor_dataset(name), work, task, {**spec.model_task, "mining_algorithm": a},
                           model=trained_model(name)) for (task, a), work in works.items()]
-    r = run_in_one_process(spec.module, env_files, timeout=spec.timeout * 2)
+    r = run_in_one_process(spec.module, env_files, timeout=spec.timeout)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for (task, _), work in works.items():
         _check_model_task(spec, work, task)

@@ -22,6 +22,22 @@ def test_local_map_without_process_group():
     assert distributed_map(lambda b: [x * 2 for x in b], list(range(7)), batch_size=3) == [0, 2, 4, 6, 8, 10, 12]
 
 
+def test_loader_workers_fork_from_a_process_without_opencv_threads(tmp_path):
+    """Loading in DataLoader workers (forked) turns OpenCV's thread pool off first: a worker forked from a process
+    whose cv2 calls used that pool can hang for good (opencv/opencv#5150; a mining process hung so in CI)."""
+    import cv2
+    import numpy as np
+
+    path = str(tmp_path / "a.png")
+    cv2.imwrite(path, np.zeros((8, 12, 3), np.uint8))
+    cv2.setNumThreads(2)
+    try:
+        got = distributed_map(lambda b: [x.shape for _, x in b], [path, path], load=cv2.imread, workers=1)
+        assert got == [(8, 12, 3)] * 2 and cv2.getNumThreads() == 1  # 0 set: the calling thread alone
+    finally:
+        cv2.setNumThreads(-1)
+
+
 @pytest.mark.parametrize("n,procs", [(7, 2), (10, 2), (11, 3)])  # shards of 4+3, 5+5, 4+4+3 candidates
 def test_torchrun_gloo_every_candidate_once(tmp_path, procs, n):
     env = dict(os.environ, OMP_NUM_THREADS="1")

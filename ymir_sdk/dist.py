@@ -70,6 +70,19 @@ class _Loading:
             return i, e
 
 
+def _opencv_single_threaded() -> None:
+    """OpenCV's own thread pool is not fork-safe (opencv/opencv#5150): a DataLoader worker forked from a process
+    whose cv2 calls ran on that pool can hang in its first cv2 call, for good. Seen here once: a process that mined
+    with RSAL (superpixels and resizes in the main process) hung in CI after it forked RIPU's loader workers. The
+    frameworks turn the pool off before they fork theirs: mmengine's Runner (``env_cfg.mp_cfg.opencv_num_threads``
+    0), yolov5's ``utils/general.py``. The workers give the parallelism instead."""
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - every image has it
+        return
+    cv2.setNumThreads(0)
+
+
 def _collate(batch):
     return batch
 
@@ -90,6 +103,8 @@ def distributed_map(fn: Callable[[Sequence[Any]], Sequence[Any]], items: Sequenc
     else:
         from torch.utils.data import DataLoader
 
+        if workers > 0:
+            _opencv_single_threaded()
         batches = DataLoader(_Loading(items, mine, load), batch_size=max(1, batch_size), num_workers=workers,
                              pin_memory=pin_memory, collate_fn=_collate)
     local: List[Tuple[int, Any]] = []
