@@ -47,13 +47,11 @@ class SegInOneExecutor(MultiTypeExecutor):
             return None
         if not weights:
             return None
-        import tempfile
-
         from ymir_sdk.errors import ModelError
         from ymir_sdk.torch import load_checkpoint
         from ymir_sdk.yolov5.common import prepare_offline
 
-        prepare_offline(tempfile.mkdtemp(prefix="yolov5-type-"))
+        prepare_offline()
         try:
             ckpt = load_checkpoint(weights[0])
         except ModelError:

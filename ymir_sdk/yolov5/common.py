@@ -10,10 +10,14 @@ from typing import Optional
 from ..errors import ConfigError, ModelError
 
 
-def prepare_offline(work_dir: str) -> None:
+def prepare_offline(work_dir: Optional[str] = None) -> None:
     """yolov5 7.0.14 and ultralytics look things up on the network unless told otherwise: set the offline
     switch and give them a font (they download Arial.ttf into their config dir otherwise). Before any import.
-    Also allow-lists yolov5's model classes for :func:`ymir_sdk.torch.load_checkpoint`."""
+    Also allow-lists yolov5's model classes for :func:`ymir_sdk.torch.load_checkpoint`. Their config dir is
+    in ``work_dir``; without one (a check before any task's folders), in a temporary folder of this process,
+    removed when it exits."""
+    if work_dir is None:
+        work_dir = _process_temp_dir()
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ.setdefault("YOLO_VERBOSE", "False")
     cfg = os.path.join(work_dir, "yolo-config")
@@ -41,6 +45,19 @@ def prepare_offline(work_dir: str) -> None:
     allow_checkpoint_classes([common, yolo, experimental, models.common, models.yolo, models.experimental])
     # yolov5-seg's Segment head keeps ``self.detect = Detect.forward`` (pickled as getattr(Detect, 'forward'))
     allow_checkpoint_attributes([(yolo.Detect, "forward"), (models.yolo.Detect, "forward")])
+
+
+_TEMP_DIRS = []
+
+
+def _process_temp_dir() -> str:
+    if not _TEMP_DIRS:
+        import atexit
+        import tempfile
+
+        _TEMP_DIRS.append(tempfile.mkdtemp(prefix="yolov5-config-"))
+        atexit.register(shutil.rmtree, _TEMP_DIRS[0], True)
+    return _TEMP_DIRS[0]
 
 
 def model_yaml(name: str) -> str:

@@ -12,11 +12,9 @@ class Yolov5Executor(Executor):
     model_class = None
 
     def check_weights(self, key: str, path: str) -> None:
-        import tempfile
-
         from .common import check_architecture, model_yaml, prepare_offline
 
-        prepare_offline(tempfile.mkdtemp(prefix="yolov5-check-"))
+        prepare_offline()
         check_architecture(path, model_yaml(key))
 
     def task_model(self, ctx):
