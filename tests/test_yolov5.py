@@ -1,6 +1,8 @@
 """What is special to executors/yolov5 (the conformance suite, tests/test_conformance.py, runs what every executor
 must do): its stages and ONNX export, its model names and their official weights, the build-time weight check."""
 import os
+import pickletools
+import zipfile
 
 import pytest
 import yaml
@@ -129,3 +131,65 @@ def test_build_time_verification_of_the_weights(trained, tmp_path):
     assert "yolov5l: " in r.stdout and "yolov5l.pt is missing" in r.stdout
 
 
+
+
+# ------------------------------------------------------------------ models of the reference images
+def _as_reference_image_stage(best, path, work):
+    """``best.pt`` re-saved the way the reference images' yolov5 (a fork of ultralytics 6.1) saved a stage: the
+    model pickled as ``models.yolo.Model`` with its layers from the repository's top-level ``models`` package, in
+    half precision, names a list, the optimizer and EMA stripped, ``best_fitness`` a NumPy array."""
+    import numpy as np
+    import torch
+
+    from ymir_sdk.torch import load_checkpoint
+    from ymir_sdk.yolov5.common import model_yaml, prepare_offline
+
+    prepare_offline(work)
+    import models.common
+    import models.yolo
+
+    trained = load_checkpoint(best)
+    trained = (trained.get("ema") or trained["model"]).float()
+    names = trained.names
+    names = list(names.values()) if isinstance(names, dict) else list(names)
+    model = models.yolo.Model(model_yaml("yolov5n"), nc=len(names))
+    model.load_state_dict(trained.state_dict())
+    for m in model.modules():  # its layers as the repository's models.common (the package builds its own)
+        if type(m).__module__ == "yolov5.models.common":
+            m.__class__ = getattr(models.common, type(m).__name__)
+        if isinstance(getattr(m, "type", None), str):
+            m.type = m.type.replace("yolov5.models.", "models.")
+    model.nc, model.names, model.hyp = len(names), names, dict(getattr(trained, "hyp", {}))  # as 6.1 train.py
+    cls = models.yolo.DetectionModel  # 7.0's Model is this class: 6.1 pickled it under the name Model
+    saved = cls.__qualname__, cls.__name__
+    cls.__qualname__ = cls.__name__ = "Model"
+    try:
+        torch.save({"epoch": -1, "best_fitness": np.array([0.5]), "model": model.half(), "ema": None, "updates": None,
+                    "optimizer": None, "wandb_id": None, "date": "2022-11-23T10:00:00"}, path)
+    finally:
+        cls.__qualname__, cls.__name__ = saved
+
+
+def test_a_model_of_the_reference_image_infers_mines_and_fine_tunes(trained, tmp_path):
+    """A stage of the reference images (ultralytics 6.1 layout, made here from the shared training's best.pt)
+    passes the safe loader, the architecture check of a fine-tuning, yolov5's own load (what its train.py does
+    with pretrained weights) and the task's model load (inference and mining): same outputs as the model it was
+    made from."""
+    import torch
+
+    from ymir_sdk.torch import load_checkpoint
+    from ymir_sdk.yolov5.common import check_architecture, load_model, model_yaml
+
+    old = str(tmp_path / "best.pt")
+    _as_reference_image_stage(_best(trained), old, str(tmp_path))
+    with zipfile.ZipFile(old) as z:  # torch.save's zip: the pickle is data.pkl
+        data = z.read(next(n for n in z.namelist() if n.endswith("/data.pkl")))
+    names = {arg for op, arg, _ in pickletools.genops(data) if op.name == "GLOBAL"}
+    assert "models.yolo Model" in names and not [n for n in names if n.startswith("yolov5")], names  # the old layout
+    nc = load_checkpoint(old)["model"].nc
+    check_architecture(old, model_yaml("yolov5n"))
+    assert torch.load(old, map_location="cpu")["model"].nc == nc  # yolov5's train.py (weights_only on torch >= 2.6)
+    x, cpu = torch.rand(1, 3, 64, 64), torch.device("cpu")
+    with torch.no_grad():
+        got, want = load_model(old, nc, cpu)(x)[0], load_model(_best(trained), nc, cpu)(x)[0]
+    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-4)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import inspect
 import pickle
 import pkgutil
+import re
 from types import ModuleType, SimpleNamespace
 from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple, Union
 
@@ -29,8 +30,9 @@ from .compat import SAFE_GLOBAL_NAMES, SAFE_GLOBALS, at_least
 
 #: (module, qualified name) -> the object a checkpoint may name; filled by :func:`allow_checkpoint_classes`
 _ALLOWED: Dict[Tuple[str, str], Any] = {}
-#: objects given to torch's own allow-list already (by id: NumPy dtype classes do not compare with others)
-_REGISTERED: Set[int] = set()
+#: (object, name) pairs given to torch's own allow-list already (by id: NumPy dtype classes do not compare with
+#: others; name "" for an object under its own name)
+_REGISTERED: Set[Tuple[int, str]] = set()
 Allowed = Union[Any, Tuple[Any, str]]
 
 
@@ -111,11 +113,11 @@ def allow_checkpoint_classes(modules: Iterable[ModuleType] = (), extra: Sequence
     for item in allowed:
         obj, name = item if isinstance(item, tuple) else (item, "")
         _ALLOWED[_key(obj, name)] = obj
-        if id(obj) not in _REGISTERED:
-            _REGISTERED.add(id(obj))
-            new.append(obj)
+        if (id(obj), name) not in _REGISTERED:
+            _REGISTERED.add((id(obj), name))
+            new.append((obj, name) if name and at_least(SAFE_GLOBAL_NAMES) else obj)
     if new and at_least(SAFE_GLOBALS):
-        torch.serialization.add_safe_globals(new)  # torch names each by its own module path
+        torch.serialization.add_safe_globals(new)  # an object by its own module path, or by the name given
 
 
 #: (class, attribute) pairs a checkpoint may reach through ``getattr``: pickle protocol 2 (torch.save's) writes a
@@ -143,6 +145,9 @@ def allow_checkpoint_attributes(pairs: Iterable[Tuple[type, str]]) -> None:
             torch.serialization.add_safe_globals([(_checkpoint_getattr, "builtins.getattr")])
 
 
+_REFUSED = "which a checkpoint may not hold (only tensors, the framework's model classes and plain data load)"
+
+
 class _AllowListUnpickler(pickle.Unpickler):
     """An unpickler that resolves only allow-listed globals (the module is not even imported otherwise)."""
 
@@ -152,8 +157,7 @@ class _AllowListUnpickler(pickle.Unpickler):
         module, name = python3_global(module, name)  # Python 2's names, as pickle protocol 2 writes them
         obj = self.allowed.get((module, name))
         if obj is None:
-            raise pickle.UnpicklingError(f"the file needs {module}.{name}, which a checkpoint may not hold "
-                                         "(only tensors, the framework's model classes and plain data load)")
+            raise pickle.UnpicklingError(f"the file needs {module}.{name}, {_REFUSED}")
         return obj
 
 
@@ -187,4 +191,7 @@ def load_checkpoint(path: str, map_location: str = "cpu"):
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, ImportError, KeyError,
             IndexError, TypeError, UnicodeDecodeError) as e:
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        refused = re.search(r"GLOBAL ([\w.]+)", str(e)) if text.startswith("Weights only load failed") else None
+        if refused:  # torch's own text would suggest loading it unsafely: say what the file needs, as below 2.4
+            text = f"the file needs {refused.group(1)}, {_REFUSED}"
         raise ModelError(f"model file {path} cannot be loaded: {text}") from None

@@ -42,7 +42,11 @@ def prepare_offline(work_dir: Optional[str] = None) -> None:
     import models.experimental
     import models.yolo
 
-    allow_checkpoint_classes([common, yolo, experimental, models.common, models.yolo, models.experimental])
+    # yolov5 <= 6.x (the reference images' fork of 6.1, the yolov5 package 6.x) pickled its detection model as
+    # Model, which 7.0 keeps as an alias of DetectionModel
+    allow_checkpoint_classes([common, yolo, experimental, models.common, models.yolo, models.experimental],
+                             [(models.yolo.DetectionModel, "models.yolo.Model"),
+                              (yolo.DetectionModel, "yolov5.models.yolo.Model")])
     # yolov5-seg's Segment head keeps ``self.detect = Detect.forward`` (pickled as getattr(Detect, 'forward'))
     allow_checkpoint_attributes([(yolo.Detect, "forward"), (models.yolo.Detect, "forward")])
 
