@@ -237,6 +237,70 @@ def best_stage(work):
     return result, os.path.join(models, best), result["model_stages"][best]
 
 
+def copied_model(trained, work, edit):
+    """A copy of a trained run's output (``work``) whose best stage is changed by ``edit(stage_dir, stage)``
+    (``stage``: its result.yaml entry; what ``edit`` changes in it is written back)."""
+    import shutil
+
+    shutil.copytree(os.path.join(trained, "out"), os.path.join(work, "out"))
+    result, stage_dir, stage = best_stage(work)
+    edit(stage_dir, stage)
+    write_yaml(os.path.join(work, "out", "models", "result.yaml"), result)
+    return work
+
+
+def as_legacy_stage(stage_dir, stage, config_name):
+    """An OpenMMLab stage re-saved the way the reference images (mmdet 2.x, mmseg 0.x on mmcv 1.x) saved one:
+    the config in the old layout, named ``config_name`` - the model without data_preprocessor (and YOLOX's 2.x
+    input keys), ``img_norm_cfg``, a ``data`` dict whose test pipeline is ``MultiScaleFlipAug`` over the old steps
+    (Resize, RandomFlip, Pad or Normalize, DefaultFormatBundle or ImageToTensor, Collect), the old runtime keys -
+    and an mmcv 1.x checkpoint (``meta.CLASSES`` with the semantic image's ``ymir_background``, ``meta.config``,
+    an optimizer)."""
+    import torch
+    from mmengine.config import Config
+
+    from ymir_sdk.torch import load_checkpoint
+
+    pth = next(os.path.join(stage_dir, f) for f in stage["files"] if f.endswith(".pth"))
+    config = next(os.path.join(stage_dir, f) for f in stage["files"] if f.endswith(".py"))
+    cfg = Config.fromfile(config)
+    model = cfg.model.to_dict()
+    pre = model.pop("data_preprocessor")
+    norm = dict(mean=list(pre.get("mean") or [0.0] * 3), std=list(pre.get("std") or [1.0] * 3),
+                to_rgb=bool(pre.get("bgr_to_rgb")))
+    resize = next(s for s in cfg.test_dataloader.dataset.pipeline if s["type"] == "Resize")
+    scale = tuple(resize["scale"])
+    segmentation = model["type"] == "EncoderDecoder"
+    if segmentation:
+        steps = [dict(type="Resize", keep_ratio=True), dict(type="RandomFlip"), dict(type="Normalize", **norm),
+                 dict(type="ImageToTensor", keys=["img"]), dict(type="Collect", keys=["img"])]
+    else:
+        model.update(input_size=scale, random_size_range=(15, 25), random_size_interval=10)
+        steps = [dict(type="Resize", keep_ratio=True), dict(type="RandomFlip"),
+                 dict(type="Pad", pad_to_square=True, pad_val=dict(img=(114.0, 114.0, 114.0))),
+                 dict(type="DefaultFormatBundle"), dict(type="Collect", keys=["img"])]
+    test_pipeline = [dict(type="LoadImageFromFile"),
+                     dict(type="MultiScaleFlipAug", img_scale=scale, flip=False, transforms=steps)]
+    test = dict(type="CustomDataset" if segmentation else "CocoDataset", ann_file="/out/val.tsv", img_prefix="",
+                pipeline=test_pipeline)
+    old = dict(model=model, img_norm_cfg=norm, test_pipeline=test_pipeline,
+               data=dict(samples_per_gpu=8, workers_per_gpu=4, val=test, test=test),
+               evaluation=dict(interval=1), checkpoint_config=dict(interval=1),
+               optimizer=dict(type="SGD", lr=0.01, momentum=0.9, weight_decay=0.0005),
+               runner=dict(type="EpochBasedRunner", max_epochs=2), work_dir="/out/models", gpu_ids=[0])
+    text = "".join(f"{k} = {v!r}\n" for k, v in old.items())
+    os.remove(config)
+    with open(os.path.join(stage_dir, config_name), "w") as f:
+        f.write(text)
+    ckpt = load_checkpoint(pth)
+    classes = ["ymir_background" if c == "background" else c for c in ckpt["meta"]["dataset_meta"]["classes"]]
+    version = {"mmseg_version": "0.27.0"} if segmentation else {"mmdet_version": "2.22.0"}
+    torch.save({"meta": {**version, "mmcv_version": "1.6.1", "CLASSES": tuple(classes), "config": text,
+                         "epoch": 2, "iter": 10},
+                "state_dict": ckpt["state_dict"], "optimizer": {"state": {}, "param_groups": []}}, pth)
+    stage["files"] = [os.path.basename(pth), config_name]
+
+
 def executor_log(work):
     with open(os.path.join(work, "out", "ymir-executor-out.log"), errors="replace") as f:
         return f.read()

@@ -2,12 +2,12 @@
 runs what every executor must do) and the shared OpenMMLab glue: config names and re-derivation, cfg_options, stages,
 model checks, the official weights and their build-time check."""
 import os
-import shutil
 
 import pytest
 import yaml
 
-from conftest import cli, executor_log, lay_out_task, monitor_line, require_executor, run_in_one_process, sets_args
+from conftest import (as_legacy_stage, cli, copied_model, executor_log, lay_out_task, monitor_line, require_executor,
+                      run_in_one_process, sets_args)
 from executor_specs import EXECUTORS
 
 require_executor("mmdet", "mmcv", "mmdet")
@@ -240,16 +240,6 @@ def test_bad_inference_cfg_options(dataset, trained, tmp_path, options):
     assert line[3:5] == ["4", "300001"] and "'cfg_options'" in line[5]
 
 
-def _model_package(trained, tmp_path, edit):
-    """A copy of the trained run's output whose best stage is changed by ``edit(stage_dir, stage)``."""
-    work = str(tmp_path / "model")
-    shutil.copytree(os.path.join(trained, "out"), os.path.join(work, "out"))
-    result = yaml.safe_load(open(os.path.join(work, "out", "models", "result.yaml")))
-    stage = result["best_stage_name"]
-    edit(os.path.join(work, "out", "models", stage), result["model_stages"][stage])
-    return work
-
-
 def test_weights_under_the_config_of_another_model(dataset, trained, tmp_path):
     """The weights of yolox-tiny with the config changed to yolox-s's width: the strict load refuses them."""
     def foreign(stage_dir, stage):
@@ -258,7 +248,7 @@ def test_weights_under_the_config_of_another_model(dataset, trained, tmp_path):
         assert "widen_factor=0.375" in text
         open(cfg_file, "w").write(text.replace("widen_factor=0.375", "widen_factor=0.5"))
 
-    model = _model_package(trained, tmp_path, foreign)
+    model = copied_model(trained, str(tmp_path / "model"), foreign)
     work = str(tmp_path / "w")
     r = cli("run", "mmdet", "--task", "infer", "--dataset", dataset, "--work", work, "--model", model,
             "--no-progress")
@@ -415,3 +405,22 @@ def test_training_from_the_official_weights_of_another_class_count(dataset, tmp_
     assert f"starting from the image's pretrained weights {made}" in text and "Load checkpoint from" in text
     fit = float(text.split("% of the model's tensors match")[0].rsplit(" ", 1)[-1])
     assert 90 <= fit < 100  # the class layers do not fit the task's classes
+
+
+# ------------------------------------------------------------------ models of the reference image (mmdet 2.x)
+def test_a_stage_of_the_mmdet_2_image_infers_as_the_model_it_was_made_from(dataset, trained, tmp_path):
+    """A model stage of the reference image (mmdet 2.x config and mmcv 1.x checkpoint, made here from the shared
+    training's best stage) runs inference on today's mmdet: the same predictions as the stage it was made from
+    (the two tasks in one executor process)."""
+    import json
+
+    spec = EXECUTORS["mmdet"]
+    old = copied_model(trained, str(tmp_path / "model"),
+                       lambda stage_dir, stage: as_legacy_stage(stage_dir, stage, "yolox_tiny_8x8_300e_coco.py"))
+    envs = [lay_out_task("mmdet", dataset, str(tmp_path / name), "infer", spec.model_task, model=model)
+            for name, model in (("new", trained), ("old", old))]
+    r = run_in_one_process(spec.module, envs)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "yolox_tiny_8x8_300e_coco.py is of mmdet 2.x" in r.stderr
+    new, got = [json.load(open(tmp_path / name / "out" / "infer-result.json")) for name in ("new", "old")]
+    assert got == new and sum(len(d["boxes"]) for d in new["detection"].values()) > 0

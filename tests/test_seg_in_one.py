@@ -506,3 +506,24 @@ def test_a_training_error_inside_yolov5_fails_the_task(executor_dataset, tmp_pat
     line = monitor_line(work)
     assert line[3] == "4" and line[4] != "0" and "hyp.yaml" in line[5], line
     assert not os.path.exists(os.path.join(work, "out", "models", "result.yaml"))
+
+
+# ------------------------------------------------------------------ models of the reference image (mmseg 0.x)
+def test_a_stage_of_the_mmseg_0_image_infers_as_the_model_it_was_made_from(executor_dataset, trained_model, tmp_path):
+    """A semantic model stage of the reference image (mmseg 0.x config, mmcv 1.x checkpoint whose classes start
+    with its ``ymir_background``; made here from the shared training's best stage) runs inference on today's
+    mmseg: the same masks as the stage it was made from (the two tasks in one executor process)."""
+    _needs_mmseg()
+    from conftest import as_legacy_stage, copied_model
+
+    trained = trained_model(SPEC.name)
+    old = copied_model(trained, str(tmp_path / "model"), lambda stage_dir, stage: as_legacy_stage(
+        stage_dir, stage, "fast_scnn_lr0.12_8x4_160k_cityscapes.py"))
+    envs = [lay_out_task("seg-in-one", executor_dataset(SPEC.name), str(tmp_path / name), "infer", SPEC.model_task,
+                         model=model, object_type=SPEC.object_type)
+            for name, model in (("new", trained), ("old", old))]
+    r = run_in_one_process(SPEC.module, envs)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "fast_scnn_lr0.12_8x4_160k_cityscapes.py is of mmdet 2.x / mmseg 0.x" in r.stderr
+    new, got = [json.load(open(tmp_path / name / "out" / "infer-result.json")) for name in ("new", "old")]
+    assert got == new and new["annotations"]

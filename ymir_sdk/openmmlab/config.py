@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, ModelError
+from .legacy import is_legacy, modern_config
 
 log = logging.getLogger("ymir_sdk")
 
@@ -897,6 +898,10 @@ def inference_config(files: Sequence[str], cfg_options: Any = None, key: str = "
         cfg = Config.fromfile(configs[-1])
     except Exception as e:  # noqa: BLE001 - any parse failure of a model's config is a model error
         raise ModelError(f"model config {os.path.basename(configs[-1])} cannot be read: {e}") from None
+    if is_legacy(cfg):
+        log.info("model config %s is of mmdet 2.x / mmseg 0.x: its model and test input run on today's package",
+                 os.path.basename(configs[-1]))
+        cfg = Config(modern_config(cfg))
     if edit is not None:
         edit(cfg)
     options = parse_cfg_options(cfg_options, key)

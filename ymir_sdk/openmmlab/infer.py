@@ -15,6 +15,7 @@ from ..errors import ConfigError, ModelError
 from ..loops.detection import Detector
 from ..mining import MAX_DETECTIONS, DetOutput, HeadMaps
 from .config import strip_download_init, test_cfg_parts
+from .legacy import legacy_classes
 
 log = logging.getLogger("ymir_sdk")
 
@@ -48,7 +49,7 @@ def build_model(cfg, checkpoint: str, device, num_classes: Optional[int] = None)
         raise ModelError(f"model file {os.path.basename(checkpoint)} does not fit the model: "
                          f"{str(e).strip().splitlines()[0][:300]}") from None
     meta = ckpt.get("meta", {}) if isinstance(ckpt, dict) else {}
-    classes = (meta.get("dataset_meta") or {}).get("classes")
+    classes = (meta.get("dataset_meta") or {}).get("classes") or legacy_classes(meta)
     if classes is not None:
         model.dataset_meta = {"classes": tuple(classes)}
         if num_classes is not None and len(classes) != num_classes:
