@@ -2,6 +2,7 @@
 and passes ``ymir-sdk verify``, and the original's defects (contract §6.2) it would have hit are fixed."""
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -274,6 +275,124 @@ def test_dataset_reader_and_converters(tmp_path, monkeypatch):
     data = convert_ymir_to_yolov5(cfg)
     assert convert_ymir_to_yolov5(cfg) == data  # a re-run (the original failed on its existing link)
     assert yaml.safe_load(open(data))["names"] == ["cat", "dog"]
+
+
+def test_the_modules_public_executors_import_besides_the_documented_api():
+    from ymir_exc import executor, sysinfo
+    from ymir_exc.dataset_convert import (convert_ymir_to_coco, convert_ymir_to_yolov5, ymir2coco, ymir2mmseg,
+                                          ymir2yolov5)
+
+    assert ymir2coco.convert_ymir_to_coco is convert_ymir_to_coco
+    assert ymir2yolov5.convert_ymir_to_yolov5 is convert_ymir_to_yolov5
+    assert callable(ymir2mmseg.convert_ymir_to_mmseg) and callable(ymir2mmseg.train_with_black_area_or_not)
+    assert callable(ymir2mmseg.find_blank_area_in_dataset) and callable(sysinfo.get_gpu_memory)
+    assert set(executor.Executor().apps) == {"training", "mining", "infer"}
+    with pytest.raises(RuntimeError, match="no CUDA device here"):  # these machines have none
+        sysinfo.get_gpu_memory()
+
+
+def _command(code, *args):
+    return " ".join([shlex.quote(sys.executable), "-c", shlex.quote(code), *map(shlex.quote, args)])
+
+
+def test_the_original_executor_runs_mining_then_inference_without_a_shell(platform, monkeypatch):
+    """``ymir_exc.executor.Executor`` (the public demos' start.py): mining then inference, each command split as a
+    shell would (a quoted argument with a space stays one) but never given to one (``;`` is an argument)."""
+    from ymir_exc.executor import Executor
+
+    root, _ = platform
+    log = os.path.join(root, "order log.txt")
+    append = "import sys; open(sys.argv[1], 'a').write(' '.join(sys.argv[2:]) + ' ')"
+    apps = {"mining": _command(append, log, "mining"), "infer": _command(append, log, "infer") + " ; touch pwned",
+            "training": "false"}
+    monkeypatch.chdir(root)
+    assert Executor(apps).start() == 0
+    assert open(log).read() == "mining infer ; touch pwned " and not os.path.exists(os.path.join(root, "pwned"))
+    assert _monitor(root)[2:4] == ["1.0000", "2"]
+
+
+def test_a_failing_command_of_the_original_executor_fails_the_task(platform, monkeypatch):
+    """A command's non-zero status ends the task: state 4 and 160004 naming the command (the original raised and
+    left the monitor running); a command that reported its own error keeps that error's code and message."""
+    from ymir_exc.executor import Executor
+
+    root, _ = platform
+    assert Executor({"mining": _command("raise SystemExit(3)"), "infer": "true"}).start() == 3
+    fields = _monitor(root)
+    assert fields[3:5] == ["4", "160004"] and fields[5].startswith("mining command ") and "status 3" in fields[5]
+    os.remove(os.path.join(root, "out", "monitor.txt"))
+    from ymir_exc import settings
+
+    monkeypatch.setenv("YMIR_ENV_FILE", settings.DEFAULT_ENV_FILE_PATH)
+    own = "import ymir_exc; from ymir_sdk.errors import DatasetError; raise DatasetError('index line 3 is bad')"
+    assert Executor({"mining": _command(own), "infer": "true"}).start() == 1
+    fields = _monitor(root)
+    assert fields[3:5] == ["4", "300002"] and fields[5].splitlines()[0] == "index line 3 is bad", fields
+
+
+def _semantic_task(root, full):
+    """A semantic training task (seg-coco: one COCO json) of two 12 x 8 images: their masks ("a" left, "b"
+    right) cover every pixel when ``full``, else the second image keeps a strip no mask covers."""
+    from PIL import Image
+    from pycocotools import mask as mask_utils
+
+    ann_file = os.path.join(root, "in", "annotations", "coco-annotations.json")
+    os.makedirs(os.path.dirname(ann_file), exist_ok=True)
+    images, anns, lines = [], [], []
+    for i in range(2):
+        img = os.path.join(root, "in", "assets", f"{i}.png")
+        os.makedirs(os.path.dirname(img), exist_ok=True)
+        Image.new("RGB", (12, 8)).save(img)
+        images.append({"id": i + 1, "file_name": f"{i}.png", "width": 12, "height": 8})
+        for cat, cols in ((1, slice(0, 6)), (2, slice(6, 12 if full or i == 0 else 10))):
+            m = np.zeros((8, 12), np.uint8)
+            m[:, cols] = 1
+            rle = mask_utils.encode(np.asfortranarray(m))
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": cat, "iscrowd": 0,
+                         "bbox": [cols.start, 0, cols.stop - cols.start, 8], "area": int(m.sum()),
+                         "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
+        lines.append(f"{img}\t{ann_file}\n")
+    with open(ann_file, "w") as f:
+        json.dump({"images": images, "annotations": anns,
+                   "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}, f)
+    index = os.path.join(root, "in", "train-index.tsv")
+    with open(index, "w") as f:
+        f.write("".join(lines))
+    env_file = write_env(root, run_training=True, training_index_file=index, val_index_file=index,
+                         candidate_index_file=os.path.join(root, "in", "candidate-index.tsv"))
+    write_yaml(os.path.join(root, "in", "config.yaml"), {"class_names": ["a", "b"]})
+    return env_file
+
+
+def test_the_original_semantic_converters(tmp_path, monkeypatch):
+    """``ymir2mmseg``: the blank-area answer from the masks' union (the same on every run: the original sampled
+    at random and summed overlapping areas), the switches that override it, and the label maps' index files."""
+    from ymir_exc import settings
+    from ymir_exc.dataset_convert.ymir2mmseg import (convert_ymir_to_mmseg, find_blank_area_in_dataset,
+                                                     train_with_black_area_or_not)
+    from ymir_exc.util import get_merged_config
+
+    monkeypatch.delenv("WITH_BLANK_AREA", raising=False)
+    monkeypatch.setattr(settings, "DEFAULT_ENV_FILE_PATH", _semantic_task(str(tmp_path / "partial"), False))
+    cfg = get_merged_config()
+    assert find_blank_area_in_dataset(cfg) and not find_blank_area_in_dataset(cfg, max_sample_num=1)
+    assert train_with_black_area_or_not(cfg) and os.environ["WITH_BLANK_AREA"] == "TRUE"
+    monkeypatch.setenv("WITH_BLANK_AREA", "false")
+    assert not train_with_black_area_or_not(cfg)
+    monkeypatch.setenv("WITH_BLANK_AREA", "true")
+    cfg.param["ignore_blank_area"] = True
+    assert not train_with_black_area_or_not(cfg)
+    monkeypatch.delenv("WITH_BLANK_AREA")
+    monkeypatch.setattr(settings, "DEFAULT_ENV_FILE_PATH", _semantic_task(str(tmp_path / "covered"), True))
+    cfg = get_merged_config()
+    assert not find_blank_area_in_dataset(cfg)
+    index = convert_ymir_to_mmseg(cfg)
+    assert index["test"] == cfg.ymir.input.candidate_index_file
+    rows = [line.split("\t") for line in open(index["train"]).read().splitlines()]
+    assert len(rows) == 2 and all(png.endswith(".png") and os.path.exists(png) for _, png in rows)
+    from PIL import Image
+
+    assert sorted(np.unique(np.array(Image.open(rows[0][1]))).tolist()) == [0, 1]  # no background class
 
 
 def test_ymir_exc_import_does_not_pull_frameworks():

@@ -1,6 +1,8 @@
 """``ymir_exc`` on ymir-sdk: the documented API of modelai/ymir-executor-sdk 2.x (``settings``, ``env``, ``code``,
-``monitor``, ``result_writer``, ``dataset_reader``, ``util``, ``dataset_convert``) with the same names,
-arguments and return shapes, built on ymir-sdk's atomic, validated writers and its parsers.
+``monitor``, ``result_writer``, ``dataset_reader``, ``util``, ``dataset_convert``), and what public executors
+import besides it (``executor.Executor``, ``sysinfo``, ``dataset_convert.ymir2coco`` / ``ymir2yolov5`` /
+``ymir2mmseg``), with the same names, arguments and return shapes, built on ymir-sdk's atomic, validated
+writers and its parsers.
 
 An executor written against ``ymir_exc`` runs unchanged. Where the original's behaviour is a defect (contract
 §6.2), this one is corrected and the function's docstring says how; the quirks executors rely on are kept

@@ -78,6 +78,28 @@ def write_monitor_logger_for_multiple_tasks(cfg, task: Union[YmirTask, str], per
     write_monitor_logger(percent=percent)
 
 
+def report_failed_command(message: str) -> None:
+    """A task's command failed: monitor.txt gets state 4 with 160004 and ``message`` - unless the command's own
+    process reported its error there already (its code and message name the cause better)."""
+    cfg = env.get_current_env()
+    try:
+        with open(cfg.output.monitor_file, encoding="utf-8") as f:
+            fields = f.readline().rstrip("\n").split("\t")
+        if fields[0] == cfg.task_id and fields[3] == str(int(_State.ERROR)):
+            return
+    except (OSError, IndexError):
+        pass
+    reread()
+    _monitor().error(int(ExecutorReturnCode.RC_CMD_CONTAINER_ERROR), message)
+
+
+def reread() -> None:
+    """Forget this process's view of monitor.txt: another process (a task's command) wrote it since; the next
+    write starts from the file's percent (a monitor never goes backwards)."""
+    cfg = env.get_current_env()
+    _MONITORS.pop((cfg.output.monitor_file, cfg.task_id), None)
+
+
 def write_tensorboard_text(text: str, tag: Optional[str] = None) -> None:
     """Text into the task's tensorboard folder (tensorboardX, else torch's writer; without either, a text file
     ``<tag>.txt`` there)."""

@@ -17,6 +17,8 @@ SAFE_GLOBALS = (2, 4)
 SAFE_GLOBAL_NAMES = (2, 5)
 #: ``python -m torch.distributed.run`` (torchrun): torch >= 1.9; before it ``torch.distributed.launch --use_env``
 TORCHRUN = (1, 9)
+#: ``torch.cuda.mem_get_info`` (the driver's free and total memory of a device): torch >= 1.10
+MEM_GET_INFO = (1, 10)
 #: ``torch.onnx.export(dynamo=...)``: torch >= 2.5 (its default became True in 2.9: the TorchScript exporter,
 #: which honours ``opset_version``, must be asked for)
 ONNX_DYNAMO = (2, 5)
