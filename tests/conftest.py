@@ -237,14 +237,16 @@ def best_stage(work):
     return result, os.path.join(models, best), result["model_stages"][best]
 
 
-def copied_model(trained, work, edit):
-    """A copy of a trained run's output (``work``) whose best stage is changed by ``edit(stage_dir, stage)``
-    (``stage``: its result.yaml entry; what ``edit`` changes in it is written back)."""
+def copied_model(trained, work, edit, stage=None):
+    """A copy of a trained run's output (``work``) whose best stage (or ``stage``) is changed by
+    ``edit(stage_dir, entry)`` (``entry``: its result.yaml entry; what ``edit`` changes in it is written back)."""
     import shutil
 
     shutil.copytree(os.path.join(trained, "out"), os.path.join(work, "out"))
-    result, stage_dir, stage = best_stage(work)
-    edit(stage_dir, stage)
+    result, stage_dir, entry = best_stage(work)
+    if stage is not None:
+        stage_dir, entry = os.path.join(os.path.dirname(stage_dir), stage), result["model_stages"][stage]
+    edit(stage_dir, entry)
     write_yaml(os.path.join(work, "out", "models", "result.yaml"), result)
     return work
 

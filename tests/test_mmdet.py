@@ -179,10 +179,12 @@ def test_training_outputs(trained):
     # points at deleted files
     assert "epoch_24" in stages and 1 <= len(stages) <= 2
     assert result["best_stage_name"] in stages
-    for name, stage in stages.items():
-        assert stage["files"] == [f"{name}.pth", "yolox_tiny_8xb8-300e_coco.py"]
+    for name, stage in stages.items():  # the latest stage carries the training state (--resume)
+        assert stage["files"] == [f"{name}.pth", "yolox_tiny_8xb8-300e_coco.py"] + ["resume.pth"] * (name == "epoch_24")
         for f in stage["files"]:
             assert os.path.isfile(os.path.join(trained, "out", "models", name, f))
+        # the state moved on with each stage: result.yaml rewritten first, then the older stage's file deleted
+        assert os.path.exists(os.path.join(trained, "out", "models", name, "resume.pth")) == (name == "epoch_24")
         assert {"mAP", "mAR", "tp", "fp", "fn", "mAP_50_95"} <= set(stage)
     removed = {f"epoch_{i}" for i in (8, 16, 24)} - set(stages)
     assert len(removed) >= 1
@@ -424,3 +426,27 @@ def test_a_stage_of_the_mmdet_2_image_infers_as_the_model_it_was_made_from(datas
     assert "yolox_tiny_8x8_300e_coco.py is of mmdet 2.x" in r.stderr
     new, got = [json.load(open(tmp_path / name / "out" / "infer-result.json")) for name in ("new", "old")]
     assert got == new and sum(len(d["boxes"]) for d in new["detection"].values()) > 0
+
+
+# ------------------------------------------------------------------ --resume
+def test_resume_continues_the_latest_stage_s_training(dataset, trained, tmp_path):
+    """``--resume`` with the shared training's latest stage (24 epochs; its resume.pth holds the weights, EMA,
+    optimizer, schedulers and epoch): the run continues at epoch 25 and its first stage is epoch_26 (max_epochs
+    26), carrying the state in turn. The same flag with a stage that has no training state is a 300001 that says
+    which stage to choose. (The two tasks in one executor process.)"""
+    spec = EXECUTORS["mmdet"]
+    stateless = copied_model(trained, str(tmp_path / "model"), lambda stage_dir, entry: entry["files"].remove(
+        "resume.pth"), stage="epoch_24")
+    sets = {**spec.fast, "max_epochs": "26", "val_interval": "2", "args_options": "--resume"}
+    envs = [lay_out_task("mmdet", dataset, str(tmp_path / name), "train", sets, model=model, stage="epoch_24")
+            for name, model in (("resumed", trained), ("stateless", stateless))]
+    r = run_in_one_process(spec.module, envs)
+    assert r.returncode != 0
+    assert "resumed epoch: 24" in r.stdout + r.stderr
+    work = str(tmp_path / "resumed")
+    assert cli("verify", work, "--task", "train").returncode == 0
+    result = yaml.safe_load(open(os.path.join(work, "out", "models", "result.yaml")))
+    assert list(result["model_stages"]) == ["epoch_26"]
+    assert result["model_stages"]["epoch_26"]["files"][-1] == "resume.pth"
+    line = monitor_line(str(tmp_path / "stateless"))
+    assert line[3:5] == ["4", "300001"] and "carries no training state" in line[5], line

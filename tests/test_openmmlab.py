@@ -92,10 +92,11 @@ def test_args_options_name_the_owner_of_tools_train_flags():
     from ymir_sdk.openmmlab.train import parse_train_args
 
     args = parse_train_args("--seed 3 --deterministic --auto-scale-lr")
-    assert (args.seed, args.deterministic, args.auto_scale_lr, args.amp) == (3, True, True, False)
+    assert (args.seed, args.deterministic, args.auto_scale_lr, args.amp, args.resume) == (3, True, True, False, False)
+    assert parse_train_args("--resume").resume
     for text, words in {"--work-dir /tmp/x": "--work-dir is set by the task's output folder",
                         "--cfg-options a=1": "the key cfg_options", "--launcher=slurm": "--launcher is set by gpu_id",
-                        "--local_rank 0": "gpu_id", "--resume": "pretrained_model_params",
+                        "--local_rank 0": "gpu_id",
                         "--epochs 3": "flags among --amp", "--seed x": "invalid int value"}.items():
         with pytest.raises(ConfigError) as e:
             parse_train_args(text)

@@ -125,10 +125,16 @@ def check_model_files(paths: Sequence[str], models_dir: str) -> List[str]:
     return files
 
 
+#: a stage's training state for ``--resume`` (the latest stage of an OpenMMLab training carries it): never the
+#: stage's weights
+RESUME_FILE = "resume.pth"
+
+
 def pick_weight_file(files: Sequence[str], suffixes: Sequence[str] = CHECKPOINT_SUFFIXES, required: bool = True,
                      what: str = "weights") -> Optional[str]:
-    """The weight file among a stage's files: one whose name says 'best' first, else the last by name."""
-    weights = sorted(f for f in files if f.lower().endswith(tuple(suffixes)))
+    """The weight file among a stage's files: one whose name says 'best' first, else the last by name (the
+    training state, :data:`RESUME_FILE`, is not a weight file)."""
+    weights = sorted(f for f in files if f.lower().endswith(tuple(suffixes)) and os.path.basename(f) != RESUME_FILE)
     if not weights:
         if required:
             raise ModelError(f"no {what} file ({', '.join(suffixes)}) among the model files {list(files)}")

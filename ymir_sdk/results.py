@@ -148,6 +148,22 @@ class TrainingResult:
             self.evaluate_config[str(k)] = plain_float(v, f"evaluate_config[{k}]")
         return self.write()
 
+    def set_files(self, name: str, files: Sequence[str]) -> str:
+        """Change a stage's files: result.yaml is rewritten first, then the files it no longer lists are deleted
+        from ``models/<name>/`` (the file never points at a deleted one). Returns the best stage's name."""
+        if name not in self.stages:
+            raise ContractError(f"cannot change the files of stage {name!r}: unknown")
+        old = list(self.stages[name]["files"])
+        self.stages[name] = {**self.stages[name], "files": self._stage_files(name, files)}
+        best = self.write()
+        for f in old:
+            if f not in self.stages[name]["files"]:
+                try:
+                    os.remove(os.path.join(self.models_dir, name, f))
+                except FileNotFoundError:
+                    pass
+        return best
+
     def remove_stage(self, name: str, delete_files: bool = True) -> str:
         """Drop a stage: result.yaml is rewritten without it first, then its folder ``models/<name>/`` is
         deleted, so the file never points at a deleted checkpoint. Returns the best stage's name."""

@@ -73,9 +73,13 @@ def allow_mmengine_checkpoints() -> None:
     from mmengine.config import ConfigDict
     from mmengine.logging import HistoryBuffer, MessageHub
 
-    from ..torch import allow_checkpoint_classes
+    from ..torch import allow_checkpoint_attributes, allow_checkpoint_classes
 
     allow_checkpoint_classes(extra=[HistoryBuffer, MessageHub, ConfigDict])
+    # a HistoryBuffer keeps its statistics methods (mmengine's min, max, mean, current) in each instance: pickled as
+    # getattr(HistoryBuffer, name) in a runner's checkpoint (its message hub: what --resume reads)
+    allow_checkpoint_attributes([(HistoryBuffer, name) for name in ("min", "max", "mean", "current")
+                                 if callable(getattr(HistoryBuffer, name, None))])
 
 
 def prepare_openmmlab(gpu_ids: Sequence[int] = ()) -> None:

@@ -107,10 +107,10 @@ class OpenMMLabExecutor(Executor):
         setup = self.training_setup(ctx, config)
         self.prepare(p.gpu_ids)  # the inputs are checked and converted: now the framework
         cfg = build_config(config, setup, self.config_steps)
-        apply_train_args(cfg, args, p.args_options, p.gpu_ids)
+        apply_train_args(cfg, args, p.args_options, p.gpu_ids, ctx.model_files())
         config_path = dump_config(cfg, ctx.work_dir, config)
         ctx.progress(1.0, "preprocess")
-        run_training(ctx, cfg, config_path, setup.load_from, self.metric_map, p.max_keep_checkpoints)
+        run_training(ctx, cfg, config_path, cfg.load_from, self.metric_map, p.max_keep_checkpoints)
 
     # ------------------------------------------------------------------------------------------- model use
     def model_config(self, ctx):

@@ -18,6 +18,7 @@ from mmengine.registry import METRICS
 
 from ..evaluate import coco_metrics
 from ..io import atomic_output
+from ..models import RESUME_FILE
 from ..results import fraction
 
 log = logging.getLogger("ymir_sdk")
@@ -99,6 +100,14 @@ def save_weights(model, path: str, meta: Mapping[str, Any]) -> None:
         save_checkpoint({"meta": dict(meta), "state_dict": weights_to_cpu(get_state_dict(_unwrap(model)))}, tmp)
 
 
+def stage_name(runner) -> str:
+    """The stage a validation during training makes: ``epoch_<N>``, or ``iter_<N>`` for an iteration loop."""
+    from mmengine.runner import IterBasedTrainLoop
+
+    by_iter = isinstance(runner.train_loop, IterBasedTrainLoop)
+    return f"iter_{int(runner.iter)}" if by_iter else f"epoch_{int(runner.epoch)}"
+
+
 class YmirStageHook(Hook):
     """After each validation (rank 0): the evaluated weights become model stage ``epoch_<N>`` (``iter_<N>`` for
     an iteration-based loop; weights + the
@@ -133,11 +142,8 @@ class YmirStageHook(Hook):
     def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
         if not self.is_main():
             return
-        from mmengine.runner import IterBasedTrainLoop
-
-        by_iter = isinstance(runner.train_loop, IterBasedTrainLoop)
         epoch = int(runner.epoch)
-        name = f"iter_{int(runner.iter)}" if by_iter else f"epoch_{epoch}"
+        name = stage_name(runner)
         stage_metrics = self.stage_metrics(metrics or {}, name)
         if self.main_metric not in stage_metrics:
             raise KeyError(f"validation gave no {self.main_metric} ({sorted(metrics or {})})")
@@ -165,3 +171,36 @@ class YmirStageHook(Hook):
                 self.result.remove_stage(name)
                 log.info("model stage %s removed (max_keep_checkpoints %d)", name, self.keep)
         self.written = [n for n in self.written if n in self.result.stages]
+
+
+
+class YmirResumeHook(Hook):
+    """After each validation (rank 0), once the EMA weights are swapped back (priority 60 > EMAHook's 49): the
+    runner's whole state - the training weights, the EMA weights, the optimizer, the schedulers, the message hub,
+    the epoch and iteration - as mmengine's own checkpoint, ``resume.pth``, in the stage just written. Only the
+    latest stage carries it: the previous one's is removed (result.yaml rewritten first). It costs about two to
+    three times the weights file (the EMA copy and the optimizer's state), once per training."""
+
+    priority = 60
+
+    def __init__(self, result, is_main: Callable[[], bool] = lambda: True) -> None:
+        self.result, self.is_main = result, is_main
+        self.carrier: Optional[str] = None
+
+    def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
+        if not self.is_main():
+            return
+        name = stage_name(runner)
+        if name not in self.result.stages:
+            return
+        stage_dir = os.path.join(self.result.models_dir, name)
+        tmp = f".{RESUME_FILE}.{os.getpid()}.tmp"
+        # the loop has counted this epoch (iteration) already: mmengine's default meta assumes a call before that
+        runner.save_checkpoint(stage_dir, tmp, save_optimizer=True, save_param_scheduler=True,
+                               meta={"epoch": int(runner.epoch), "iter": int(runner.iter)})
+        os.replace(os.path.join(stage_dir, tmp), os.path.join(stage_dir, RESUME_FILE))
+        files = [f for f in self.result.stages[name]["files"] if f != RESUME_FILE]
+        self.result.set_files(name, files + [RESUME_FILE])
+        previous, self.carrier = self.carrier, name
+        if previous and previous != name and previous in self.result.stages:
+            self.result.set_files(previous, [f for f in self.result.stages[previous]["files"] if f != RESUME_FILE])

@@ -20,7 +20,7 @@ class TrainParams(HyperParams):
     samples_per_gpu: int = Field(16, ge=1, description=BATCH + " (training and validation)")
     workers_per_gpu: int = Field(4, ge=0, description=WORKERS)
     max_epochs: int = Field(100, ge=1, description="epochs; what the config derives from them is recomputed")
-    args_options: str = Field("", description="--amp (GPU), --auto-scale-lr, --seed N, --deterministic")
+    args_options: str = Field("", description="--amp (GPU), --auto-scale-lr, --seed N, --deterministic, --resume")
     cfg_options: str = Field("", description=CFG)
     val_interval: int = Field(1, ge=1, description="validate (and write a stage) every N epochs, and after the last")
     max_keep_checkpoints: int = Field(1, ge=-1, description="the k latest and the k best stages are kept; -1: all")

@@ -258,11 +258,11 @@ class SemanticOpenMMLabExecutor(OpenMMLabExecutor):
         self.prepare(p.gpu_ids)  # the inputs are checked and converted: now the framework
         cfg = build_config(config, setup, self.config_steps)
         check_batch(cfg, p.samples_per_gpu)
-        apply_train_args(cfg, args, p.args_options, p.gpu_ids)
+        apply_train_args(cfg, args, p.args_options, p.gpu_ids, ctx.model_files())
         config_path = dump_config(cfg, ctx.work_dir, config)
         ctx.progress(1.0, "preprocess")
         try:
-            run_training(ctx, cfg, config_path, setup.load_from, self.metric_map, keep, main_metric="mIoU",
+            run_training(ctx, cfg, config_path, cfg.load_from, self.metric_map, keep, main_metric="mIoU",
                          classes=classes, evaluate_config={})
         except ValueError as e:
             if "Expected more than 1 value per channel when training" in str(e):

@@ -20,14 +20,16 @@ class _RaisingParser(argparse.ArgumentParser):
 
 def parse_train_args(text: Any) -> argparse.Namespace:
     """``args_options``: the flags of OpenMMLab's ``tools/train.py`` that apply here (``--amp``,
-    ``--auto-scale-lr``, ``--seed N``, ``--deterministic``), split like a shell would, never given to one."""
+    ``--auto-scale-lr``, ``--seed N``, ``--deterministic``, ``--resume``: see :func:`resume_file`), split like a
+    shell would, never given to one."""
     parser = _RaisingParser(prog="args_options", add_help=False)
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--auto-scale-lr", action="store_true")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--deterministic", action="store_true")
+    parser.add_argument("--resume", action="store_true")
     text = "" if text is None else str(text)
-    expected = "flags among --amp, --auto-scale-lr, --seed N, --deterministic"
+    expected = "flags among --amp, --auto-scale-lr, --seed N, --deterministic, --resume"
     try:
         args, unknown = parser.parse_known_args(shlex.split(text))
     except (ValueError, argparse.ArgumentError) as e:
@@ -47,7 +49,6 @@ def parse_train_args(text: Any) -> argparse.Namespace:
 OWNED_TRAIN_FLAGS = {
     "--work-dir": "the task's output folder", "--cfg-options": "the key cfg_options",
     "--launcher": "gpu_id (the SDK starts one process per GPU)", "--local-rank": "gpu_id (the SDK's launcher)",
-    "--resume": "the task (a task trains from its pretrained model, pretrained_model_params)",
 }
 
 
@@ -58,9 +59,13 @@ def score_thr(model_cfg: Mapping[str, Any]) -> float:
     return float(parts[0]["score_thr"]) if parts else 0.0
 
 
-def apply_train_args(cfg, args: argparse.Namespace, text: Any, gpu_ids) -> None:
-    """``args_options`` (parsed by :func:`parse_train_args`) applied as OpenMMLab's ``tools/train.py`` does."""
+def apply_train_args(cfg, args: argparse.Namespace, text: Any, gpu_ids, model_files: Sequence[str] = ()) -> None:
+    """``args_options`` (parsed by :func:`parse_train_args`) applied as OpenMMLab's ``tools/train.py`` does;
+    ``--resume`` continues the training whose state is among ``model_files`` (the task's pretrained model)."""
     import torch
+
+    if args.resume:
+        cfg.resume, cfg.load_from = True, resume_file(model_files)
 
     if args.amp:
         if not torch.cuda.is_available() or not gpu_ids:
@@ -74,6 +79,20 @@ def apply_train_args(cfg, args: argparse.Namespace, text: Any, gpu_ids) -> None:
         cfg.auto_scale_lr.enable = True
     if args.seed is not None or args.deterministic:
         cfg.randomness = dict(seed=args.seed, deterministic=args.deterministic)
+
+
+def resume_file(model_files: Sequence[str]) -> str:
+    """``--resume``: the training state among the pretrained model's files (the latest stage of a training
+    carries it: :class:`~ymir_sdk.openmmlab.hooks.YmirResumeHook`); a 300001 naming what to choose when the
+    chosen model has none."""
+    from ..models import RESUME_FILE
+
+    found = [f for f in model_files if os.path.basename(f) == RESUME_FILE]
+    if not found:
+        raise ConfigError("args_options", "--resume", message=(
+            "config key 'args_options' = '--resume': the chosen model (pretrained_model_params) carries no "
+            f"training state ({RESUME_FILE}); choose the latest stage of the training to continue"))
+    return found[0]
 
 
 def check_keep(max_keep_checkpoints: int) -> None:
@@ -100,7 +119,7 @@ def run_training(ctx, cfg, config_path: str, load_from: Optional[str], metric_ma
     from mmengine.runner import Runner
 
     from ..dist import init_process_group
-    from .hooks import YmirProgressHook, YmirStageHook
+    from .hooks import YmirProgressHook, YmirResumeHook, YmirStageHook
 
     backend = ((cfg.get("env_cfg") or {}).get("dist_cfg") or {}).get("backend")
     if cfg.get("launcher") == "pytorch" and backend == "gloo":
@@ -108,12 +127,13 @@ def run_training(ctx, cfg, config_path: str, load_from: Optional[str], metric_ma
         # the runner then finds the group and uses it
         init_process_group("gloo")
     runner = Runner.from_cfg(cfg)
-    if load_from:
+    if load_from:  # (with cfg.resume, the training state: the same check, and the safe loader first)
         from .infer import check_pretrained
 
         check_pretrained(runner.model, load_from)
     result = ctx.training_result()
     runner.register_hook(YmirProgressHook(ctx.progress))
+    runner.register_hook(YmirResumeHook(result, is_main=lambda: world()[0] == 0))
     runner.register_hook(YmirStageHook(result, config_path, metric_map, keep,
                                        evaluate_config=({"iou_thr": 0.5, "conf_thr": score_thr(cfg.model)}
                                                         if evaluate_config is None else evaluate_config),

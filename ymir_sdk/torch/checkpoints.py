@@ -191,7 +191,9 @@ def load_checkpoint(path: str, map_location: str = "cpu"):
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, ImportError, KeyError,
             IndexError, TypeError, UnicodeDecodeError) as e:
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        refused = re.search(r"GLOBAL ([\w.]+)", str(e)) if text.startswith("Weights only load failed") else None
-        if refused:  # torch's own text would suggest loading it unsafely: say what the file needs, as below 2.4
-            text = f"the file needs {refused.group(1)}, {_REFUSED}"
+        if text.startswith("Weights only load failed"):  # torch's own text suggests loading it unsafely: say
+            refused = re.search(r"GLOBAL ([\w.]+)", str(e))  # what the file needs, as the loader below 2.4 does
+            reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(e))
+            text = (f"the file needs {refused.group(1)}, {_REFUSED}" if refused else
+                    reason.group(1).strip() if reason else f"it holds what {_REFUSED}")
         raise ModelError(f"model file {path} cannot be loaded: {text}") from None
