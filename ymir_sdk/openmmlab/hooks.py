@@ -178,8 +178,9 @@ class YmirResumeHook(Hook):
     """After each validation (rank 0), once the EMA weights are swapped back (priority 60 > EMAHook's 49): the
     runner's whole state - the training weights, the EMA weights, the optimizer, the schedulers, the message hub,
     the epoch and iteration - as mmengine's own checkpoint, ``resume.pth``, in the stage just written. Only the
-    latest stage carries it: the previous one's is removed (result.yaml rewritten first). It costs about two to
-    three times the weights file (the EMA copy and the optimizer's state), once per training."""
+    latest stage carries it: the previous one's is removed (result.yaml rewritten first). It costs two (SGD's
+    momentum) to three (with an EMA copy) times the weights file, once per training: YOLOX-tiny 20.4 MB of
+    weights, 61.1 MB of state; FastSCNN 6.0 and 11.9 MB."""
 
     priority = 60
 
