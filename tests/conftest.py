@@ -261,9 +261,10 @@ def as_legacy_stage(stage_dir, stage, config_name):
     import torch
     from mmengine.config import Config
 
+    from ymir_sdk.models import pick_weight_file
     from ymir_sdk.torch import load_checkpoint
 
-    pth = next(os.path.join(stage_dir, f) for f in stage["files"] if f.endswith(".pth"))
+    pth = pick_weight_file([os.path.join(stage_dir, f) for f in stage["files"]], (".pth",))
     config = next(os.path.join(stage_dir, f) for f in stage["files"] if f.endswith(".py"))
     cfg = Config.fromfile(config)
     model = cfg.model.to_dict()

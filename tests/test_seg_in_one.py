@@ -13,6 +13,7 @@ import yaml
 
 from conftest import best_stage, cli, lay_out_task, monitor_line, run_in_one_process, sets_args, write_env, write_yaml
 from executor_specs import EXECUTORS
+from ymir_sdk.models import pick_weight_file
 
 pytestmark = pytest.mark.images  # also on the images' stack
 SPEC = EXECUTORS["seg-in-one-semantic"]
@@ -247,7 +248,7 @@ def test_ignore_black_area_both_ways(key, ignore, executor_dataset, trained_mode
     _, stage_dir, stage = best_stage(work)
     from ymir_sdk.torch import load_checkpoint
 
-    weights = next(os.path.join(stage_dir, f) for f in stage["files"] if f.endswith(".pth"))
+    weights = pick_weight_file([os.path.join(stage_dir, f) for f in stage["files"]], (".pth",))
     classes = list(load_checkpoint(weights)["meta"]["dataset_meta"]["classes"])
     task = ["square", "disc"]
     assert classes == (task if ignore else ["background", *task])
@@ -312,7 +313,7 @@ def test_mining_probabilities_are_what_the_model_learnt(trained_model):
     assert sigmoid_trained(cfg.model)
     import torch
 
-    model = build_model(cfg, next(f for f in files if f.endswith(".pth")), torch.device("cpu"))
+    model = build_model(cfg, pick_weight_file(files, (".pth",)), torch.device("cpu"))
     seg = MmsegSegmenter(cfg, model)
     image = make_image(np.random.default_rng(0), (128, 96))[0][:, :, ::-1].copy()
     prepared = [seg.prepare(image)]

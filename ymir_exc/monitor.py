@@ -14,7 +14,7 @@ from typing import Dict, Optional, Tuple, Union
 
 from ymir_sdk.errors import ExecutorState as _State
 from ymir_sdk.errors import code_for_exception, one_line
-from ymir_sdk.monitor import Monitor
+from ymir_sdk.monitor import Monitor, read_fields
 
 from . import env
 from .code import ExecutorReturnCode, ExecutorState
@@ -38,12 +38,11 @@ def _monitor() -> Monitor:
     key = (cfg.output.monitor_file, cfg.task_id)
     if key not in _MONITORS:
         m = Monitor(cfg.output.monitor_file, cfg.task_id)
+        fields = read_fields(cfg.output.monitor_file)
         try:
-            with open(cfg.output.monitor_file, encoding="utf-8") as f:
-                fields = f.readline().split("\t")
             if fields[0] == cfg.task_id:
                 m.percent = min(1.0, max(0.0, float(fields[2])))
-        except (OSError, IndexError, ValueError):
+        except (IndexError, ValueError):
             pass
         _MONITORS[key] = m
     return _MONITORS[key]
@@ -82,13 +81,9 @@ def report_failed_command(message: str) -> None:
     """A task's command failed: monitor.txt gets state 4 with 160004 and ``message`` - unless the command's own
     process reported its error there already (its code and message name the cause better)."""
     cfg = env.get_current_env()
-    try:
-        with open(cfg.output.monitor_file, encoding="utf-8") as f:
-            fields = f.readline().rstrip("\n").split("\t")
-        if fields[0] == cfg.task_id and fields[3] == str(int(_State.ERROR)):
-            return
-    except (OSError, IndexError):
-        pass
+    fields = read_fields(cfg.output.monitor_file)
+    if fields[:1] == [cfg.task_id] and fields[3:4] == [str(int(_State.ERROR))]:
+        return
     reread()
     _monitor().error(int(ExecutorReturnCode.RC_CMD_CONTAINER_ERROR), message)
 

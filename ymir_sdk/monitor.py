@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .errors import ExecutorState, ReturnCode, one_line
 from .io import atomic_write_text
@@ -23,6 +23,16 @@ STAGES = ("preprocess", "task", "postprocess")
 DEFAULT_STAGE_WEIGHTS = (1e-5, 0.99998, 1e-5)
 STAGE_WEIGHT_VARIABLES = ("PREPROCESS_WEIGHT", "TASK_WEIGHT", "POSTPROCESS_WEIGHT")
 MAX_TRACE_LINES = 99  # the platform keeps lines 2..100 as "stack error info"
+
+
+def read_fields(path: str) -> List[str]:
+    """The fields of monitor.txt's first line (task id, timestamp, percent, state, code, message); [] when the
+    file is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().rstrip("\n").split("\t")
+    except (OSError, UnicodeDecodeError):
+        return []
 
 
 def is_main_process() -> bool:

@@ -26,6 +26,7 @@ from .contract import OBJECT_TYPES, TEMPLATE_FILES
 from .dataset.imagesize import image_size
 from .errors import ConfigError, DatasetError, ImageError, ModelError
 from .localdata import LocalDataset, LocalImage
+from .monitor import read_fields
 
 RUN_TASKS = ("train", "infer", "mine", "mine+infer")
 
@@ -395,9 +396,8 @@ def _dump_json(path: str, data: dict) -> None:
 # ------------------------------------------------------------------------------------------------ run
 def read_percent(monitor_file: str) -> Optional[float]:
     try:
-        with open(monitor_file, encoding="utf-8") as f:
-            return float(f.readline().split("\t")[2])
-    except (OSError, IndexError, ValueError):
+        return float(read_fields(monitor_file)[2])
+    except (IndexError, ValueError):
         return None
 
 
@@ -445,11 +445,8 @@ def execute(spec: ExecutorSpec, env_file: str, progress: bool = True, timeout: O
 def summary(work: str, task: str, rc: int) -> str:
     out = os.path.join(work, "out")
     lines = [f"task {task}: exit status {rc}"]
-    try:
-        with open(os.path.join(out, "monitor.txt"), encoding="utf-8") as f:
-            lines.append("monitor: " + f.readline().rstrip("\n").replace("\t", " | "))
-    except OSError:
-        lines.append("monitor: (missing)")
+    fields = read_fields(os.path.join(out, "monitor.txt"))
+    lines.append("monitor: " + (" | ".join(fields) if fields else "(missing)"))
     result = os.path.join(out, "models", "result.yaml")
     if task == "train" and os.path.exists(result):
         with open(result, encoding="utf-8") as f:

@@ -472,6 +472,14 @@ def strip_download_init(cfg: dict) -> List[str]:
     return removed
 
 
+def pipeline_dataset(ds: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The dataset of a loader that holds its pipeline: ``ds`` itself, or the one a wrapper (RepeatDataset,
+    MultiImageMixDataset, ...) holds, however deep."""
+    while "pipeline" not in ds and isinstance(ds.get("dataset"), Mapping):
+        ds = ds["dataset"]
+    return ds
+
+
 def _inner_dataset(ds: dict) -> dict:
     while isinstance(ds.get("dataset"), dict):  # MultiImageMixDataset, RepeatDataset, ClassBalancedDataset
         ds = ds["dataset"]

@@ -110,7 +110,7 @@ class OpenMMLabExecutor(Executor):
         apply_train_args(cfg, args, p.args_options, p.gpu_ids, ctx.model_files())
         config_path = dump_config(cfg, ctx.work_dir, config)
         ctx.progress(1.0, "preprocess")
-        run_training(ctx, cfg, config_path, cfg.load_from, self.metric_map, p.max_keep_checkpoints)
+        run_training(ctx, cfg, config_path, self.metric_map, p.max_keep_checkpoints)
 
     # ------------------------------------------------------------------------------------------- model use
     def model_config(self, ctx):

@@ -173,7 +173,6 @@ class YmirStageHook(Hook):
         self.written = [n for n in self.written if n in self.result.stages]
 
 
-
 class YmirResumeHook(Hook):
     """After each validation (rank 0), once the EMA weights are swapped back (priority 60 > EMAHook's 49): the
     runner's whole state - the training weights, the EMA weights, the optimizer, the schedulers, the message hub,

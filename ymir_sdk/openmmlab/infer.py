@@ -14,7 +14,7 @@ from ..dataset.imagesize import decode_bgr
 from ..errors import ConfigError, ModelError
 from ..loops.detection import Detector
 from ..mining import MAX_DETECTIONS, DetOutput, HeadMaps
-from .config import strip_download_init, test_cfg_parts
+from .config import pipeline_dataset, strip_download_init, test_cfg_parts
 from .legacy import legacy_classes
 
 log = logging.getLogger("ymir_sdk")
@@ -102,9 +102,7 @@ def test_pipeline(cfg, ndarray_type: str = "LoadImageFromNDArray"):
     loader = cfg.get("test_dataloader") or cfg.get("val_dataloader")
     if not loader:
         raise ModelError("the model's config has no test_dataloader/val_dataloader pipeline")
-    dataset = loader["dataset"]
-    while "pipeline" not in dataset and isinstance(dataset.get("dataset"), dict):
-        dataset = dataset["dataset"]
+    dataset = pipeline_dataset(loader["dataset"])
     steps = []
     for step in copy.deepcopy(list(dataset.get("pipeline") or [])):
         kind = str(step.get("type", ""))

@@ -55,10 +55,10 @@ def modern_config(cfg) -> Dict[str, Any]:
     for key in _OLD_MODEL_KEYS:
         model.pop(key, None)
     segmentation = str(model.get("type", "")).split(".")[-1] in _SEGMENTORS
+    from .config import pipeline_dataset  # (config reads stages through this module)
+
     data = cfg.get("data") or {}
-    test = data.get("test") or data.get("val") or {}
-    while "pipeline" not in test and isinstance(test.get("dataset"), dict):
-        test = test["dataset"]
+    test = pipeline_dataset(data.get("test") or data.get("val") or {})
     steps = _steps(test.get("pipeline") or cfg.get("test_pipeline") or [])
     norm = dict(cfg.get("img_norm_cfg") or next((s for s in steps if s.get("type") == "Normalize"), {}))
     resize = next((s for s in steps if s.get("type") == "Resize"), {})

@@ -262,7 +262,7 @@ class SemanticOpenMMLabExecutor(OpenMMLabExecutor):
         config_path = dump_config(cfg, ctx.work_dir, config)
         ctx.progress(1.0, "preprocess")
         try:
-            run_training(ctx, cfg, config_path, cfg.load_from, self.metric_map, keep, main_metric="mIoU",
+            run_training(ctx, cfg, config_path, self.metric_map, keep, main_metric="mIoU",
                          classes=classes, evaluate_config={})
         except ValueError as e:
             if "Expected more than 1 value per channel when training" in str(e):

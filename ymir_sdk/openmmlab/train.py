@@ -109,7 +109,7 @@ def dump_config(cfg, work_dir: str, config_file: str) -> str:
     return path
 
 
-def run_training(ctx, cfg, config_path: str, load_from: Optional[str], metric_map: Mapping[str, str],
+def run_training(ctx, cfg, config_path: str, metric_map: Mapping[str, str],
                  keep: int, main_metric: str = "mAP", classes: Optional[Sequence[str]] = None,
                  evaluate_config: Optional[Mapping[str, float]] = None) -> None:
     """mmengine's runner on ``cfg`` with our progress and stage hooks (:mod:`.hooks`); pretrained weights that
@@ -127,10 +127,10 @@ def run_training(ctx, cfg, config_path: str, load_from: Optional[str], metric_ma
         # the runner then finds the group and uses it
         init_process_group("gloo")
     runner = Runner.from_cfg(cfg)
-    if load_from:  # (with cfg.resume, the training state: the same check, and the safe loader first)
+    if cfg.get("load_from"):  # (with cfg.resume, the training state: the same check, and the safe loader first)
         from .infer import check_pretrained
 
-        check_pretrained(runner.model, load_from)
+        check_pretrained(runner.model, cfg.load_from)
     result = ctx.training_result()
     runner.register_hook(YmirProgressHook(ctx.progress))
     runner.register_hook(YmirResumeHook(result, is_main=lambda: world()[0] == 0))
