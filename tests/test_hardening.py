@@ -96,6 +96,8 @@ def _images(tmp_path, n):
 
 
 def test_an_unreadable_image_is_skipped_but_a_failing_run_fails(tmp_path):
+    from ymir_sdk.loops.candidates import over_candidates
+
     paths = _images(tmp_path, 4)
 
     def load(path):
@@ -103,22 +105,23 @@ def test_an_unreadable_image_is_skipped_but_a_failing_run_fails(tmp_path):
             raise ImageError(f"image unreadable: {path}")
         return path
 
-    ctx = _context(tmp_path, paths)
-    assert sorted(ctx.map_candidates(lambda items: items, load, batch_size=2)) == sorted(set(paths) - {paths[1]})
-    assert ctx.skipped == [paths[1]]
+    shards = over_candidates(_context(tmp_path, paths), lambda items: [p for p, _ in items], load, batch_size=2)
+    records = list(shards.records())
+    assert [(p, ok) for p, ok, _ in records] == [(p, p != paths[1]) for p in paths]
+    assert records[1][2] == f"image unreadable: {paths[1]}" and (shards.found, shards.skipped) == (3, 1)
 
     def letterbox_fails(path):  # e.g. an img_size no image can be resized to: every image fails alike
         raise ValueError("cv2.error: (-4:Insufficient memory) Failed to allocate 107374182400 bytes")
 
     with pytest.raises(ValueError) as e:
-        _context(tmp_path, paths).map_candidates(lambda items: items, letterbox_fails, batch_size=2)
+        over_candidates(_context(tmp_path, paths), lambda items: items, letterbox_fails, batch_size=2)
     assert code_for_exception(e.value) == ReturnCode.OUT_OF_MEMORY
 
     def nothing_decodes(path):
         raise ImageError(f"image unreadable: {path}")
 
     with pytest.raises(ImageError, match="none of the 4 candidates could be decoded"):
-        _context(tmp_path, paths).map_candidates(lambda items: items, nothing_decodes, batch_size=2)
+        over_candidates(_context(tmp_path, paths), lambda items: items, nothing_decodes, batch_size=2)
     with pytest.raises(ImageError, match="none of the 2 candidates could be read"):
         _context(tmp_path, [str(tmp_path / "gone1.png"), str(tmp_path / "gone2.png")]).readable(
             [str(tmp_path / "gone1.png"), str(tmp_path / "gone2.png")])

@@ -324,10 +324,15 @@ def check_mining_result(text: str, candidates: Optional[Sequence[str]] = None) -
     """result.tsv (contract §5.5): ``path TAB score`` lines, best first; every candidate exactly once (the
     platform accepts fewer, YMIR's executor verifier does not: an unreadable one goes last); the basename without
     extension is the asset name."""
+    return check_mining_lines(text.splitlines(), candidates)
+
+
+def check_mining_lines(lines: Iterable[str], candidates: Optional[Sequence[str]] = None) -> List[str]:
+    """:func:`check_mining_result` over the file's lines as they come (a writer streams them through it)."""
     errors: List[str] = []
     seen: Dict[str, int] = {}
     previous = math.inf
-    for no, line in enumerate(text.splitlines(), 1):
+    for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
         cols = line.split("\t")

@@ -1,17 +1,18 @@
 """Lossless multi-process inference and mining over ``torchrun`` ranks.
 
-:func:`distributed_map` shards the items by index (rank r takes items r, r + world, ...), runs ``fn`` on
-batches of its shard, and gathers every (index, result) pair on every rank with ``all_gather_object``: each
-item appears exactly once, in input order, whatever the number of items and ranks - no padding, no per-batch
-barriers (the reference executors lost the tail or deadlocked on uneven shards). torch is imported lazily;
-without a process group (a plain run) it is a local map.
+:func:`shard_batches` gives each rank its share of the items by index (rank r takes items r, r + world, ...), in
+batches: each item is handled exactly once, whatever the number of items and ranks - no padding, no per-batch
+barriers (the reference executors lost the tail or deadlocked on uneven shards). The candidate loops stream each
+batch's results to a file per rank (:mod:`ymir_sdk.loops.candidates`); :func:`distributed_map` gathers small
+maps' results onto every rank with ``all_gather_object``. torch is imported lazily; without a process group (a
+plain run) both are local.
 """
 from __future__ import annotations
 
 import atexit
 import datetime
 import os
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import YmirError
 
@@ -48,8 +49,9 @@ def _close_process_group() -> None:
         dist.destroy_process_group()
 
 
-def shard_indices(n: int, rank: int, size: int) -> List[int]:
-    return list(range(rank, n, size))
+def shard_indices(n: int, rank: int, size: int) -> Sequence[int]:
+    """The indices rank ``rank`` of ``size`` takes of ``n`` items (a range: nothing stored per item)."""
+    return range(rank, n, size)
 
 
 class _Loading:
@@ -87,28 +89,52 @@ def _collate(batch):
     return batch
 
 
+def shard_batches(items: Sequence[Any], batch_size: int = 1, load: Optional[Callable[[Any], Any]] = None,
+                  workers: int = 0, pin_memory: bool = False) -> Iterator[List[Tuple[int, Any]]]:
+    """This rank's share of ``items`` (joining the torchrun group when there is one), in batches of
+    ``(index, item)`` pairs; with ``load``, ``(index, loaded)`` pairs made by a torch DataLoader (``workers``
+    processes, ``pin_memory``), ``loaded`` being the exception where loading failed. Nothing is kept: a caller
+    that streams its results holds one batch at a time."""
+    rank, size = world()
+    distributed = init_process_group() if size > 1 else False
+    mine = shard_indices(len(items), rank, size) if distributed else range(len(items))
+    if load is None:
+        for s in range(0, len(mine), max(1, batch_size)):
+            yield [(i, items[i]) for i in mine[s:s + batch_size]]
+        return
+    from torch.utils.data import DataLoader
+
+    if workers > 0:
+        _opencv_single_threaded()
+    yield from DataLoader(_Loading(items, mine, load), batch_size=max(1, batch_size), num_workers=workers,
+                          pin_memory=pin_memory, collate_fn=_collate)
+
+
+def all_ranks(value: Any) -> List[Any]:
+    """``value`` of every rank, in rank order (a small object: counts, not results); ``[value]`` in a plain
+    run. Every rank must call it: it is also the point where the ranks wait for each other."""
+    if world()[1] <= 1 or not init_process_group():
+        return [value]
+    import torch.distributed as dist
+
+    gathered: List[Any] = [None] * world()[1]
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
 def distributed_map(fn: Callable[[Sequence[Any]], Sequence[Any]], items: Sequence[Any], batch_size: int = 1,
                     progress: Optional[Callable[[float], None]] = None, load: Optional[Callable[[Any], Any]] = None,
                     workers: int = 0, pin_memory: bool = False) -> List[Any]:
-    """``fn`` maps a batch to as many results. Returns the results of all items, in order, on every rank.
+    """``fn`` maps a batch to as many results. Returns the results of all items, in order, on every rank: for
+    small maps (every result is gathered onto every rank); the candidate loops stream theirs to disk instead
+    (:mod:`ymir_sdk.loops.candidates`).
 
-    With ``load``, items are loaded by a torch DataLoader (``workers`` processes, ``pin_memory``) and ``fn``
-    gets ``(item, loaded)`` pairs, where ``loaded`` is the exception if loading failed. ``progress`` (called on
+    With ``load``, ``fn`` gets ``(item, loaded)`` pairs (:func:`shard_batches`). ``progress`` (called on
     rank 0) gets the fraction of this rank's shard done."""
     rank, size = world()
-    distributed = init_process_group() if size > 1 else False
-    mine = shard_indices(len(items), rank, size) if distributed else list(range(len(items)))
-    if load is None:
-        batches = ([(i, items[i]) for i in mine[s:s + batch_size]] for s in range(0, len(mine), max(1, batch_size)))
-    else:
-        from torch.utils.data import DataLoader
-
-        if workers > 0:
-            _opencv_single_threaded()
-        batches = DataLoader(_Loading(items, mine, load), batch_size=max(1, batch_size), num_workers=workers,
-                             pin_memory=pin_memory, collate_fn=_collate)
+    total = len(shard_indices(len(items), rank, size)) if size > 1 else len(items)
     local: List[Tuple[int, Any]] = []
-    for batch in batches:
+    for batch in shard_batches(items, batch_size, load, workers, pin_memory):
         idx = [i for i, _ in batch]
         args = [x for _, x in batch] if load is None else [(items[i], x) for i, x in batch]
         results = list(fn(args))
@@ -116,14 +142,8 @@ def distributed_map(fn: Callable[[Sequence[Any]], Sequence[Any]], items: Sequenc
             raise YmirError(f"a batch of {len(idx)} items gave {len(results)} results")
         local.extend(zip(idx, results))
         if progress is not None and rank == 0:
-            progress(min(1.0, len(local) / max(1, len(mine))))
-    if not distributed:
-        return [r for _, r in sorted(local, key=lambda x: x[0])]
-    import torch.distributed as dist
-
-    gathered: List[Optional[List[Tuple[int, Any]]]] = [None] * size
-    dist.all_gather_object(gathered, local)
-    merged = sorted((pair for part in gathered for pair in (part or [])), key=lambda x: x[0])
+            progress(min(1.0, len(local) / max(1, total)))
+    merged = sorted((pair for part in all_ranks(local) for pair in (part or [])), key=lambda x: x[0])
     if [i for i, _ in merged] != list(range(len(items))):
         raise YmirError(f"distributed map gathered {len(merged)} results for {len(items)} items")
     return [r for _, r in merged]

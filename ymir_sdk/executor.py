@@ -125,40 +125,6 @@ class Context:
             raise ImageError(f"none of the {len(paths)} candidates could be read (first: {paths[0]}); see the log")
         return out
 
-    def map_candidates(self, fn: Callable[[List[Any]], Sequence[Any]], load: Callable[[str], Any],
-                       batch_size: int = 1, workers: int = 0, pin_memory: bool = False) -> Dict[str, Any]:
-        """``fn(loaded items) -> results`` over the readable candidates, in batches: ``load(path)`` runs in
-        DataLoader workers, the candidates are sharded over the torchrun ranks (losslessly), and an image that
-        cannot be read (``load`` raises an ImageError) is skipped and reported (also when another rank loaded
-        it). Any other failure of ``load`` is a fault of the run, not of the image: the task fails with its code;
-        so does a run in which no candidate could be read. Returns path -> result, on every rank, for the images
-        that loaded."""
-        from .dist import distributed_map
-
-        paths = self.readable(self.candidates())
-
-        def batch(pairs):
-            good = [(path, item) for path, item in pairs if not isinstance(item, Exception)]
-            for path, item in pairs:
-                if isinstance(item, ImageError):
-                    self.skip(path, str(item))
-                elif isinstance(item, Exception):
-                    raise item
-            if not good:
-                return [None] * len(pairs)
-            by_path = dict(zip([p for p, _ in good], fn([item for _, item in good])))
-            return [by_path.get(path) for path, _ in pairs]
-
-        results = distributed_map(batch, paths, batch_size, progress=self.progress, load=load, workers=workers,
-                                  pin_memory=pin_memory)
-        for path, result in zip(paths, results):
-            if result is None and path not in self.skipped:
-                self.skipped.append(path)  # failed to load on another rank, which logged why
-        found = {p: r for p, r in zip(paths, results) if r is not None}
-        if not found:
-            raise ImageError(f"none of the {len(paths)} candidates could be decoded (first: {paths[0]}); see the log")
-        return found
-
     # ---------------------------------------------------------------- results
     def training_result(self, max_stages: int = 11) -> results.TrainingResult:
         return results.TrainingResult(self.env.output.models_dir, self.env.output.training_result_file,

@@ -9,14 +9,14 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import yaml
 
 from . import contract
 from .errors import ContractError, NanError
-from .io import atomic_write_json, atomic_write_text, atomic_write_yaml
+from .io import atomic_output, atomic_write_yaml
 
 log = logging.getLogger("ymir_sdk")
 
@@ -240,40 +240,78 @@ def clip_detection(d: Detection, width: int, height: int) -> Optional[Detection]
     return replace(d, x1=x1, y1=y1, x2=x2, y2=y2)
 
 
+def detection_entry(image: str, dets: Sequence[Detection], class_names: Sequence[str],
+                    size: Optional[Tuple[int, int]] = None) -> dict:
+    """One image's entry of the detection result, ``{"boxes": [...]}``, checked against the contract; with
+    ``size`` (width, height) every box is first clipped to the image (:func:`clip_detection`)."""
+    boxes = []
+    for d in dets:
+        if not 0 <= int(d.class_id) < len(class_names):
+            raise ContractError(f"{image}: class id {d.class_id} outside class_names")
+        if not all(math.isfinite(float(v)) for v in (d.x1, d.y1, d.x2, d.y2, d.score)):
+            raise ContractError(f"{image}: a box or score that is not finite ({d})")
+        if size is not None:
+            d = clip_detection(d, *size)
+            if d is None:
+                continue
+        x, y = int(round(float(d.x1))), int(round(float(d.y1)))
+        box = {"x": x, "y": y, "w": max(1, int(round(float(d.x2))) - x), "h": max(1, int(round(float(d.y2))) - y)}
+        if d.angle is not None:
+            box["rotate_angle"] = plain_float(d.angle, "rotate_angle")
+        boxes.append({"box": box, "class_name": class_names[int(d.class_id)], "score": plain_float(d.score, "score")})
+    entry = {"boxes": boxes}
+    _fail_on(contract.check_detection_result({"detection": {os.path.basename(image): entry}}, class_names),
+             "infer-result.json")
+    return entry
+
+
 def detection_json(results: Mapping[str, Sequence[Detection]], class_names: Sequence[str],
                    sizes: Optional[Mapping[str, Tuple[int, int]]] = None) -> dict:
     """The platform's detection result; with ``sizes`` (image -> (width, height)) every box is first clipped to
     its image (:func:`clip_detection`)."""
-    out: Dict[str, dict] = {}
-    for image, dets in results.items():
-        boxes = []
-        for d in dets:
-            if not 0 <= int(d.class_id) < len(class_names):
-                raise ContractError(f"{image}: class id {d.class_id} outside class_names")
-            if not all(math.isfinite(float(v)) for v in (d.x1, d.y1, d.x2, d.y2, d.score)):
-                raise ContractError(f"{image}: a box or score that is not finite ({d})")
-            if sizes is not None:
-                d = clip_detection(d, *sizes[image])
-                if d is None:
-                    continue
-            x, y = int(round(float(d.x1))), int(round(float(d.y1)))
-            box = {"x": x, "y": y, "w": max(1, int(round(float(d.x2))) - x),
-                   "h": max(1, int(round(float(d.y2))) - y)}
-            if d.angle is not None:
-                box["rotate_angle"] = plain_float(d.angle, "rotate_angle")
-            boxes.append({"box": box, "class_name": class_names[int(d.class_id)],
-                          "score": plain_float(d.score, "score")})
-        out[os.path.basename(image)] = {"boxes": boxes}
-    return {"detection": out}
+    return {"detection": {os.path.basename(image): detection_entry(image, dets, class_names,
+                                                                   sizes[image] if sizes and dets else None)
+                          for image, dets in results.items()}}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _first_of_each_name(entries: Iterable[Tuple[str, Any]]) -> Iterator[Tuple[str, str, Any]]:
+    """(basename, path, entry) of each image, once per basename: the platform keys results by basename, so a
+    later candidate of the same name (another folder) is left out, with a warning."""
+    names = set()
+    for image, entry in entries:
+        name = os.path.basename(image)
+        if name in names:
+            log.warning("%s: an earlier candidate has the basename %s; its result is the one written", image, name)
+            continue
+        names.add(name)
+        yield name, image, entry
+
+
+def write_detection_entries(path: str, entries: Iterable[Tuple[str, dict]]) -> Tuple[int, int]:
+    """infer-result.json, ``{"detection": {basename: {"boxes": [...]}}}``, streamed from (image path, entry)
+    pairs in the order given (each entry made and checked by :func:`detection_entry`): nothing but one entry is
+    held, whatever the pool's size. Written atomically. Returns (images, boxes)."""
+    images = boxes = 0
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write('{"detection":{')
+        for name, _, entry in _first_of_each_name(entries):
+            f.write(("," if images else "") + _json(name) + ":" + _json(entry))
+            images, boxes = images + 1, boxes + len(entry["boxes"])
+        f.write("}}")
+    return images, boxes
 
 
 def write_detection_result(path: str, results: Mapping[str, Sequence[Detection]],
                            class_names: Sequence[str], sizes: Optional[Mapping[str, Tuple[int, int]]] = None) -> None:
     """``{"detection": {basename: {"boxes": [...]}}}`` with integer boxes (clipped to their image with
     ``sizes``); every image gets an entry."""
-    data = detection_json(results, class_names, sizes)
-    _fail_on(contract.check_detection_result(data, class_names), "infer-result.json")
-    atomic_write_json(path, data)
+    write_detection_entries(path, ((image, detection_entry(image, dets, class_names,
+                                                           sizes[image] if sizes and dets else None))
+                                   for image, dets in results.items()))
 
 
 # ------------------------------------------------------------------------------------------------ segmentation
@@ -304,38 +342,69 @@ def encoded(instances: Sequence[Instance]) -> List[Instance]:
     return out
 
 
-def coco_result(images: Sequence[Tuple[str, int, int, Sequence[Instance]]], class_names: Sequence[str]) -> dict:
+def coco_annotations(image: str, width: int, height: int, instances: Sequence[Instance],
+                     class_names: Sequence[str]) -> List[dict]:
+    """One image's annotations of the COCO result, without their ids (given when the file is written), checked
+    against the contract: RLE masks (an empty one is left out: an empty segmentation crashes the platform) at
+    the image's size, with ``bbox``, ``area`` and the confidence where there is one."""
     from pycocotools import mask as mask_utils
 
-    out_images, annotations = [], []
-    for img_id, (path, width, height, instances) in enumerate(images, 1):
-        out_images.append({"id": img_id, "file_name": os.path.basename(path), "width": int(width),
-                           "height": int(height)})
-        for inst in encoded(instances):  # an empty mask would need an empty segmentation: it crashes the platform
-            rle = inst.mask
-            if tuple(rle["size"]) != (height, width):
-                raise ContractError(f"{path}: mask shape {tuple(rle['size'])} differs from the image "
-                                    f"({height}, {width})")
-            counts = rle["counts"]
-            x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
-            ann = {"id": len(annotations) + 1, "image_id": img_id, "category_id": int(inst.class_id),
-                   "bbox": [x, y, w, h], "area": int(mask_utils.area(rle)), "iscrowd": 0,
-                   "segmentation": {"size": [int(height), int(width)],
-                                    "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}}
-            if inst.score is not None:
-                ann["confidence"] = plain_float(inst.score, "score")
-            annotations.append(ann)
-    categories = [{"id": i, "name": n, "supercategory": "none"} for i, n in enumerate(class_names)]
-    return {"images": out_images, "categories": categories, "annotations": annotations}
+    out = []
+    for inst in encoded(instances):
+        rle = inst.mask
+        if tuple(rle["size"]) != (height, width):
+            raise ContractError(f"{image}: mask shape {tuple(rle['size'])} differs from the image ({height}, {width})")
+        counts = rle["counts"]
+        counts = counts.decode("ascii") if isinstance(counts, bytes) else counts
+        x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
+        ann = {"category_id": int(inst.class_id), "bbox": [x, y, w, h], "area": int(mask_utils.area(rle)),
+               "iscrowd": 0, "segmentation": {"size": [int(height), int(width)], "counts": counts}}
+        if inst.score is not None:
+            ann["confidence"] = plain_float(inst.score, "score")
+        out.append(ann)
+    one = {"images": [_coco_image(1, image, width, height)], "categories": _categories(class_names),
+           "annotations": [{"id": k, "image_id": 1, **ann} for k, ann in enumerate(out, 1)]}
+    _fail_on(contract.check_coco_result(one, class_names), "infer-result.json")
+    return out
+
+
+def _coco_image(img_id: int, image: str, width: int, height: int) -> dict:
+    return {"id": img_id, "file_name": os.path.basename(image), "width": int(width), "height": int(height)}
+
+
+def _categories(class_names: Sequence[str]) -> List[dict]:
+    return [{"id": i, "name": n, "supercategory": "none"} for i, n in enumerate(class_names)]
+
+
+def write_coco_entries(path: str, entries: Callable[[], Iterable[Tuple[str, int, int, List[dict]]]],
+                       class_names: Sequence[str]) -> Tuple[int, int]:
+    """COCO infer-result.json streamed from (image path, width, height, annotations) tuples (annotations made
+    and checked by :func:`coco_annotations`): ``entries()`` is read twice, once for the images and once for the
+    annotations, so nothing but one image's annotations is held. Written atomically. Returns (images,
+    annotations)."""
+    images = annotations = 0
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write('{"images":[')
+        for name, image, (_, width, height, _) in _first_of_each_name((e[0], e) for e in entries()):
+            images += 1
+            f.write(("," if images > 1 else "") + _json(_coco_image(images, image, width, height)))
+        f.write('],"categories":' + _json(_categories(class_names)) + ',"annotations":[')
+        img_id = 0
+        for _, _, (_, _, _, anns) in _first_of_each_name((e[0], e) for e in entries()):
+            img_id += 1
+            for ann in anns:
+                annotations += 1
+                f.write(("," if annotations > 1 else "") + _json({"id": annotations, "image_id": img_id, **ann}))
+        f.write("]}")
+    return images, annotations
 
 
 def write_coco_result(path: str, images: Sequence[Tuple[str, int, int, Sequence[Instance]]],
                       class_names: Sequence[str]) -> None:
     """COCO infer-result.json for semantic/instance segmentation: basename ``file_name``, ``bbox`` and ``area`` on
     every annotation, compressed RLE strings, empty masks left out."""
-    data = coco_result(images, class_names)
-    _fail_on(contract.check_coco_result(data, class_names), "infer-result.json")
-    atomic_write_json(path, data)
+    write_coco_entries(path, lambda: ((p, w, h, coco_annotations(p, w, h, insts, class_names))
+                                      for p, w, h, insts in images), class_names)
 
 
 def semantic_instances(label_map: np.ndarray, n_classes: int, offset: int = 0) -> List[Instance]:
@@ -349,16 +418,37 @@ def semantic_instances(label_map: np.ndarray, n_classes: int, offset: int = 0) -
 
 
 # ------------------------------------------------------------------------------------------------ mining
-def mining_lines(scores: Union[Mapping[str, float], Iterable[Tuple[str, float]]]) -> List[Tuple[str, float]]:
-    items = list(scores.items()) if isinstance(scores, Mapping) else list(scores)
-    clean = []
-    for path, score in items:
-        v = plain_float(score, f"score of {path}")
-        if not math.isfinite(v):
-            raise NanError(f"mining score of {path} is {v} (the model's outputs are not finite)")
-        clean.append((path, v))
-    # stable: equal scores keep the candidate order
-    return sorted(clean, key=lambda item: -item[1])
+def mining_score(path: str, score: Any) -> float:
+    """A mining score as a finite float; NaN or infinite is a NanError naming the image."""
+    v = plain_float(score, f"score of {path}")
+    if not math.isfinite(v):
+        raise NanError(f"mining score of {path} is {v} (the model's outputs are not finite)")
+    return v
+
+
+def write_ranking(path: str, paths: Sequence[str], scores: np.ndarray, skipped: Iterable[str] = (),
+                  candidates: Optional[Sequence[str]] = None) -> None:
+    """``result.tsv`` streamed from the scored ``paths`` and their finite ``scores`` (an array: 8 bytes an
+    image), best first (stable: equal scores keep the given order), then the ``skipped`` ones with a score below
+    all. Each line is checked as it is written (with ``candidates``: every one exactly once); the file is renamed
+    into place only when all of it passed."""
+    scores = np.asarray(scores, dtype=np.float64)
+    last = (float(scores.min()) if len(scores) else 0.0) - 1.0
+    scored = set(paths)
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        def lines():
+            for k in np.argsort(-scores, kind="stable"):
+                yield f"{paths[k]}\t{float(scores[k])!r}"
+            for p in dict.fromkeys(skipped):
+                if p not in scored:
+                    yield f"{p}\t{last!r}"
+
+        def written():
+            for line in lines():
+                f.write(line + "\n")
+                yield line
+
+        _fail_on(contract.check_mining_lines(written(), candidates), "result.tsv")
 
 
 def write_mining_result(path: str, scores: Union[Mapping[str, float], Iterable[Tuple[str, float]]],
@@ -366,13 +456,11 @@ def write_mining_result(path: str, scores: Union[Mapping[str, float], Iterable[T
     """``result.tsv``: every candidate once, best (highest score) first. The ``skipped`` candidates (unreadable
     images) come after every scored one, with a score below all of them: the platform and YMIR's executor verifier
     see each candidate exactly once, and no one labels an image nobody can open first."""
-    lines = mining_lines(scores)
-    scored = {p for p, _ in lines}
-    last = (lines[-1][1] if lines else 0.0) - 1.0
-    lines += [(p, last) for p in dict.fromkeys(skipped) if p not in scored]
-    text = "".join(f"{p}\t{s!r}\n" for p, s in lines)
-    _fail_on(contract.check_mining_result(text, candidates), "result.tsv")
-    atomic_write_text(path, text)
+    items = list(scores.items()) if isinstance(scores, Mapping) else list(scores)
+    write_ranking(path, [p for p, _ in items], np.array([mining_score(p, s) for p, s in items], dtype=np.float64),
+                  skipped, candidates)
+
+
 def read_json(path: str) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -3,23 +3,23 @@
 A framework supplies a :class:`Detector`: how to decode an image (``read``), how to turn it into the model's
 input (``prepare``, in DataLoader workers) and how to run a batch (``detect``: per image a
 :class:`~ymir_sdk.mining.DetOutput` in the image's pixels, and for ALDD the dense head probabilities). The loops
-do the rest, the same for yolov5 and OpenMMLab: candidates sharded losslessly over the torchrun ranks, decoded
-and prepared in DataLoader workers, batched forward passes, progress, unreadable images skipped and logged, the
-mining algorithm chosen by name (:mod:`ymir_sdk.mining`), results written by rank 0.
+do the rest, the same for yolov5 and OpenMMLab, through the streaming candidate loop
+(:mod:`ymir_sdk.loops.candidates`): batched forward passes, each image's outputs turned into its entry or score
+as its batch is done, the mining algorithm chosen by name (:mod:`ymir_sdk.mining`).
 """
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..dist import world
-from ..mining import (DetOutput, HeadMaps, aldd_scores, algorithm_name, cald_scores, entropy_scores,
-                      random_scores)
+from ..dataset.imagesize import image_size
+from ..mining import DetOutput, HeadMaps, aldd_scores, algorithm_name, cald_scores, entropy_scores
 from ..mining.base import DETECTION
-from ..results import Detection
+from ..results import Detection, detection_entry
+from .candidates import mine_randomly, over_candidates, write_detections, write_scores
 
 log = logging.getLogger("ymir_sdk")
 
@@ -65,15 +65,19 @@ def to_detections(d: DetOutput, conf_threshold: float = 0.0) -> List[Detection]:
 
 def infer(ctx, detector: Detector, batch_size: int, workers: int = 0, pin_memory: bool = False,
           conf_threshold: float = 0.0) -> None:
-    """Detections with score >= ``conf_threshold`` of every readable candidate, written as infer-result.json."""
-    found = ctx.map_candidates(lambda items: detector.detect([p for _, p in items])[0], detector.load,
-                               batch_size, workers, pin_memory)
-    if world()[0] == 0:
-        dets = {path: to_detections(d, conf_threshold) for path, d in found.items()}
-        boxes = sum(map(len, dets.values()))
-        (log.info if boxes else log.warning)("%d boxes scoring at least conf_threshold %s, on %d of %d images",
-                                             boxes, conf_threshold, sum(map(bool, dets.values())), len(dets))
-        ctx.write_detections(dets)
+    """Detections with score >= ``conf_threshold`` of every readable candidate, written as infer-result.json
+    (each image's entry made as its batch is done, :mod:`ymir_sdk.loops.candidates`)."""
+    names = ctx.class_names
+
+    def entries(items):
+        outputs = detector.detect([p for _, (_, p) in items])[0]
+        return [_entry(path, to_detections(d, conf_threshold), names) for (path, _), d in zip(items, outputs)]
+
+    write_detections(ctx, over_candidates(ctx, entries, detector.load, batch_size, workers, pin_memory))
+
+
+def _entry(path: str, dets: List[Detection], names: Sequence[str]) -> dict:
+    return detection_entry(path, dets, names, image_size(path) if dets else None)
 
 
 def mine(ctx, make_detector: Callable[[], Detector], algorithm: str, batch_size: int, workers: int = 0,
@@ -85,22 +89,19 @@ def mine(ctx, make_detector: Callable[[], Detector], algorithm: str, batch_size:
     least this (noise boxes of a low test threshold would tie many images at the top)."""
     name = algorithm_name(algorithm, 2, supported)
     if name == "random":
-        paths = ctx.readable(ctx.candidates())
-        scores: Dict[str, float] = dict(zip(paths, random_scores(paths).tolist()))
-    else:
-        detector = make_detector()
-        score = functools.partial(_scores, detector, name, len(ctx.class_names), batch_size, class_weights,
-                                  conf_threshold)
-        scores = ctx.map_candidates(score, functools.partial(detector.load, keep_image=name == "cald"),
-                                    batch_size, workers, pin_memory)
-    if world()[0] == 0:
-        ctx.write_mining(scores, ctx.candidates())
+        return mine_randomly(ctx, batch_size)
+    detector = make_detector()
+    score = functools.partial(_scores, detector, name, len(ctx.class_names), batch_size, class_weights,
+                              conf_threshold)
+    write_scores(ctx, over_candidates(ctx, score, functools.partial(detector.load, keep_image=name == "cald"),
+                                      batch_size, workers, pin_memory))
+    return None
 
 
 def _scores(detector: Detector, name: str, num_classes: int, batch_size: int,
             class_weights: Optional[Sequence[float]], conf_threshold: float, items) -> List[float]:
     """One batch's scores by the named algorithm (the one dispatch from names to :mod:`ymir_sdk.mining`)."""
-    images, prepared = [im for im, _ in items], [p for _, p in items]
+    images, prepared = [im for _, (im, _) in items], [p for _, (_, p) in items]
     dets, heads = detector.detect(prepared, heads=name == "aldd")
     if name == "aldd":
         return aldd_scores(heads, class_weights).tolist()

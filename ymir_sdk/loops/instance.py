@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
 
-from ..dist import world
+from ..dataset.imagesize import image_size
 from ..mining import apis_scores, maskal_scores
 from ..mining.base import DETECTION, INSTANCE_SEGMENTATION, algorithm_name
+from ..results import coco_annotations
 from . import detection
+from .candidates import over_candidates, write_scores, write_segmentation
 from .detection import Detector
 
 
@@ -37,16 +39,18 @@ class InstanceSegmenter(Detector):
 
 def infer(ctx, segmenter: InstanceSegmenter, batch_size: int, workers: int = 0, pin_memory: bool = False) -> None:
     """The instances of every readable candidate (score >= the model's threshold), written as the COCO
-    infer-result.json (RLE masks with their own boxes and confidences, contract §5.4)."""
-    from ..dataset.imagesize import image_size
+    infer-result.json (RLE masks with their own boxes and confidences, contract §5.4), each image's annotations
+    made as its batch is done."""
+    names = ctx.class_names
 
     def batch(items):
-        prepared = [p for _, p in items]
-        return segmenter.instances(prepared)
+        out = []
+        for (path, _), insts in zip(items, segmenter.instances([p for _, (_, p) in items])):
+            width, height = image_size(path)
+            out.append([width, height, coco_annotations(path, width, height, insts, names)])
+        return out
 
-    found = ctx.map_candidates(batch, segmenter.load, batch_size, workers, pin_memory)
-    if world()[0] == 0:
-        ctx.write_segmentation({path: (*image_size(path), insts) for path, insts in found.items()})
+    write_segmentation(ctx, over_candidates(ctx, batch, segmenter.load, batch_size, workers, pin_memory))
 
 
 def mine(ctx, make_segmenter: Callable[[], InstanceSegmenter], algorithm: str, batch_size: int, workers: int = 0,
@@ -62,14 +66,12 @@ def mine(ctx, make_segmenter: Callable[[], InstanceSegmenter], algorithm: str, b
     n = len(ctx.class_names)
 
     def scores(items):
-        prepared = [p for _, p in items]
+        prepared = [p for _, (_, p) in items]
         if name == "apis":
             return apis_scores(segmenter.segment(prepared)).tolist()
         return maskal_scores(segmenter.mc_passes(prepared, mcd_iterations), n).tolist()
 
-    found = ctx.map_candidates(scores, segmenter.load, batch_size, workers, pin_memory)
-    if world()[0] == 0:
-        ctx.write_mining(found, ctx.candidates())
+    write_scores(ctx, over_candidates(ctx, scores, segmenter.load, batch_size, workers, pin_memory))
     return None
 
 

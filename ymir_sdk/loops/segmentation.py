@@ -3,20 +3,23 @@
 A framework supplies a :class:`Segmenter`: how to decode an image (``read``), its RGB view for the superpixels
 (``rgb``), the model's input (``prepare``, in DataLoader workers), and per batch the label maps at the images'
 sizes (``labels``) or the class probabilities at a bounded size (``probabilities``). The loops do the rest:
-candidates sharded losslessly over the torchrun ranks, decoded and prepared in DataLoader workers, unreadable
-images skipped and logged, masks kept as RLE (never full-size masks of the whole pool), the mining algorithm
-chosen by name (:mod:`ymir_sdk.mining.semantic`), results written by rank 0.
+the streaming candidate loop (:mod:`ymir_sdk.loops.candidates`: each image's annotations or score made as its
+batch is done; masks as RLE, never full-size masks of the whole pool), the mining algorithm chosen by name
+(:mod:`ymir_sdk.mining.semantic`).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+import os
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..dist import world
-from ..mining import random_scores, ripu_scores, rsal_regions, rsal_scores
+from ..mining import ripu_scores, rsal_regions
 from ..mining.base import SEMANTIC_SEGMENTATION, algorithm_name
-from ..results import encoded, semantic_instances
+from ..mining.semantic import region_class_counts, rsal_image_score, rsal_threshold, rsal_weights, superpixels
+from ..results import coco_annotations, semantic_instances
+from .candidates import mine_randomly, over_candidates, shard_folder, write_scores, write_segmentation
 
 #: the longer side of the probability maps mining works on: uncertainty of regions, not of single pixels
 #: (a 12 MP image's C x H x W map would be gigabytes); RSAL's superpixels are computed at 320 px anyway
@@ -56,57 +59,112 @@ class Segmenter:
 
 def infer(ctx, segmenter: Segmenter, batch_size: int, workers: int = 0, pin_memory: bool = False) -> None:
     """One RLE annotation per task class present in each readable candidate, written as the COCO
-    infer-result.json (contract §5.4)."""
-    n = len(ctx.class_names)
+    infer-result.json (contract §5.4), each image's annotations made as its batch is done."""
+    names = ctx.class_names
 
     def batch(items):
         out = []
-        for label in segmenter.labels([p for _, p in items]):
+        for (path, _), label in zip(items, segmenter.labels([p for _, (_, p) in items])):
             h, w = label.shape
-            out.append((w, h, encoded(semantic_instances(label, n, segmenter.offset))))
+            insts = semantic_instances(label, len(names), segmenter.offset)
+            out.append([w, h, coco_annotations(path, w, h, insts, names)])
         return out
 
-    found = ctx.map_candidates(batch, segmenter.load, batch_size, workers, pin_memory)
-    if world()[0] == 0:
-        ctx.write_segmentation(found)
+    write_segmentation(ctx, over_candidates(ctx, batch, segmenter.load, batch_size, workers, pin_memory))
 
 
 def mine(ctx, make_segmenter: Callable[[], Segmenter], algorithm: str, batch_size: int, workers: int = 0,
          pin_memory: bool = False, superpixel_algorithm: str = "slico", max_superpixels: int = 1024,
          max_kept: int = 5000, topk: int = 3, class_balance: bool = True, radius: int = 1) -> None:
     """Mining scores of every readable candidate, written best first (result.tsv; the unreadable ones last).
-    ``rsal``: superpixel regions per image on each rank, then the pool-level class balance and threshold over
-    the regions of every rank; ``ripu``: per image; ``random``: no model."""
+    ``rsal``: superpixel regions per image on each rank, kept on disk, then the pool-level class balance and
+    threshold over the regions of every rank (:func:`_rsal`); ``ripu``: per image; ``random``: no model."""
     name = algorithm_name(algorithm, 3, SEMANTIC_SEGMENTATION)
     if name == "random":
-        paths = ctx.readable(ctx.candidates())
-        scores: Dict[str, float] = dict(zip(paths, random_scores(paths).tolist()))
-    elif name == "ripu":
-        segmenter = make_segmenter()
-        scores = ctx.map_candidates(
-            lambda items: ripu_scores(segmenter.probabilities([p for _, p in items], MINING_SIDE), radius,
-                                      topk).tolist(),
-            segmenter.load, batch_size, workers, pin_memory)
-    else:
-        segmenter = make_segmenter()
-        from ..mining.semantic import superpixels
+        return mine_randomly(ctx, batch_size)
+    segmenter = make_segmenter()
+    if name == "ripu":
+        def ripu(items):
+            return ripu_scores(segmenter.probabilities([p for _, (_, p) in items], MINING_SIDE), radius,
+                               topk).tolist()
 
-        superpixels(np.zeros((8, 8, 3), np.uint8), superpixel_algorithm, 4)  # the method checked before any work
+        return write_scores(ctx, over_candidates(ctx, ripu, segmenter.load, batch_size, workers, pin_memory))
+    superpixels(np.zeros((8, 8, 3), np.uint8), superpixel_algorithm, 4)  # the method checked before any work
+    return _rsal(ctx, segmenter, batch_size, workers, pin_memory, superpixel_algorithm, max_superpixels, max_kept,
+                 topk, class_balance)
+
+
+#: region scores read at once in RSAL's pool step (8 MB)
+REGION_CHUNK = 1 << 20
+
+
+def _rsal(ctx, segmenter: Segmenter, batch_size: int, workers: int, pin_memory: bool, method: str,
+          max_superpixels: int, max_kept: int, topk: int, class_balance: bool) -> None:
+    """RSAL over the pool in memory that does not grow with it: each rank appends every image's region scores
+    and classes to its own two binary files (the shard holds where they are); rank 0 then counts the classes,
+    finds the threshold (:func:`~ymir_sdk.mining.semantic.quantile`, bounded) and scores each image from its
+    regions, reading the files in chunks."""
+    folder, rank = shard_folder(ctx, "rsal"), world()[0]
+    with open(_region_file(folder, rank, "scores"), "wb") as fs, \
+            open(_region_file(folder, rank, "classes"), "wb") as fc:
+        written = [0]
 
         def regions(items):
-            probs = segmenter.probabilities([p for _, p in items], MINING_SIDE)
-            return [rsal_regions(pr, image, superpixel_algorithm, max_superpixels)
-                    for pr, (image, _) in zip(probs, items)]
+            out = []
+            probs = segmenter.probabilities([p for _, (_, p) in items], MINING_SIDE)
+            for pr, (_, (image, _)) in zip(probs, items):
+                r = rsal_regions(pr, image, method, max_superpixels)
+                r.scores.astype(np.float64).tofile(fs)
+                r.classes.astype(np.int64).tofile(fc)
+                out.append([rank, written[0], len(r.scores)])
+                written[0] += len(r.scores)
+            fs.flush(), fc.flush()
+            return out
 
-        found = ctx.map_candidates(regions, lambda path: segmenter.load(path, keep_image=True), batch_size,
-                                   workers, pin_memory)
-        paths = list(found)
-        num_classes = max((int(r.classes.max()) + 1 for r in found.values() if len(r.classes)), default=1)
-        num_classes = max(num_classes, len(ctx.class_names) + segmenter.offset)
-        scores = dict(zip(paths, rsal_scores([found[p] for p in paths], num_classes, topk, class_balance,
-                                             max_kept).tolist()))
-    if world()[0] == 0:
-        ctx.write_mining(scores, ctx.candidates())
+        shards = over_candidates(ctx, regions, lambda path: segmenter.load(path, keep_image=True), batch_size,
+                                 workers, pin_memory, name="rsal")
+    if shards is None:
+        return
+    ranks = range(shards.ranks)
+
+    def chunks(kind):
+        for r in ranks:
+            with open(_region_file(folder, r, kind), "rb") as f:
+                while True:
+                    c = np.fromfile(f, np.float64 if kind == "scores" else np.int64, REGION_CHUNK)
+                    if not len(c):
+                        break
+                    yield c
+
+    weights = rsal_weights(region_class_counts(chunks("classes"), len(ctx.class_names) + segmenter.offset),
+                           class_balance)
+
+    def weighted():
+        for s, c in zip(chunks("scores"), chunks("classes")):
+            yield s * weights[c]
+
+    total = sum(os.path.getsize(_region_file(folder, r, "scores")) // 8 for r in ranks)
+    threshold = rsal_threshold(weighted, total, topk, max_kept) if total else 0.0
+    files = {r: (open(_region_file(folder, r, "scores"), "rb"), open(_region_file(folder, r, "classes"), "rb"))
+             for r in ranks}
+
+    def score(where):
+        r, offset, count = where
+        fs, fc = files[r]
+        fs.seek(8 * offset), fc.seek(8 * offset)
+        s, c = np.fromfile(fs, np.float64, count), np.fromfile(fc, np.int64, count)
+        return rsal_image_score(s * weights[c], threshold, topk) if count else 0.0
+
+    try:
+        write_scores(ctx, shards, score)
+    finally:
+        for pair in files.values():
+            for f in pair:
+                f.close()
+
+
+def _region_file(folder: str, rank: int, kind: str) -> str:
+    return os.path.join(folder, f"rank-{rank}.{kind}")
 
 
 __all__ = ["Segmenter", "infer", "mine", "MINING_SIDE"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -100,32 +100,110 @@ def rsal_regions(probs: np.ndarray, image: np.ndarray, method: str = "slico", ma
     return Regions(score, votes.argmax(axis=1))
 
 
+def region_class_counts(classes: Iterable[np.ndarray], num_classes: int) -> np.ndarray:
+    """How many regions of each majority class (at least ``num_classes`` and 2 entries), from chunks of
+    region classes."""
+    counts = np.zeros(max(num_classes, 2), dtype=np.int64)
+    for c in classes:
+        found = np.bincount(np.asarray(c, dtype=np.int64))
+        if len(found) > len(counts):
+            counts = np.concatenate([counts, np.zeros(len(found) - len(counts), dtype=np.int64)])
+        counts[: len(found)] += found
+    return counts
+
+
+def rsal_weights(class_counts: np.ndarray, class_balance: bool = True) -> np.ndarray:
+    """RSAL's class balance: w_c = exp(-n_c / sum n), n_c the number of regions of majority class c in the pool
+    (all 1 without ``class_balance``)."""
+    n_c = np.asarray(class_counts, dtype=np.float64)
+    return np.exp(-n_c / max(n_c.sum(), 1.0)) if class_balance else np.ones(len(n_c))
+
+
+def rsal_threshold(weighted: Callable[[], Iterable[np.ndarray]], total: int, topk: int = 3,
+                   max_kept: int = 5000) -> float:
+    """RSAL's pool threshold: the q-th percentile of every region's weighted score (``weighted()`` yields them
+    in chunks, ``total`` in all), q = 100 max(0.8, 1 - max_kept * topk / total)."""
+    return quantile(weighted, 100 * max(0.8, 1 - max_kept * topk / total), total)
+
+
+def rsal_image_score(weighted: np.ndarray, threshold: float, topk: int = 3) -> float:
+    """One image's RSAL score from its regions' weighted scores: its ``topk`` best plus every further one
+    scoring at least the pool's threshold."""
+    s = np.sort(weighted)[::-1]
+    return float(s[:topk].sum() + s[topk:][s[topk:] >= threshold].sum())
+
+
 def rsal_scores(regions: Sequence[Regions], num_classes: int, topk: int = 3, class_balance: bool = True,
                 max_kept: int = 5000) -> np.ndarray:
     """``rsal``: Cai et al., "Revisiting Superpixels for Active Learning in Semantic Segmentation With Realistic
     Annotation Costs", CVPR 2021 - superpixel regions scored by BvSB uncertainty, with class balance.
 
-    Class balance: w_c = exp(-n_c / sum n), n_c = the number of regions of majority class c in the whole pool;
-    a region's score is multiplied by the weight of its class. Image score (the image-level adaptation of the
-    region selection, as in the reference executor): the sum of the image's ``topk`` best region scores plus
-    every further region scoring at least the pool threshold t, the q-th percentile of all region scores with
-    q = 100 max(0.8, 1 - max_kept * topk / #regions) (the regions that would be picked if ``max_kept`` images were
-    labelled). Needs: per-pixel softmax and the image. Direction: higher = more uncertain regions = first.
+    Class balance (:func:`rsal_weights`): w_c = exp(-n_c / sum n), n_c = the number of regions of majority
+    class c in the whole pool; a region's score is multiplied by the weight of its class. Image score
+    (:func:`rsal_image_score`, the image-level adaptation of the region selection, as in the reference
+    executor): the sum of the image's ``topk`` best region scores plus every further region scoring at least
+    the pool threshold t (:func:`rsal_threshold`), the q-th percentile of all region scores with
+    q = 100 max(0.8, 1 - max_kept * topk / #regions) (the regions that would be picked if ``max_kept`` images
+    were labelled). Needs: per-pixel softmax and the image. Direction: higher = more uncertain regions = first.
+    This is the pool held in memory; the mining loop keeps the regions on disk and composes the same steps
+    (:mod:`ymir_sdk.loops.segmentation`).
     """
-    weights = np.ones(max(num_classes, 2))
-    if class_balance and regions:
-        n_c = np.bincount(np.concatenate([r.classes for r in regions]), minlength=len(weights)).astype(np.float64)
-        weights = np.exp(-n_c / max(n_c.sum(), 1.0))
-    weighted = [np.sort(r.scores * weights[r.classes])[::-1] for r in regions]
-    all_scores = np.concatenate(weighted) if weighted else np.zeros(0)
-    if not len(all_scores):
+    weights = rsal_weights(region_class_counts((r.classes for r in regions), num_classes), class_balance)
+    weighted = [r.scores * weights[r.classes] for r in regions]
+    total = sum(len(w) for w in weighted)
+    if not total:
         return np.zeros(len(regions))
-    q = 100 * max(0.8, 1 - max_kept * topk / len(all_scores))
-    threshold = np.percentile(all_scores, q)
-    out = np.zeros(len(regions))
-    for i, s in enumerate(weighted):
-        out[i] = float(s[:topk].sum() + s[topk:][s[topk:] >= threshold].sum())
-    return out
+    threshold = rsal_threshold(lambda: iter(weighted), total, topk, max_kept)
+    return np.array([rsal_image_score(w, threshold, topk) for w in weighted])
+
+
+#: values :func:`quantile` holds at most at once (8 MB of float64)
+QUANTILE_BUFFER = 1 << 20
+
+
+def quantile(chunks: Callable[[], Iterable[np.ndarray]], q: float, n: int) -> float:
+    """The ``q``-th percentile (linear interpolation, as ``np.percentile``) of the ``n`` values ``chunks()``
+    yields, exactly, holding at most :data:`QUANTILE_BUFFER` of them: a pool's worth of region scores never sits
+    in memory. ``chunks`` is called once per pass (a few passes over a large pool)."""
+    pos = (n - 1) * q / 100
+    k = int(math.floor(pos))
+    a = _kth(chunks, k)
+    t = pos - k
+    if t <= 0 or k + 1 >= n:
+        return a
+    b = _kth(chunks, k + 1)
+    return a + (b - a) * t
+
+
+def _kth(chunks: Callable[[], Iterable[np.ndarray]], k: int) -> float:
+    """The k-th smallest (from 0) value: narrowed to a value range holding at most QUANTILE_BUFFER values by
+    histograms of 1024 bins, then sorted."""
+    low, high, below = -np.inf, np.inf, 0  # the k-th lies in [low, high); `below` values lie under low
+
+    def inside():
+        for c in chunks():
+            c = np.asarray(c, dtype=np.float64)
+            yield c[(c >= low) & (c < high)]
+
+    while True:
+        count, lo, hi = 0, np.inf, -np.inf
+        for c in inside():
+            if len(c):
+                count, lo, hi = count + len(c), min(lo, c.min()), max(hi, c.max())
+        if count <= QUANTILE_BUFFER:
+            values = np.sort(np.concatenate(list(inside()) or [np.zeros(0)]))
+            return float(values[k - below])
+        if lo == hi:
+            return float(lo)
+        edges = np.linspace(lo, hi, 1025)
+        edges[-1] = np.nextafter(hi, np.inf)
+        hist = np.zeros(1024, dtype=np.int64)
+        for c in inside():
+            hist += np.bincount(np.searchsorted(edges, c, side="right") - 1, minlength=1024)[:1024]
+        cumulative = np.cumsum(hist)
+        b = int(np.searchsorted(cumulative, k - below, side="right"))
+        below += int(cumulative[b] - hist[b])
+        low, high = edges[b], edges[b + 1]
 
 
 def _entropy(probs: np.ndarray) -> np.ndarray:

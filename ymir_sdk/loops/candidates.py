@@ -1,0 +1,201 @@
+"""The batch loop over the candidate index, streaming: the one loop every inference and mining task runs.
+
+Each rank takes its share of the candidates (:func:`ymir_sdk.dist.shard_batches`: decoded and prepared in
+DataLoader workers), turns each batch's model outputs into what the task writes of each candidate (its entry of
+infer-result.json, its mining score) as soon as the batch is done, and appends that to its own shard file: one
+JSON line per candidate, ``[index, 1, payload]``, or ``[index, 0, reason]`` for an image that could not be read
+(skipped and logged). Nothing per candidate stays in memory. When every rank is done, rank 0 reads the shards
+back merged in candidate order (:meth:`Shards.records`: every candidate exactly once, checked) and the writers of
+:mod:`ymir_sdk.results` stream them into the task's outputs.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..dist import all_ranks, shard_batches, world
+from ..errors import ImageError, YmirError
+from ..dataset.imagesize import image_size
+from ..results import mining_score, write_coco_entries, write_detection_entries, write_ranking
+
+log = logging.getLogger("ymir_sdk")
+
+
+@dataclass
+class Shards:
+    """The shard files of a finished loop (rank 0's view): ``folder/rank-<r>.jsonl`` for each of ``ranks``."""
+
+    folder: str
+    paths: Sequence[str]
+    ranks: int
+    found: int
+    skipped: int
+
+    def files(self) -> List[str]:
+        return [shard_file(self.folder, r) for r in range(self.ranks)]
+
+    def records(self) -> Iterator[Tuple[str, bool, Any]]:
+        """(path, found, payload or the reason it was skipped) of every candidate exactly once, in candidate
+        order: the ranks' shards merged as they are read (each is in index order)."""
+        expected = 0
+        for i, ok, value in heapq.merge(*(_read(f) for f in self.files()), key=lambda r: r[0]):
+            if i != expected:
+                raise YmirError(f"the shards of {self.folder} hold candidate {i} where {expected} was due")
+            expected += 1
+            yield self.paths[i], bool(ok), value
+        if expected != len(self.paths):
+            raise YmirError(f"the shards of {self.folder} hold {expected} of {len(self.paths)} candidates")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def shard_folder(ctx, name: str = "results") -> str:
+    """The folder of a loop's shards (under the task's scratch space; removed once its output is written)."""
+    folder = os.path.join(ctx.work_dir, f"{ctx.task}-{name}")
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def shard_file(folder: str, rank: int) -> str:
+    return os.path.join(folder, f"rank-{rank}.jsonl")
+
+
+def _read(path: str) -> Iterator[list]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            yield json.loads(line)
+
+
+def over_candidates(ctx, fn: Callable[[List[Tuple[str, Any]]], Sequence[Any]], load: Callable[[str], Any],
+                    batch_size: int = 1, workers: int = 0, pin_memory: bool = False,
+                    name: str = "results") -> Optional[Shards]:
+    """``fn`` over the candidates of the task, in batches, streamed to shard files (see the module docstring).
+
+    ``load(path)`` runs in DataLoader workers; an image it cannot read (an ImageError) is skipped and logged
+    (the shard says why). Any other failure of ``load`` is a fault of the run, not of the image: the task fails
+    with its code; so does a run in which no candidate could be read. ``fn`` gets a batch's ``(path, loaded)``
+    pairs and returns one JSON-ready payload for each. Returns the shards on rank 0 (None on the others), once
+    every rank is done."""
+    paths = ctx.candidates()
+    rank, size = world()
+    folder = shard_folder(ctx, name)
+    done = found = 0
+    total = max(1, len(range(rank, len(paths), size)))
+    with open(shard_file(folder, rank), "w", encoding="utf-8") as out:
+        for batch in shard_batches(paths, batch_size, load, workers, pin_memory):
+            good = []
+            for i, item in batch:
+                if isinstance(item, ImageError):
+                    log.warning("skipping %s: %s", paths[i], " ".join(str(item).split()))
+                elif isinstance(item, Exception):
+                    raise item
+                else:
+                    good.append((i, item))
+            results = list(fn([(paths[i], item) for i, item in good])) if good else []
+            if len(results) != len(good):
+                raise YmirError(f"a batch of {len(good)} candidates gave {len(results)} results")
+            by_index = dict(zip((i for i, _ in good), results))
+            for i, item in batch:
+                record = [i, 1, by_index[i]] if i in by_index else [i, 0, " ".join(str(item).split())]
+                out.write(json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n")
+            out.flush()  # on disk as the batch is done
+            done, found = done + len(batch), found + len(good)
+            if rank == 0:
+                ctx.progress(min(1.0, done / total))
+    counts = all_ranks((done, found))  # every rank has finished its shard
+    found_all = sum(f for _, f in counts)
+    if not found_all:
+        raise ImageError(f"none of the {len(paths)} candidates could be decoded (first: {paths[0]}); see the log")
+    if rank != 0:
+        return None
+    return Shards(folder, paths, size, found_all, sum(d for d, _ in counts) - found_all)
+
+
+def write_scores(ctx, shards: Optional[Shards], to_score: Optional[Callable[[Any], float]] = None) -> None:
+    """result.tsv from shards whose payloads are mining scores, or become scores by ``to_score`` (rank 0; the
+    others return): the scores are read back into one array (8 bytes a candidate, what ranking needs), the
+    unreadable candidates listed last."""
+    if shards is None:
+        return
+    found = np.zeros(len(shards.paths), dtype=bool)
+    scores = np.zeros(len(shards.paths), dtype=np.float64)
+    for k, (path, ok, value) in enumerate(shards.records()):
+        if ok:
+            found[k], scores[k] = True, mining_score(path, value if to_score is None else to_score(value))
+    index = np.flatnonzero(found)
+    write_ranking(ctx.env.output.mining_result_file, _Picked(shards.paths, index), scores[index],
+                  _Picked(shards.paths, np.flatnonzero(~found)), shards.paths)
+    log.info("ranked %d candidates (%d unreadable, listed last)", shards.found, shards.skipped)
+    shards.remove()
+
+
+def write_detections(ctx, shards: Optional[Shards]) -> None:
+    """infer-result.json from shards whose payloads are detection entries (rank 0; the others return): every
+    candidate once, in candidate order, an unreadable one with no boxes."""
+    if shards is None:
+        return
+    entries = ((path, entry if ok else {"boxes": []}) for path, ok, entry in shards.records())
+    images, boxes = write_detection_entries(ctx.env.output.infer_result_file, entries)
+    (log.info if boxes else log.warning)("%d boxes on %d images (%d unreadable)", boxes, images, shards.skipped)
+    shards.remove()
+
+
+def write_segmentation(ctx, shards: Optional[Shards]) -> None:
+    """The COCO infer-result.json from shards whose payloads are ``[width, height, annotations]`` (rank 0; the
+    others return): every candidate once, in candidate order, an unreadable one with no annotation (width and
+    height 0 where its size cannot be read either: the platform reads neither)."""
+    if shards is None:
+        return
+
+    def entries():
+        for path, ok, value in shards.records():
+            yield (path, *value) if ok else (path, *_size_or_zero(path), [])
+
+    images, annotations = write_coco_entries(ctx.env.output.infer_result_file, entries, ctx.class_names)
+    log.info("%d annotations on %d images (%d unreadable)", annotations, images, shards.skipped)
+    shards.remove()
+
+
+def _size_or_zero(path: str) -> Tuple[int, int]:
+    try:
+        return image_size(path)
+    except ImageError:
+        return 0, 0
+
+
+def mine_randomly(ctx, batch_size: int = 64) -> None:
+    """``random`` mining: no model; every readable candidate its reproducible random score
+    (:func:`ymir_sdk.mining.random_scores`), streamed like any other algorithm's."""
+    from ..mining import random_scores
+
+    def check(path):
+        image_size(path)  # an unreadable image is skipped, as with a model
+        return None
+
+    write_scores(ctx, over_candidates(ctx, lambda items: random_scores([p for p, _ in items]).tolist(), check,
+                                      max(64, batch_size)))
+
+
+class _Picked(Sequence):
+    """``paths[index[k]]`` without a list of the picked paths."""
+
+    def __init__(self, paths: Sequence[str], index: np.ndarray):
+        self.paths, self.index = paths, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k):
+        return self.paths[int(self.index[k])]
+
+
+__all__ = ["Shards", "shard_folder", "over_candidates", "write_scores", "mine_randomly", "write_detections",
+           "write_segmentation"]
