@@ -164,6 +164,7 @@ def test_rsal_over_files_ranks_as_the_pool_in_memory(tmp_path, monkeypatch):
     scores rsal_scores gives with every region in memory; an unreadable image is listed last."""
     from ymir_sdk.loops import segmentation
 
+    pytest.importorskip("cv2.ximgproc", reason="superpixels need opencv-contrib (the seg-in-one image has it)")
     monkeypatch.setattr(segmentation, "REGION_CHUNK", 5)
     monkeypatch.setattr(semantic, "QUANTILE_BUFFER", 40)
     paths = _images(tmp_path, 6, size=(40, 32))

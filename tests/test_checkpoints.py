@@ -151,7 +151,8 @@ def test_version_gates():
     assert parse_version("1.11.0") == (1, 11)
     cmd = launch_command(2, ["start.py", "--x"])
     if parse_version(torch.__version__) >= (1, 9):
-        assert cmd[1:4] == ["-m", "torch.distributed.run", "--standalone"]
+        assert cmd[1:4] == ["-m", "torch.distributed.run", "--nnodes=1"]
+        assert any(a.startswith("--rdzv_endpoint=127.0.0.1:") for a in cmd)  # a free port, never 29400
     else:  # the images' torch 1.8.1 has no torchrun
         assert cmd[1:4] == ["-m", "torch.distributed.launch", "--use_env"]
         assert any(a.startswith("--master_port=") for a in cmd)

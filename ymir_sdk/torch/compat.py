@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import sys
+import uuid
 from typing import Any, Dict, List, Sequence, Tuple
 
 #: ``torch.serialization.add_safe_globals`` (and ``torch.load(weights_only=True)`` with it): torch >= 2.4
@@ -52,7 +53,11 @@ def launch_command(nproc: int, argv: Sequence[str]) -> List[str]:
     """The command that runs ``argv`` (a script and its arguments) as ``nproc`` processes on this machine, with
     RANK, LOCAL_RANK and WORLD_SIZE in each one's environment."""
     if at_least(TORCHRUN):
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *argv]
+        # a one-node rendezvous on a free port: what --standalone does since torch 2.0; before it (the cu113
+        # image's torch 1.11) --standalone binds port 29400, and two groups on one machine collide
+        return [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc_per_node={nproc}",
+                "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{_free_port()}", f"--rdzv_id={uuid.uuid4()}",
+                *argv]
     return [sys.executable, "-m", "torch.distributed.launch", "--use_env", f"--nproc_per_node={nproc}",
             "--master_addr=127.0.0.1", f"--master_port={_free_port()}", *argv]
 
