@@ -46,7 +46,7 @@ IMAGE_CUDA_mmyolo := cu113
 IMAGE_CUDA_mmrotate := cu113
 image_cuda = $(or $(CUDA),$(IMAGE_CUDA_$(1)),cu111)
 
-.PHONY: setup setup-core setup-yolov5 setup-openmmlab setup-images test test-images demo bench check-images \
+.PHONY: setup setup-core setup-yolov5 setup-openmmlab setup-images test test-images test-gpu demo bench check-images \
         clean
 
 setup: setup-yolov5 setup-openmmlab
@@ -119,6 +119,11 @@ test-images: setup-images
 	    $(call PYTEST,$(IPY),15) -m images tests
 	YMIR_TEST_LANE=cu113 YMIR_TEST_EXECUTORS=$(C_EXECUTORS) scripts/lane.sh "cu113 (Python 3.8, torch 1.11.0)" \
 	    $(call PYTEST,$(CPY),15) -m images tests
+
+# the GPU lane: the tests marked gpu (skipped without a CUDA device), then the GPU benchmark
+test-gpu: setup
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m gpu --durations=15 tests
+	PYTHONPATH=$(CURDIR) $(PY) benchmarks/gpu.py
 
 demo: $(DEMO_SET)
 	EXECUTOR=$(EXECUTOR) $(PY) scripts/demo.py
