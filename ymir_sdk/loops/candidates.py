@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
@@ -37,6 +38,8 @@ class Shards:
     ranks: int
     found: int
     skipped: int
+    #: when the last rank finished its last batch (perf_counter)
+    finished: float = 0.0
 
     def files(self) -> List[str]:
         return [shard_file(self.folder, r) for r in range(self.ranks)]
@@ -54,7 +57,10 @@ class Shards:
             raise YmirError(f"the shards of {self.folder} hold {expected} of {len(self.paths)} candidates")
 
     def remove(self) -> None:
+        """Deletes the shards once the output is written (and says how long writing took)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self.finished:
+            log.info("written %.1f s after the last batch", time.perf_counter() - self.finished)
 
 
 def shard_folder(ctx, name: str = "results") -> str:
@@ -89,34 +95,61 @@ def over_candidates(ctx, fn: Callable[[List[Tuple[str, Any]]], Sequence[Any]], l
     folder = shard_folder(ctx, name)
     done = found = 0
     total = max(1, len(range(rank, len(paths), size)))
+    first = None
     with open(shard_file(folder, rank), "w", encoding="utf-8") as out:
         for batch in shard_batches(paths, batch_size, load, workers, pin_memory):
-            good = []
-            for i, item in batch:
-                if isinstance(item, ImageError):
-                    log.warning("skipping %s: %s", paths[i], " ".join(str(item).split()))
-                elif isinstance(item, Exception):
-                    raise item
-                else:
-                    good.append((i, item))
-            results = list(fn([(paths[i], item) for i, item in good])) if good else []
-            if len(results) != len(good):
-                raise YmirError(f"a batch of {len(good)} candidates gave {len(results)} results")
-            by_index = dict(zip((i for i, _ in good), results))
-            for i, item in batch:
-                record = [i, 1, by_index[i]] if i in by_index else [i, 0, " ".join(str(item).split())]
-                out.write(json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n")
-            out.flush()  # on disk as the batch is done
-            done, found = done + len(batch), found + len(good)
+            found += _write_batch(out, batch, fn, paths)
+            done += len(batch)
+            if first is None:
+                first = (time.perf_counter(), done)
+                if rank == 0 and process_age() is not None:
+                    log.info("first batch done %.1f s after the process started", process_age())
             if rank == 0:
                 ctx.progress(min(1.0, done / total))
+    if rank == 0 and first is not None and done > first[1]:
+        seconds = time.perf_counter() - first[0]
+        log.info("%d candidates in %.1f s after the first batch: %.2f ms each", done - first[1], seconds,
+                 1000 * seconds / (done - first[1]))
     counts = all_ranks((done, found))  # every rank has finished its shard
     found_all = sum(f for _, f in counts)
     if not found_all:
         raise ImageError(f"none of the {len(paths)} candidates could be decoded (first: {paths[0]}); see the log")
     if rank != 0:
         return None
-    return Shards(folder, paths, size, found_all, sum(d for d, _ in counts) - found_all)
+    return Shards(folder, paths, size, found_all, sum(d for d, _ in counts) - found_all, time.perf_counter())
+
+
+def _write_batch(out, batch: List[Tuple[int, Any]], fn, paths: Sequence[str]) -> int:
+    """One batch through ``fn``, each candidate's record appended to the shard; returns how many loaded."""
+    good = []
+    for i, item in batch:
+        if isinstance(item, ImageError):
+            log.warning("skipping %s: %s", paths[i], " ".join(str(item).split()))
+        elif isinstance(item, Exception):
+            raise item
+        else:
+            good.append((i, item))
+    results = list(fn([(paths[i], item) for i, item in good])) if good else []
+    if len(results) != len(good):
+        raise YmirError(f"a batch of {len(good)} candidates gave {len(results)} results")
+    by_index = dict(zip((i for i, _ in good), results))
+    for i, item in batch:
+        record = [i, 1, by_index[i]] if i in by_index else [i, 0, " ".join(str(item).split())]
+        out.write(json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n")
+    out.flush()  # on disk as the batch is done
+    return len(good)
+
+
+def process_age() -> Optional[float]:
+    """Seconds since this process started (Linux's /proc; None elsewhere): the fixed cost before a first batch."""
+    try:
+        with open("/proc/self/stat") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - started / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def write_scores(ctx, shards: Optional[Shards], to_score: Optional[Callable[[Any], float]] = None) -> None:

@@ -1,0 +1,153 @@
+"""Pools of any size: memory and time of mine+infer as the pool grows (issue "Pools of any size").
+
+For each executor (and task family): its smallest model from a one-epoch training on generated images at the
+conformance suite's size (64-128 px, tests/executor_specs.py), then `mine+infer` (one env.yaml with both flags,
+the executor's default mining algorithm, the suite's low thresholds) on generated pools of n0, N and 10N
+candidates, as the platform runs it (the image's start.py; torchrun for two processes). Prints, per pool, the
+wall time, the peak RSS of the run's whole process tree (every rank and DataLoader worker, sampled every 50 ms,
+shared pages counted in each process), and from the executor's log (rank 0's; the candidate loop logs them):
+the time per image of the loops after their first batch (mine and infer summed: two passes over the pool), the
+time from the process's start to the first batch, and from the last batch to the written outputs. Then per
+executor: the slope of the peak in MB per 1,000 images between N and 10N, and the time per image at 10N over
+N's. Targets: slope <= 5 MB per 1,000 images, time per image at 10N within 10 % of N's. Absolute times are this
+machine's; compare within one run.
+
+    .venv/bin/python benchmarks/scale.py [--executors yolov5,mmdet] [--n 500] [--procs 1,2] [--work bench-scale]
+"""
+import argparse
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _specs():
+    """The conformance suite's executor registry (tests/executor_specs.py), loaded from its file."""
+    spec = importlib.util.spec_from_file_location("executor_specs", os.path.join(ROOT, "tests", "executor_specs.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.EXECUTORS
+
+
+def _dataset(spec, root, n_train, n_val, seed):
+    from ymir_sdk.synthetic import write_ark_dataset, write_coco_dataset
+
+    if not os.path.exists(os.path.join(root, ".done")):
+        shutil.rmtree(root, ignore_errors=True)
+        if spec.dataset == "coco":
+            write_coco_dataset(root, n_train, n_val, spec.size, seed=seed)
+        else:
+            write_ark_dataset(root, n_train, n_val, spec.size, seed=seed, **spec.data)
+        open(os.path.join(root, ".done"), "w").close()
+    return root
+
+
+def _lay_out(spec, dataset, work, task, sets, **kw):
+    from ymir_sdk.localdata import read_dataset
+    from ymir_sdk.runner import lay_out
+
+    img_man = os.path.join(ROOT, "executors", spec.folder, "img-man")
+    return lay_out(work, read_dataset(dataset), task, img_man, sets, object_type=spec.object_type, **kw)
+
+
+def _peak_rss(proc, stop, out):
+    """The largest sum of RSS over ``proc`` and all its descendants, sampled until ``stop`` is set."""
+    import psutil
+
+    root = psutil.Process(proc.pid)
+    while not stop.is_set():
+        try:
+            total = 0
+            for p in [root] + root.children(recursive=True):
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            out[0] = max(out[0], total)
+        except psutil.Error:
+            pass
+        stop.wait(0.05)
+
+
+def _start(spec, env_file, procs, log):
+    """Runs the executor's start.py against env.yaml (under torchrun for procs > 1); (seconds, peak MB)."""
+    from ymir_sdk.dist import relaunch_command
+
+    env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
+    start = os.path.join(ROOT, "executors", spec.folder, "start.py")
+    cmd = [sys.executable, start] if procs == 1 else relaunch_command(procs, [start])
+    with open(log, "w") as f:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        stop, peak = threading.Event(), [0]
+        watcher = threading.Thread(target=_peak_rss, args=(proc, stop, peak), daemon=True)
+        watcher.start()
+        code = proc.wait()
+        seconds = time.perf_counter() - t0
+        stop.set()
+        watcher.join()
+    if code:
+        raise SystemExit(f"{spec.name}: the run failed ({code}); see {log}")
+    return seconds, peak[0] / 2 ** 20
+
+
+def _from_log(log):
+    """(ms per image after the first batch, summed over the loops; seconds to the first batch; seconds from the
+    last batch to the written outputs, summed), from the candidate loop's log lines."""
+    text = open(log, errors="replace").read()
+    per_image = sum(float(v) for v in re.findall(r"([\d.]+) ms each", text))
+    first = re.findall(r"first batch done ([\d.]+) s after the process started", text)
+    written = sum(float(v) for v in re.findall(r"written ([\d.]+) s after the last batch", text))
+    return per_image, float(first[0]) if first else float("nan"), written
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--executors", default="yolov5,mmdet,mmyolo,mmrotate,seg-in-one-instance,seg-in-one-semantic")
+    ap.add_argument("--n", type=int, default=500, help="N: pools of n0, N and 10N candidates")
+    ap.add_argument("--n0", type=int, default=20, help="the smallest pool")
+    ap.add_argument("--procs", default="1,2")
+    ap.add_argument("--work", default=os.path.join(ROOT, "bench-scale"))
+    args = ap.parse_args()
+    specs = _specs()
+    sizes = (args.n0, args.n, 10 * args.n)
+    print(f"mine+infer, pools of {sizes[0]}, {sizes[1]} and {sizes[2]} generated candidates; {os.cpu_count()} cores")
+    print(f"{'executor':22} {'procs':>5} {'pool':>6} {'wall s':>8} {'peak MB':>8} {'ms/image':>9} "
+          f"{'to 1st batch s':>14} {'last batch to out s':>19}")
+    summary = []
+    for name in args.executors.split(","):
+        spec = specs[name]
+        work = os.path.join(args.work, name)
+        train = os.path.join(work, "train")
+        if not os.path.exists(os.path.join(train, "out", "models", "result.yaml")):
+            data = _dataset(spec, os.path.join(work, "train-data"), 16, 4, 0)
+            env_file = _lay_out(spec, data, train, "train", {**spec.fast, **spec.short})
+            _start(spec, env_file, 1, os.path.join(work, "train.log"))
+        for procs in map(int, args.procs.split(",")):
+            runs = []
+            for n in sizes:
+                pool = _dataset(spec, os.path.join(args.work, f"pool-{spec.dataset}-{spec.size[0]}-"
+                                                              f"{spec.object_type}-{n}"), 0, n, 1)
+                task = os.path.join(work, f"task-{procs}-{n}")
+                env_file = _lay_out(spec, pool, task, "mine+infer", dict(spec.model_task), model=train)
+                seconds, peak = _start(spec, env_file, procs, task + ".log")
+                per_image, first, written = _from_log(task + ".log")
+                shutil.rmtree(task, ignore_errors=True)
+                runs.append((n, peak, per_image))
+                print(f"{name:22} {procs:>5} {n:>6} {seconds:>8.1f} {peak:>8.0f} {per_image:>9.2f} {first:>14.1f} "
+                      f"{written:>19.2f}", flush=True)
+            (_, _, _), (n1, m1, p1), (n2, m2, p2) = runs
+            summary.append((name, procs, (m2 - m1) / ((n2 - n1) / 1000), p2 / p1))
+    print(f"\n{'executor':22} {'procs':>5} {'MB/1000 images':>14} {'ms/image 10N/N':>14}")
+    for name, procs, slope, ratio in summary:
+        print(f"{name:22} {procs:>5} {slope:>14.1f} {ratio:>14.2f}")
+
+
+if __name__ == "__main__":
+    main()
