@@ -1,6 +1,6 @@
 """Batched inference with an OpenMMLab 2.x model over the candidate index: images decoded and transformed by
 the config's own test pipeline in DataLoader workers, batches through the model's ``test_step`` (or its head,
-for ALDD), sharded over ranks by :func:`ymir_sdk.dist.distributed_map` (lossless)."""
+for ALDD), run by the SDK's streaming candidate loop (:mod:`ymir_sdk.loops.candidates`)."""
 from __future__ import annotations
 
 import copy
