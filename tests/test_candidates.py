@@ -181,3 +181,71 @@ def test_rsal_over_files_ranks_as_the_pool_in_memory(tmp_path, monkeypatch):
     expected = dict(zip(paths, semantic.rsal_scores(regions, 3, max_kept=1)))
     assert {p: float(s) for p, s in rows[:-1]} == pytest.approx(expected, rel=1e-12)
     assert len(set(expected.values())) > 3  # the images differ: the comparison can fail
+
+
+class _Detector:
+    """A stand-in detection model: one box per image whose class probabilities follow the image's mean colour;
+    head maps for ALDD from the image's pixels."""
+
+    mining_algorithms = ("random", "entropy", "aldd", "cald")
+
+    def read(self, path):
+        import cv2
+
+        return cv2.imread(path)
+
+    def prepare(self, image):
+        return image
+
+    def load(self, path, keep_image=False):
+        image = self.read(path)
+        return (image if keep_image else None), image
+
+    def detect(self, prepared, heads=False):
+        from ymir_sdk.mining import DetOutput, HeadMaps
+
+        outs = []
+        for im in prepared:
+            q = float(im.mean()) / 255
+            outs.append(DetOutput(np.array([[1.0, 2.0, 9.0, 7.0]]), np.array([max(q, 1 - q)]),
+                                  np.array([int(q < 0.5)]), np.array([[q, 1 - q]])))
+        maps = [np.stack([im[None, :4, :4, :2] / 255.0 for im in prepared]).astype(np.float32)]
+        return outs, (HeadMaps(maps, (16, 16)) if heads else None)
+
+
+@pytest.mark.parametrize("algorithm", ["random", "entropy", "aldd"])
+def test_mine_and_infer_in_one_pass_writes_what_two_passes_write(tmp_path, algorithm, caplog):
+    """The algorithms whose scores come from inference's forward pass: one pass over the pool (the model sees
+    each candidate once) writes the same result.tsv and infer-result.json, byte for byte, as mining and then
+    inference; cald needs passes of its own and is declined."""
+    import logging
+
+    from ymir_sdk.loops import detection
+
+    paths = _images(tmp_path, 5)
+    calls = []
+
+    class Counting(_Detector):
+        def detect(self, prepared, heads=False):
+            calls.append(len(prepared))
+            return super().detect(prepared, heads)
+
+    def outputs(ctx_mine, ctx_infer):
+        return (open(ctx_mine.env.output.mining_result_file).read(),
+                open(ctx_infer.env.output.infer_result_file).read())
+
+    two = tmp_path / "two"
+    two.mkdir()
+    mine, infer = _context(two, paths, "mine"), _context(two, paths, "infer")
+    detection.mine(mine, Counting, algorithm, batch_size=2)
+    detection.infer(infer, Counting(), batch_size=2)
+    separate = outputs(mine, infer)
+    calls.clear()
+    one = tmp_path / "one"
+    one.mkdir()
+    mine, infer = _context(one, paths, "mine"), _context(one, paths, "infer")
+    with caplog.at_level(logging.INFO, logger="ymir_sdk"):
+        assert detection.mine_and_infer(mine, infer, Counting, algorithm, batch_size=2)
+    assert sum(calls) == len(paths) and "one pass over the pool" in caplog.text
+    assert outputs(mine, infer) == separate
+    assert not detection.mine_and_infer(mine, infer, Counting, "cald", batch_size=2)

@@ -172,6 +172,12 @@ class Executor:
     def mine(self, ctx: Context) -> None:
         raise ConfigError("run_mining", True, message=f"{self.name} does not support mining")
 
+    def mine_and_infer(self, mine: Context, infer: Context) -> bool:
+        """Mining and inference of one run in one pass over the pool, where the executor can (the mining
+        algorithm's scores come from inference's forward passes, e.g.
+        :func:`ymir_sdk.loops.detection.mine_and_infer`); False: :meth:`mine`, then :meth:`infer`."""
+        return False
+
     #: the official pretrained weights of each model the templates offer: model key -> URL (the images fetch
     #: and verify them at build time: :mod:`ymir_sdk.weights`)
     pretrained_weights: Dict[str, str] = {}
@@ -266,20 +272,45 @@ def launch_group(nproc: int, argv: Sequence[str], monitor: Monitor) -> int:
     return status
 
 
-def run_task(executor: Executor, task: str, raw: Mapping[str, Any], env: EnvConfig, monitor: Monitor) -> None:
-    """One task (train, mine or infer) of a run: typed params, then the executor's method, reported."""
+def task_context(executor: Executor, task: str, raw: Mapping[str, Any], env: EnvConfig,
+                 monitor: Monitor) -> Context:
+    """What one task (train, mine or infer) of a run sees: its typed params checked, its model files resolved
+    (a missing or broken model file fails in a second, before a framework is imported)."""
     params = executor.params_class(task).parse(dict(raw))
     params.check_task(task)
     if params.object_type is not None and params.object_type not in executor.object_types:
         raise ObjectTypeError(f"object_type {params.object_type} is not supported by {executor.name} "
                               f"(supported: {list(executor.object_types)})")
+    ctx = Context(executor, env, params, monitor, task)
+    ctx.model_files()
+    return ctx
+
+
+def run_task(executor: Executor, task: str, raw: Mapping[str, Any], env: EnvConfig, monitor: Monitor,
+             ctx: Optional[Context] = None) -> None:
+    """One task of a run: its context, then the executor's method, reported."""
     log.info("%s: %s starts", executor.name, task)
     monitor.progress(task, 0.0, "preprocess")
-    ctx = Context(executor, env, params, monitor, task)
-    ctx.model_files()  # a missing or broken model file fails in a second, before a framework is imported
+    ctx = ctx or task_context(executor, task, raw, env, monitor)
     getattr(executor, task)(ctx)
     monitor.finish(task)
     log.info("%s: %s done", executor.name, task)
+
+
+def run_mine_and_infer(executor: Executor, raw: Mapping[str, Any], env: EnvConfig, monitor: Monitor) -> None:
+    """Mining and inference of one run (both flags in env.yaml): in one pass over the pool where the executor
+    can (:meth:`Executor.mine_and_infer`), else mining, then inference."""
+    contexts = [task_context(executor, task, raw, env, monitor) for task in ("mine", "infer")]
+    log.info("%s: mine and infer start", executor.name)
+    for ctx in contexts:
+        monitor.progress(ctx.task, 0.0, "preprocess")
+    if executor.mine_and_infer(*contexts):
+        for ctx in contexts:
+            monitor.finish(ctx.task)
+        log.info("%s: mine and infer done", executor.name)
+        return
+    for ctx in contexts:
+        run_task(executor, ctx.task, raw, env, monitor, ctx)
 
 
 def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optional[str] = None) -> int:
@@ -306,8 +337,11 @@ def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optiona
             # several GPUs: the same program as one process per GPU (torchrun); rank 0 reports and writes
             log.info("%s: starting %d processes for GPUs %s", executor.name, len(gpus), gpus)
             return launch_group(len(gpus), sys.argv, monitor)
-        for task in tasks:
-            run_task(executor, task, raw, env, monitor)
+        if tasks == ["mine", "infer"]:
+            run_mine_and_infer(executor, raw, env, monitor)
+        else:
+            for task in tasks:
+                run_task(executor, task, raw, env, monitor)
         return 0
     except BaseException as exc:  # noqa: B036 - every failure must reach the monitor
         if isinstance(exc, SystemExit) and exc.code in (0, None):

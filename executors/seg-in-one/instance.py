@@ -53,6 +53,9 @@ class YoloSegExecutor(Yolov5Executor):
         # a checkpoint every epoch for the writer's hook (it publishes and deletes them)
         train_task(ctx, "yolov5.segment.train", SegStageWriter(ctx), segments=True, save_period=1)
 
+    def mine_and_infer(self, mine, infer) -> bool:
+        return False  # instance inference (masks) is another pass than the box mining algorithms'
+
     def infer(self, ctx) -> None:
         p = ctx.params
         instance.infer(ctx, self.task_model(ctx), p.batch_size_per_gpu, p.num_workers_per_gpu,

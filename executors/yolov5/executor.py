@@ -44,3 +44,9 @@ class Yolov5Executor(yolov5_executor.Yolov5Executor):
         p = ctx.params
         detection.mine(ctx, lambda: self.task_model(ctx), p.mining_algorithm, p.batch_size_per_gpu,
                        p.num_workers_per_gpu, p.pin_memory and bool(p.gpu_ids), p.class_distribution_scores)
+
+    def mine_and_infer(self, mine, infer) -> bool:
+        p = mine.params
+        return detection.mine_and_infer(mine, infer, lambda: self.task_model(infer), p.mining_algorithm,
+                                        p.batch_size_per_gpu, p.num_workers_per_gpu,
+                                        p.pin_memory and bool(p.gpu_ids), p.class_distribution_scores)

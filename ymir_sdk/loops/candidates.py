@@ -10,6 +10,7 @@ back merged in candidate order (:meth:`Shards.records`: every candidate exactly 
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 import logging
@@ -40,6 +41,12 @@ class Shards:
     skipped: int
     #: when the last rank finished its last batch (perf_counter)
     finished: float = 0.0
+    #: payloads that hold one part per task (a pass that infers and mines): the part these records give
+    part: Optional[int] = None
+
+    def of(self, part: int) -> "Shards":
+        """The same shards giving part ``part`` of each payload (the files stay until this object's removal)."""
+        return dataclasses.replace(self, part=part)
 
     def files(self) -> List[str]:
         return [shard_file(self.folder, r) for r in range(self.ranks)]
@@ -52,12 +59,15 @@ class Shards:
             if i != expected:
                 raise YmirError(f"the shards of {self.folder} hold candidate {i} where {expected} was due")
             expected += 1
-            yield self.paths[i], bool(ok), value
+            yield self.paths[i], bool(ok), value[self.part] if ok and self.part is not None else value
         if expected != len(self.paths):
             raise YmirError(f"the shards of {self.folder} hold {expected} of {len(self.paths)} candidates")
 
     def remove(self) -> None:
-        """Deletes the shards once the output is written (and says how long writing took)."""
+        """Deletes the shards once the output is written (and says how long writing took); a part's view leaves
+        them to the whole's."""
+        if self.part is not None:
+            return
         shutil.rmtree(self.folder, ignore_errors=True)
         if self.finished:
             log.info("written %.1f s after the last batch", time.perf_counter() - self.finished)
@@ -81,15 +91,15 @@ def _read(path: str) -> Iterator[list]:
 
 
 def over_candidates(ctx, fn: Callable[[List[Tuple[str, Any]]], Sequence[Any]], load: Callable[[str], Any],
-                    batch_size: int = 1, workers: int = 0, pin_memory: bool = False,
-                    name: str = "results") -> Optional[Shards]:
+                    batch_size: int = 1, workers: int = 0, pin_memory: bool = False, name: str = "results",
+                    progress: Optional[Callable[[float], None]] = None) -> Optional[Shards]:
     """``fn`` over the candidates of the task, in batches, streamed to shard files (see the module docstring).
 
     ``load(path)`` runs in DataLoader workers; an image it cannot read (an ImageError) is skipped and logged
     (the shard says why). Any other failure of ``load`` is a fault of the run, not of the image: the task fails
     with its code; so does a run in which no candidate could be read. ``fn`` gets a batch's ``(path, loaded)``
-    pairs and returns one JSON-ready payload for each. Returns the shards on rank 0 (None on the others), once
-    every rank is done."""
+    pairs and returns one JSON-ready payload for each. ``progress`` (rank 0) gets the fraction done (default: the
+    task's). Returns the shards on rank 0 (None on the others), once every rank is done."""
     paths = ctx.candidates()
     rank, size = world()
     folder = shard_folder(ctx, name)
@@ -105,7 +115,7 @@ def over_candidates(ctx, fn: Callable[[List[Tuple[str, Any]]], Sequence[Any]], l
                 if rank == 0 and process_age() is not None:
                     log.info("first batch done %.1f s after the process started", process_age())
             if rank == 0:
-                ctx.progress(min(1.0, done / total))
+                (progress or ctx.progress)(min(1.0, done / total))
     if rank == 0 and first is not None and done > first[1]:
         seconds = time.perf_counter() - first[0]
         log.info("%d candidates in %.1f s after the first batch: %.2f ms each", done - first[1], seconds,

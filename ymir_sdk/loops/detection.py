@@ -16,7 +16,8 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..dataset.imagesize import image_size
-from ..mining import DetOutput, HeadMaps, aldd_scores, algorithm_name, cald_scores, entropy_scores
+from ..mining import (DetOutput, HeadMaps, aldd_scores, algorithm_name, cald_scores, entropy_scores,
+                      random_scores)
 from ..mining.base import DETECTION
 from ..results import Detection, detection_entry
 from .candidates import mine_randomly, over_candidates, write_detections, write_scores
@@ -103,13 +104,64 @@ def _scores(detector: Detector, name: str, num_classes: int, batch_size: int,
     """One batch's scores by the named algorithm (the one dispatch from names to :mod:`ymir_sdk.mining`)."""
     images, prepared = [im for _, (im, _) in items], [p for _, (_, p) in items]
     dets, heads = detector.detect(prepared, heads=name == "aldd")
-    if name == "aldd":
-        return aldd_scores(heads, class_weights).tolist()
-    dets = [d.above(conf_threshold) for d in dets]
-    if name == "entropy":
-        return entropy_scores(dets, num_classes).tolist()
+    if name != "cald":
+        return _scores_of(name, [p for p, _ in items], dets, heads, num_classes, class_weights, conf_threshold)
 
     def detect(imgs):
         return [d.above(conf_threshold) for d in detector.detect_images(imgs, batch_size)]
 
-    return cald_scores(images, dets, detect, num_classes).tolist()
+    return cald_scores(images, [d.above(conf_threshold) for d in dets], detect, num_classes).tolist()
+
+
+#: the algorithms whose scores come from inference's own forward pass (mine+infer runs them in one pass)
+FROM_INFERENCE = ("random", "entropy", "aldd")
+
+
+def _scores_of(name: str, paths: Sequence[str], dets: List[DetOutput], heads: Optional[HeadMaps], num_classes: int,
+               class_weights: Optional[Sequence[float]], conf_threshold: float) -> List[float]:
+    """Scores of the algorithms of :data:`FROM_INFERENCE` from a batch's detections (and head maps for aldd)."""
+    if name == "random":
+        return random_scores(paths).tolist()
+    if name == "aldd":
+        return aldd_scores(heads, class_weights).tolist()
+    return entropy_scores([d.above(conf_threshold) for d in dets], num_classes).tolist()
+
+
+def mine_and_infer(mine_ctx, infer_ctx, make_detector: Callable[[], Detector], algorithm: str, batch_size: int,
+                   workers: int = 0, pin_memory: bool = False, class_weights: Optional[Sequence[float]] = None,
+                   supported: Sequence[str] = DETECTION, mine_conf: float = 0.0, infer_conf: float = 0.0) -> bool:
+    """Mining and inference of one run in one pass over the pool, where the algorithm's scores come from the same
+    forward pass as the detections (:data:`FROM_INFERENCE`): one model load, each candidate through the model
+    once, its entry of infer-result.json and its score made together; result.tsv and infer-result.json as the
+    two tasks would write them. Returns False (nothing done) for the other algorithms and where the two tasks'
+    settings of the model differ (``mine_ctx.params`` and ``infer_ctx.params`` disagree on a key both have)."""
+    name = algorithm_name(algorithm, 2, supported)
+    mine_p, infer_p = mine_ctx.params, infer_ctx.params
+    differ = sorted(k for k in set(type(mine_p).model_fields) & set(type(infer_p).model_fields)
+                    if k not in _TASK_KEYS and getattr(mine_p, k) != getattr(infer_p, k))
+    if name not in FROM_INFERENCE or differ:
+        log.info("mine+infer: two passes over the pool (%s)", f"the mining and inference settings differ: {differ}"
+                 if differ else f"{name} needs its own forward passes")
+        return False
+    detector, names = make_detector(), infer_ctx.class_names
+
+    def both(items):
+        dets, heads = detector.detect([p for _, (_, p) in items], heads=name == "aldd")
+        scores = _scores_of(name, [p for p, _ in items], dets, heads, len(names), class_weights, mine_conf)
+        return [[_entry(path, to_detections(d, infer_conf), names), s] for (path, _), d, s in zip(items, dets, scores)]
+
+    def progress(fraction):
+        mine_ctx.progress(fraction)
+        infer_ctx.progress(fraction)
+
+    log.info("mine+infer: one pass over the pool (%s scores come from inference's forward passes)", name)
+    shards = over_candidates(mine_ctx, both, detector.load, batch_size, workers, pin_memory, "with-infer", progress)
+    if shards is not None:
+        write_scores(mine_ctx, shards.of(1))
+        write_detections(infer_ctx, shards.of(0))
+        shards.remove()
+    return True
+
+
+#: keys that differ between the two tasks by design (which task, its template), not model settings
+_TASK_KEYS = {"mining_algorithm", "task"}

@@ -158,3 +158,13 @@ class OpenMMLabExecutor(Executor):
         detection.mine(ctx, lambda: self.detector(ctx), p.mining_algorithm, p.samples_per_gpu, p.workers_per_gpu,
                        class_weights=getattr(p, "class_distribution_scores", None), supported=supported,
                        conf_threshold=p.conf_threshold)
+
+    def mine_and_infer(self, mine, infer) -> bool:
+        p = mine.params
+        name = algorithm_name(p.mining_algorithm, 2, self.mining_algorithms)
+        supported = self.algorithms(mine) if name == "aldd" else self.mining_algorithms
+        return detection.mine_and_infer(mine, infer, lambda: self.detector(infer), p.mining_algorithm,
+                                        p.samples_per_gpu, p.workers_per_gpu,
+                                        class_weights=getattr(p, "class_distribution_scores", None),
+                                        supported=supported, mine_conf=p.conf_threshold,
+                                        infer_conf=infer.params.conf_threshold)

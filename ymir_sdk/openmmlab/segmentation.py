@@ -299,6 +299,9 @@ class SemanticOpenMMLabExecutor(OpenMMLabExecutor):
                              f"class_names {len(class_names)}")
         return False
 
+    def mine_and_infer(self, mine, infer) -> bool:
+        return False  # label maps for inference, class probabilities for mining: two passes
+
     def infer(self, ctx) -> None:
         p = ctx.params
         segmentation.infer(ctx, self.segmenter(ctx), p.samples_per_gpu, p.workers_per_gpu)
