@@ -112,8 +112,9 @@ def over_candidates(ctx, fn: Callable[[List[Tuple[str, Any]]], Sequence[Any]], l
             done += len(batch)
             if first is None:
                 first = (time.perf_counter(), done)
-                if rank == 0 and process_age() is not None:
-                    log.info("first batch done %.1f s after the process started", process_age())
+                age = process_age() if rank == 0 else None
+                if age is not None:
+                    log.info("first batch done %.1f s after the process started", age)
             if rank == 0:
                 (progress or ctx.progress)(min(1.0, done / total))
     if rank == 0 and first is not None and done > first[1]:

@@ -138,7 +138,7 @@ def mine_and_infer(mine_ctx, infer_ctx, make_detector: Callable[[], Detector], a
     name = algorithm_name(algorithm, 2, supported)
     mine_p, infer_p = mine_ctx.params, infer_ctx.params
     differ = sorted(k for k in set(type(mine_p).model_fields) & set(type(infer_p).model_fields)
-                    if k not in _TASK_KEYS and getattr(mine_p, k) != getattr(infer_p, k))
+                    if getattr(mine_p, k) != getattr(infer_p, k))
     if name not in FROM_INFERENCE or differ:
         log.info("mine+infer: two passes over the pool (%s)", f"the mining and inference settings differ: {differ}"
                  if differ else f"{name} needs its own forward passes")
@@ -162,6 +162,3 @@ def mine_and_infer(mine_ctx, infer_ctx, make_detector: Callable[[], Detector], a
         shards.remove()
     return True
 
-
-#: keys that differ between the two tasks by design (which task, its template), not model settings
-_TASK_KEYS = {"mining_algorithm", "task"}
