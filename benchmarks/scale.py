@@ -12,7 +12,12 @@ executor: the slope of the peak in MB per 1,000 images between N and 10N, and th
 N's. Targets: slope <= 5 MB per 1,000 images, time per image at 10N within 10 % of N's. Absolute times are this
 machine's; compare within one run.
 
-    .venv/bin/python benchmarks/scale.py [--executors yolov5,mmdet] [--n 500] [--procs 1,2] [--work bench-scale]
+``--compare``: each pool also runs as two platform tasks, ``mine`` then ``infer`` (two processes, two model loads,
+two passes), right after its ``mine+infer``; the lines say which, and the summary gives mine+infer's wall time and
+loop time per image over the two tasks' (where the executor runs mine+infer in one pass, the gain of that pass).
+
+    .venv/bin/python benchmarks/scale.py [--executors yolov5,mmdet] [--n 500] [--procs 1,2] [--compare]
+        [--work bench-scale]
 """
 import argparse
 import importlib.util
@@ -114,13 +119,14 @@ def main():
     ap.add_argument("--n0", type=int, default=20, help="the smallest pool")
     ap.add_argument("--procs", default="1,2")
     ap.add_argument("--work", default=os.path.join(ROOT, "bench-scale"))
+    ap.add_argument("--compare", action="store_true", help="also run each pool as two tasks, mine then infer")
     args = ap.parse_args()
     specs = _specs()
     sizes = (args.n0, args.n, 10 * args.n)
     print(f"mine+infer, pools of {sizes[0]}, {sizes[1]} and {sizes[2]} generated candidates; {os.cpu_count()} cores")
-    print(f"{'executor':22} {'procs':>5} {'pool':>6} {'wall s':>8} {'peak MB':>8} {'ms/image':>9} "
+    print(f"{'executor':22} {'procs':>5} {'pool':>6} {'tasks':>10} {'wall s':>8} {'peak MB':>8} {'ms/image':>9} "
           f"{'to 1st batch s':>14} {'last batch to out s':>19}")
-    summary = []
+    summary, compared = [], []
     for name in args.executors.split(","):
         spec = specs[name]
         work = os.path.join(args.work, name)
@@ -134,20 +140,38 @@ def main():
             for n in sizes:
                 pool = _dataset(spec, os.path.join(args.work, f"pool-{spec.dataset}-{spec.size[0]}-"
                                                               f"{spec.object_type}-{n}"), 0, n, 1)
-                task = os.path.join(work, f"task-{procs}-{n}")
-                env_file = _lay_out(spec, pool, task, "mine+infer", dict(spec.model_task), model=train)
-                seconds, peak = _start(spec, env_file, procs, task + ".log")
-                per_image, first, written = _from_log(task + ".log")
-                shutil.rmtree(task, ignore_errors=True)
-                runs.append((n, peak, per_image))
-                print(f"{name:22} {procs:>5} {n:>6} {seconds:>8.1f} {peak:>8.0f} {per_image:>9.2f} {first:>14.1f} "
-                      f"{written:>19.2f}", flush=True)
+                variants = [["mine+infer"]] + ([["mine", "infer"]] if args.compare and n != sizes[0] else [])
+                measured = []
+                for tasks in variants:
+                    seconds = peak = per_image = written = 0.0
+                    first = float("nan")
+                    for t in tasks:
+                        task = os.path.join(work, f"task-{procs}-{n}-{t}")
+                        env_file = _lay_out(spec, pool, task, t, dict(spec.model_task), model=train)
+                        s, m = _start(spec, env_file, procs, task + ".log")
+                        p, f, w = _from_log(task + ".log")
+                        shutil.rmtree(task, ignore_errors=True)
+                        seconds, peak, per_image, written = seconds + s, max(peak, m), per_image + p, written + w
+                        first = f if t == tasks[0] else first
+                    measured.append((seconds, per_image))
+                    label = ",".join(tasks)
+                    print(f"{name:22} {procs:>5} {n:>6} {label:>10} {seconds:>8.1f} {peak:>8.0f} {per_image:>9.2f} "
+                          f"{first:>14.1f} {written:>19.2f}", flush=True)
+                    if tasks == ["mine+infer"]:
+                        runs.append((n, peak, per_image))
+                if len(measured) == 2:
+                    (s1, p1), (s2, p2) = measured
+                    compared.append((name, procs, n, s1 / s2, p1 / p2))
             (_, _, _), (n1, m1, p1), (n2, m2, p2) = runs
             summary.append((name, procs, (m2 - m1) / ((n2 - n1) / 1000), p2 / p1))
     print(f"\n{'executor':22} {'procs':>5} {'MB/1000 images':>14} {'ms/image 10N/N':>14}")
     for name, procs, slope, ratio in summary:
         print(f"{name:22} {procs:>5} {slope:>14.1f} {ratio:>14.2f}")
-
+    if compared:
+        print("\nmine+infer against two tasks (mine, then infer), same pool, one after the other")
+        print(f"{'executor':22} {'procs':>5} {'pool':>6} {'wall':>8} {'ms/image':>9}")
+        for name, procs, n, wall, per_image in compared:
+            print(f"{name:22} {procs:>5} {n:>6} {wall:>7.2f}x {per_image:>8.2f}x")
 
 if __name__ == "__main__":
     main()
