@@ -7,12 +7,19 @@ eighth of the size, on the same number of threads: all the input a training conv
 drops an image whose pixels do not decode), and (d) ``convert_to_coco`` (parse, image sizes with EXIF, the pixel
 check, rules, the cache key, JSON written atomically; the cache is removed before each run). The four run in
 interleaved rounds and each keeps its best round. Prints the ratios. Target: (d) within 1.5x of (c).
+
+``--memory N``: conversions at scale instead. Index files of N and 10N lines (64x48 PNGs, 1-5 boxes each) are
+converted to COCO and to YOLO, each in a fresh process that reads the index and converts it; prints each one's
+peak RSS, the peak of a process that only reads the index, and the slope of the conversion's peak in MB per
+1,000 lines between N and 10N (target, as for inference and mining: <= 5).
 """
 import argparse
 import io
 import os
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,10 +29,14 @@ from ymir_sdk.dataset import convert_to_coco
 from timing import best_times
 
 
-def generate(root: str, n: int):
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def generate(root: str, n: int, size=(640, 480)):
     rng = random.Random(0)
+    w, h = size
     buf = io.BytesIO()
-    Image.new("RGB", (640, 480), (90, 90, 90)).save(buf, format="PNG")
+    Image.new("RGB", size, (90, 90, 90)).save(buf, format="PNG")
     png = buf.getvalue()
     pairs = []
     for i in range(n):
@@ -36,8 +47,8 @@ def generate(root: str, n: int):
             f.write(png)
         lines = []
         for _ in range(rng.randint(1, 5)):
-            x, y = rng.randint(0, 500), rng.randint(0, 350)
-            lines.append(f"{rng.randint(0, 2)}, {x}, {y}, {x + rng.randint(5, 130)}, {y + rng.randint(5, 120)}, "
+            x, y = rng.randint(0, w * 25 // 32), rng.randint(0, h * 23 // 32)
+            lines.append(f"{rng.randint(0, 2)}, {x}, {y}, {x + rng.randint(1, w // 5)}, {y + rng.randint(1, h // 4)}, "
                          f"-1.0, 0.0\n")
         with open(ann, "w") as f:
             f.write("".join(lines))
@@ -45,11 +56,56 @@ def generate(root: str, n: int):
     return pairs
 
 
+CHILD = """
+import resource, sys, time
+from ymir_sdk.dataset import convert_to_coco, convert_to_yolo, read_pairs
+index, out, kind = sys.argv[1:4]
+start = time.perf_counter()
+pairs = read_pairs(index)
+if kind == "coco":
+    convert_to_coco({"train": pairs}, ["a", "b", "c"], out)
+elif kind == "yolo":
+    convert_to_yolo({"train": pairs}, ["a", "b", "c"], out)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, time.perf_counter() - start)
+"""
+
+
+def memory(n: int):
+    """Peak RSS of conversions of n and 10n index lines, each in a fresh process."""
+    root = tempfile.mkdtemp(prefix="ymir-bench-")
+    try:
+        print(f"{'lines':>8} {'converter':>10} {'peak MB':>8} {'s':>7}")
+        peaks = {}
+        for lines in (n, 10 * n):
+            folder = os.path.join(root, str(lines))
+            index = os.path.join(folder, "index.tsv")
+            os.makedirs(folder)
+            with open(index, "w") as f:
+                f.writelines(f"{image}\t{ann}\n" for image, ann in generate(folder, lines, (64, 48)))
+            for kind in ("index", "coco", "yolo"):
+                out = subprocess.run([sys.executable, "-c", CHILD, index, os.path.join(folder, "out"), kind],
+                                     check=True, capture_output=True, text=True,
+                                     env=dict(os.environ, PYTHONPATH=ROOT)).stdout.split()
+                peaks[lines, kind] = float(out[0])
+                print(f"{lines:>8} {kind:>10} {float(out[0]):>8.0f} {float(out[1]):>7.1f}", flush=True)
+            shutil.rmtree(folder)
+        for kind in ("index", "coco", "yolo"):
+            slope = (peaks[10 * n, kind] - peaks[n, kind]) / (9 * n / 1000)
+            print(f"{kind}: {slope:.2f} MB per 1,000 lines" + ("" if kind == "index" else
+                  f" ({slope - (peaks[10 * n, 'index'] - peaks[n, 'index']) / (9 * n / 1000):.2f} above the "
+                  f"index's own)"))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--memory", type=int, default=0, metavar="N", help="peak memory of conversions of N and 10N lines")
     args = ap.parse_args()
+    if args.memory:
+        return memory(args.memory)
     root = tempfile.mkdtemp(prefix="ymir-bench-")
     try:
         pairs = generate(root, args.files)

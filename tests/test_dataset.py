@@ -393,7 +393,9 @@ def _reference_coco(records, class_names):
 @pytest.mark.parametrize("lines", [["0, 10, 10, 19, 29", "1, 0, 0, 9, 9"],          # integral: written as ints
                                    ["0, 10.5, 10.25, 19.125, 29", "1, 0, 0, 9, 9"]])  # fractional: floats
 def test_coco_json_equals_the_obvious_encoding_and_escapes_names(tmp_path, lines):
-    from ymir_sdk.dataset.convert import coco_json
+    """Also written in pieces of a few images (a split of a million is never held whole as text): the same text,
+    whichever pieces hold an image without objects or a fractional number."""
+    from ymir_sdk.dataset.convert import coco_json, coco_json_parts
 
     odd = tmp_path / 'quote" back\\slash ünï.png'
     pairs = _pairs(tmp_path, [lines, [], lines[:1]])
@@ -405,6 +407,11 @@ def test_coco_json_equals_the_obvious_encoding_and_escapes_names(tmp_path, lines
     assert json.loads(text)["images"][3]["file_name"] == str(odd)
     fractional = "." in lines[0]
     assert ('"bbox":[10.5,10.25,' in text) == fractional and ('"bbox":[10,10,10,20]' in text) == (not fractional)
+    for segmentation in ("none", "rotated", "masks"):
+        whole = coco_json(records, ["a", "b"], segmentation)
+        for chunk in (1, 2, 3):
+            parts = list(coco_json_parts(records, ["a", "b"], segmentation, chunk=chunk))
+            assert "".join(parts) == whole and len(parts) > 4
 
 
 def test_cache_key_follows_the_content_not_the_mtime(tmp_path):

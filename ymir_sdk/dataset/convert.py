@@ -16,7 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import yaml
@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
     fcntl = None  # type: ignore
 
 from ..errors import DatasetError, ImageError
-from ..io import atomic_write_bytes, atomic_write_text
+from ..io import atomic_output, atomic_write_bytes, atomic_write_text
 from . import rotated
 from .annotations import ConversionStats, ImageRecord, RecordSet, load_records, read_bytes
 from .imagesize import check_pixels
@@ -134,6 +134,10 @@ def _load(splits: Dict[str, Pairs], class_names: Sequence[str], require_objects:
 Loaded = Dict[str, Tuple[List[ImageRecord], ConversionStats]]
 
 
+#: images checked at once by :func:`decodable` (its thread pool's queue)
+DECODE_BATCH = 1024
+
+
 def decodable(pairs: Pairs, stats: ConversionStats) -> Pairs:
     """The pairs whose image's pixels decode (:func:`~.imagesize.check_pixels`, as training will read them; on
     threads - the decoders release the GIL); the others are dropped and counted as unreadable images, as
@@ -148,8 +152,11 @@ def decodable(pairs: Pairs, stats: ConversionStats) -> Pairs:
         return True
 
     images = list(dict.fromkeys(image for image, _ in pairs))
+    bad = set()
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        bad = {image for image, good in zip(images, pool.map(ok, images)) if not good}
+        for i in range(0, len(images), DECODE_BATCH):  # a future per image in flight, not per image of the split
+            batch = images[i:i + DECODE_BATCH]
+            bad.update(image for image, good in zip(batch, pool.map(ok, batch)) if not good)
     if not bad:
         return pairs
     stats.unreadable_images.extend(image for image in images if image in bad)
@@ -169,39 +176,88 @@ def _convert(splits: Dict[str, Pairs], class_names: Sequence[str], out: str, opt
 
 
 # ----------------------------------------------------------------------------------------------- COCO
-def _numbers(values: np.ndarray) -> Tuple[np.ndarray, str]:
-    """Values and their %-format: integers as ``%d`` when every value is integral (ark/VOC pixel boxes: the
+def _number_format(values: np.ndarray) -> str:
+    """The %-format of ``values``: integers as ``%d`` when every value is integral (ark/VOC pixel boxes: the
     common case, and the cheapest to format), else ``%r`` (the shortest text that reads back the same float)."""
     if values.size == 0 or (np.array_equal(values, np.round(values)) and np.abs(values).max() < 2 ** 53):
-        return values.astype(np.int64), "%d"
-    return values, "%r"
+        return "%d"
+    return "%r"
+
+
+#: images per piece of a COCO json being written: what is formatted at once (a few MB of text), so a split of a
+#: million images is written in pieces instead of held whole as text and Python numbers
+COCO_CHUNK = 20000
 
 
 def coco_json(records: Sequence[ImageRecord], class_names: Sequence[str], segmentation: str = "none") -> str:
     """COCO json text; ``file_name`` is the absolute image path; category ids are 0-based class indices.
     ``segmentation``: ``none`` (boxes), ``masks`` (the source polygons/RLE), ``rotated`` (4-corner polygons of
-    the rotated boxes, plus ``rotate_angle``). The hot path of dataset conversion (tens of thousands of objects):
-    the text is formatted by one %-operation per section over the split's arrays (:class:`RecordSet`)."""
-    dumps = json.dumps
+    the rotated boxes, plus ``rotate_angle``). The text of :func:`coco_json_parts`, joined."""
+    return "".join(coco_json_parts(records, class_names, segmentation))
+
+
+def coco_json_parts(records: Sequence[ImageRecord], class_names: Sequence[str], segmentation: str = "none",
+                    chunk: int = COCO_CHUNK) -> Iterator[str]:
+    """:func:`coco_json`'s text in pieces of at most ``chunk`` images (their rows, then their objects' rows): the
+    hot path of dataset conversion, each piece formatted by one %-operation over the split's arrays
+    (:class:`RecordSet`); the whole text is never held."""
     rs = RecordSet.of(records)
-    counts = np.diff(rs.offsets)
     boxes = rs.boxes.reshape(-1, 4)
-    n = len(boxes)
-    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-    area = xywh[:, 2] * xywh[:, 3]
+    counts = np.diff(rs.offsets)
+    # one number format for the whole split (the same text whatever the chunk): integers where every value is one
+    fmt = _number_format(np.concatenate([boxes.ravel(), _areas(rs, boxes, segmentation, 0, len(boxes))]))
+    yield '{"images":['
+    for i in range(0, len(rs), chunk):
+        yield ("," if i else "") + _coco_images(rs, i, min(i + chunk, len(rs)))
+    yield '],"annotations":['
+    sep = ""
+    for i in range(0, len(rs), chunk):
+        j = min(i + chunk, len(rs))
+        if rs.offsets[j] > rs.offsets[i]:
+            yield sep + _coco_annotations(rs, boxes, counts, segmentation, fmt, i, j)
+            sep = ","
+    yield '],"categories":' + json.dumps([{"id": i, "name": n, "supercategory": "none"}
+                                         for i, n in enumerate(class_names)]) + "}"
+
+
+def _areas(rs: RecordSet, boxes: np.ndarray, segmentation: str, a: int, b: int) -> np.ndarray:
+    """The COCO areas of objects ``a:b``: the box's, or a mask's stored area where it has one."""
+    area = (boxes[a:b, 2] - boxes[a:b, 0]) * (boxes[a:b, 3] - boxes[a:b, 1])
+    if segmentation == "masks" and rs.areas is not None:
+        area = np.where(rs.areas[a:b] > 0, rs.areas[a:b], area)
+    return area
+
+
+def _coco_images(rs: RecordSet, i: int, j: int) -> str:
+    names = rs.images[i:j]
+    if json.dumps(names, separators=(",", ":")) != '["' + '","'.join(names) + '"]':  # some name needs escaping
+        names = [json.dumps(name)[1:-1] for name in names]
+    sizes = np.column_stack([np.asarray(rs.widths[i:j], dtype=np.int64), np.asarray(rs.heights[i:j], dtype=np.int64)])
+    rows = zip(range(i + 1, j + 1), names, *sizes.T.tolist())
+    return ",".join(['{"id":%d,"file_name":"%s","width":%d,"height":%d}'] * (j - i)) % \
+        tuple(itertools.chain.from_iterable(rows))
+
+
+def _coco_annotations(rs: RecordSet, boxes: np.ndarray, counts: np.ndarray, segmentation: str, fmt: str, i: int,
+                      j: int) -> str:
+    """The annotation rows of images ``i:j`` (ids continue the split's numbering)."""
+    a, b = int(rs.offsets[i]), int(rs.offsets[j])
+    part = boxes[a:b]
+    xywh = np.concatenate([part[:, :2], part[:, 2:] - part[:, :2]], axis=1)
     extra = None
     if segmentation == "masks":
-        if rs.areas is not None:
-            area = np.where(rs.areas > 0, rs.areas, area)
-        segs = rs.segmentations or [None] * n
-        extra = [',"segmentation":' + dumps(seg or [[x, y, x + w, y, x + w, y + h, x, y + h]])
+        segs = rs.segmentations[a:b] if rs.segmentations else [None] * (b - a)
+        extra = [',"segmentation":' + json.dumps(seg or [[x, y, x + w, y, x + w, y + h, x, y + h]])
                  for (x, y, w, h), seg in zip(xywh.tolist(), segs)]
     elif segmentation == "rotated":
-        polys = rotated.corners(rotated.rboxes_from_boxes(boxes, rs.angles)).tolist()
-        extra = [f',"segmentation":[{poly}],"rotate_angle":{a!r}' for poly, a in zip(polys, rs.angles.tolist())]
-    values, fmt = _numbers(np.column_stack([xywh, area]))
-    columns = np.column_stack([np.arange(1, n + 1), np.repeat(np.arange(1, len(rs) + 1), counts),
-                               rs.classes.astype(np.int64)])
+        angles = rs.angles[a:b]
+        polys = rotated.corners(rotated.rboxes_from_boxes(part, angles)).tolist()
+        extra = [f',"segmentation":[{poly}],"rotate_angle":{t!r}' for poly, t in zip(polys, angles.tolist())]
+    values = np.column_stack([xywh, _areas(rs, boxes, segmentation, a, b)])
+    if fmt == "%d":
+        values = values.astype(np.int64)
+    columns = np.column_stack([np.arange(a + 1, b + 1), np.repeat(np.arange(i + 1, j + 1), counts[i:j]),
+                               rs.classes[a:b].astype(np.int64)])
     template = ('{"id":%d,"image_id":%d,"category_id":%d,"bbox":[' + ",".join([fmt] * 4) + '],"area":' + fmt +
                 ',"iscrowd":0' + ("%s}" if extra is not None else "}"))
     if fmt == "%d" and extra is None:
@@ -209,16 +265,7 @@ def coco_json(records: Sequence[ImageRecord], class_names: Sequence[str], segmen
     else:
         cols = columns.T.tolist() + values.T.tolist() + ([extra] if extra is not None else [])
         flat = tuple(itertools.chain.from_iterable(zip(*cols)))
-    annotations = ",".join([template] * n) % flat
-    names = list(rs.images)
-    if dumps(names, separators=(",", ":")) != '["' + '","'.join(names) + '"]':  # some name needs escaping
-        names = [dumps(name)[1:-1] for name in names]
-    sizes = np.column_stack([np.asarray(rs.widths, dtype=np.int64), np.asarray(rs.heights, dtype=np.int64)])
-    image_rows = zip(range(1, len(rs) + 1), names, *sizes.T.tolist())
-    images = ",".join(['{"id":%d,"file_name":"%s","width":%d,"height":%d}'] * len(rs)) % \
-        tuple(itertools.chain.from_iterable(image_rows))
-    categories = dumps([{"id": i, "name": n, "supercategory": "none"} for i, n in enumerate(class_names)])
-    return f'{{"images":[{images}],"annotations":[{annotations}],"categories":{categories}}}'
+    return ",".join([template] * (b - a)) % flat
 
 
 def coco_dict(records: Sequence[ImageRecord], class_names: Sequence[str], segmentation: str = "none") -> dict:
@@ -234,7 +281,8 @@ def convert_to_coco(splits: Dict[str, Pairs], class_names: Sequence[str], out_di
     def write(target: str, loaded: Loaded) -> None:
         os.makedirs(target)
         for split, (records, _) in loaded.items():
-            atomic_write_text(os.path.join(target, f"{split}.json"), coco_json(records, class_names, segmentation))
+            with atomic_output(os.path.join(target, f"{split}.json")) as tmp, open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(coco_json_parts(records, class_names, segmentation))
 
     _convert(splits, class_names, out, ("coco", segmentation), True, write)
     return {split: os.path.join(out, f"{split}.json") for split in splits}
