@@ -291,16 +291,19 @@ def _first_of_each_name(entries: Iterable[Tuple[str, Any]]) -> Iterator[Tuple[st
         yield name, image, entry
 
 
-def write_detection_entries(path: str, entries: Iterable[Tuple[str, dict]]) -> Tuple[int, int]:
+def write_detection_entries(path: str, entries: Iterable[Tuple[str, Union[dict, str]]]) -> Tuple[int, int]:
     """infer-result.json, ``{"detection": {basename: {"boxes": [...]}}}``, streamed from (image path, entry)
-    pairs in the order given (each entry made and checked by :func:`detection_entry`): nothing but one entry is
-    held, whatever the pool's size. Written atomically. Returns (images, boxes)."""
+    pairs in the order given (each entry made and checked by :func:`detection_entry`; given as a dict, or as its
+    JSON text - a shard's line, copied as it is): nothing but one entry is held, whatever the pool's size.
+    Written atomically. Returns (images, boxes)."""
     images = boxes = 0
     with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write('{"detection":{')
         for name, _, entry in _first_of_each_name(entries):
-            f.write(("," if images else "") + _json(name) + ":" + _json(entry))
-            images, boxes = images + 1, boxes + len(entry["boxes"])
+            text = entry if isinstance(entry, str) else _json(entry)
+            f.write(("," if images else "") + _json(name) + ":" + text)
+            # a key of each box; never inside a string value (JSON escapes every quote there)
+            images, boxes = images + 1, boxes + text.count('"class_name":')
         f.write("}}")
     return images, boxes
 

@@ -4,12 +4,14 @@ Each rank takes its share of the candidates (:func:`ymir_sdk.dist.shard_batches`
 DataLoader workers), turns each batch's model outputs into what the task writes of each candidate (its entry of
 infer-result.json, its mining score) as soon as the batch is done, and appends that to its own shard file: one
 JSON line per candidate, ``[index, 1, payload]``, or ``[index, 0, reason]`` for an image that could not be read
-(skipped and logged). Nothing per candidate stays in memory. When every rank is done, rank 0 reads the shards
+(skipped and logged); a pass that makes several tasks' results keeps each task's part in a file of its own.
+Nothing per candidate stays in memory. When every rank is done, rank 0 reads the shards
 back merged in candidate order (:meth:`Shards.records`: every candidate exactly once, checked) and the writers of
 :mod:`ymir_sdk.results` stream them into the task's outputs.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import heapq
 import json
@@ -41,25 +43,26 @@ class Shards:
     skipped: int
     #: when the last rank finished its last batch (perf_counter)
     finished: float = 0.0
-    #: payloads that hold one part per task (a pass that infers and mines): the part these records give
+    #: a loop that wrote one part per task (a pass that infers and mines): the part these records give
     part: Optional[int] = None
 
     def of(self, part: int) -> "Shards":
-        """The same shards giving part ``part`` of each payload (the files stay until this object's removal)."""
+        """The same loop's part ``part`` (the files stay until the whole's removal)."""
         return dataclasses.replace(self, part=part)
 
     def files(self) -> List[str]:
-        return [shard_file(self.folder, r) for r in range(self.ranks)]
+        return [shard_file(self.folder, r, self.part) for r in range(self.ranks)]
 
-    def records(self) -> Iterator[Tuple[str, bool, Any]]:
+    def records(self, raw: bool = False) -> Iterator[Tuple[str, bool, Any]]:
         """(path, found, payload or the reason it was skipped) of every candidate exactly once, in candidate
-        order: the ranks' shards merged as they are read (each is in index order)."""
+        order: the ranks' shards merged as they are read (each is in index order). ``raw``: each payload as its
+        JSON text, not parsed (for a writer that copies it into its output)."""
         expected = 0
-        for i, ok, value in heapq.merge(*(_read(f) for f in self.files()), key=lambda r: r[0]):
+        for i, ok, value in heapq.merge(*(_read(f, raw) for f in self.files()), key=lambda r: r[0]):
             if i != expected:
                 raise YmirError(f"the shards of {self.folder} hold candidate {i} where {expected} was due")
             expected += 1
-            yield self.paths[i], bool(ok), value[self.part] if ok and self.part is not None else value
+            yield self.paths[i], bool(ok), value
         if expected != len(self.paths):
             raise YmirError(f"the shards of {self.folder} hold {expected} of {len(self.paths)} candidates")
 
@@ -80,35 +83,44 @@ def shard_folder(ctx, name: str = "results") -> str:
     return folder
 
 
-def shard_file(folder: str, rank: int) -> str:
-    return os.path.join(folder, f"rank-{rank}.jsonl")
+def shard_file(folder: str, rank: int, part: Optional[int] = None) -> str:
+    return os.path.join(folder, f"rank-{rank}.jsonl" if part is None else f"rank-{rank}.part-{part}.jsonl")
 
 
-def _read(path: str) -> Iterator[list]:
+def _read(path: str, raw: bool = False) -> Iterator[list]:
+    """A shard's records; ``raw``: a found candidate's payload as its JSON text (the line is ``[i,1,<payload>]``
+    as :func:`_write_batch` wrote it: the text between the second comma and the closing bracket)."""
     with open(path, encoding="utf-8") as f:
         for line in f:
-            yield json.loads(line)
+            if raw and line[line.index(",") + 1] == "1":
+                a = line.index(",")
+                yield [int(line[1:a]), 1, line[a + 3:line.rindex("]")]]
+            else:
+                yield json.loads(line)
 
 
 def over_candidates(ctx, fn: Callable[[List[Tuple[str, Any]]], Sequence[Any]], load: Callable[[str], Any],
                     batch_size: int = 1, workers: int = 0, pin_memory: bool = False, name: str = "results",
-                    progress: Optional[Callable[[float], None]] = None) -> Optional[Shards]:
+                    progress: Optional[Callable[[float], None]] = None, parts: int = 0) -> Optional[Shards]:
     """``fn`` over the candidates of the task, in batches, streamed to shard files (see the module docstring).
 
     ``load(path)`` runs in DataLoader workers; an image it cannot read (an ImageError) is skipped and logged
     (the shard says why). Any other failure of ``load`` is a fault of the run, not of the image: the task fails
     with its code; so does a run in which no candidate could be read. ``fn`` gets a batch's ``(path, loaded)``
-    pairs and returns one JSON-ready payload for each. ``progress`` (rank 0) gets the fraction done (default: the
-    task's). Returns the shards on rank 0 (None on the others), once every rank is done."""
+    pairs and returns one JSON-ready payload for each (with ``parts``: a sequence of that many payloads, one per
+    task, each kept in its own shard files: :meth:`Shards.of`). ``progress`` (rank 0) gets the fraction done
+    (default: the task's). Returns the shards on rank 0 (None on the others), once every rank is done."""
     paths = ctx.candidates()
     rank, size = world()
     folder = shard_folder(ctx, name)
     done = found = 0
     total = max(1, len(range(rank, len(paths), size)))
     first = None
-    with open(shard_file(folder, rank), "w", encoding="utf-8") as out:
+    with contextlib.ExitStack() as stack:
+        outs = [stack.enter_context(open(shard_file(folder, rank, part), "w", encoding="utf-8"))
+                for part in (range(parts) if parts else [None])]
         for batch in shard_batches(paths, batch_size, load, workers, pin_memory):
-            found += _write_batch(out, batch, fn, paths)
+            found += _write_batch(outs, batch, fn, paths)
             done += len(batch)
             if first is None:
                 first = (time.perf_counter(), done)
@@ -130,8 +142,9 @@ def over_candidates(ctx, fn: Callable[[List[Tuple[str, Any]]], Sequence[Any]], l
     return Shards(folder, paths, size, found_all, sum(d for d, _ in counts) - found_all, time.perf_counter())
 
 
-def _write_batch(out, batch: List[Tuple[int, Any]], fn, paths: Sequence[str]) -> int:
-    """One batch through ``fn``, each candidate's record appended to the shard; returns how many loaded."""
+def _write_batch(outs, batch: List[Tuple[int, Any]], fn, paths: Sequence[str]) -> int:
+    """One batch through ``fn``, each candidate's record appended to the shard (each part's to its own: ``outs``
+    holds one file per part, or one file for whole payloads); returns how many loaded."""
     good = []
     for i, item in batch:
         if isinstance(item, ImageError):
@@ -144,10 +157,12 @@ def _write_batch(out, batch: List[Tuple[int, Any]], fn, paths: Sequence[str]) ->
     if len(results) != len(good):
         raise YmirError(f"a batch of {len(good)} candidates gave {len(results)} results")
     by_index = dict(zip((i for i, _ in good), results))
-    for i, item in batch:
-        record = [i, 1, by_index[i]] if i in by_index else [i, 0, " ".join(str(item).split())]
-        out.write(json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n")
-    out.flush()  # on disk as the batch is done
+    for k, out in enumerate(outs):
+        for i, item in batch:
+            record = [i, 1, by_index[i] if len(outs) == 1 else by_index[i][k]] if i in by_index else \
+                [i, 0, " ".join(str(item).split())]
+            out.write(json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n")
+        out.flush()  # on disk as the batch is done
     return len(good)
 
 
@@ -186,7 +201,7 @@ def write_detections(ctx, shards: Optional[Shards]) -> None:
     candidate once, in candidate order, an unreadable one with no boxes."""
     if shards is None:
         return
-    entries = ((path, entry if ok else {"boxes": []}) for path, ok, entry in shards.records())
+    entries = ((path, entry if ok else '{"boxes":[]}') for path, ok, entry in shards.records(raw=True))
     images, boxes = write_detection_entries(ctx.env.output.infer_result_file, entries)
     (log.info if boxes else log.warning)("%d boxes on %d images (%d unreadable)", boxes, images, shards.skipped)
     shards.remove()

@@ -155,7 +155,8 @@ def mine_and_infer(mine_ctx, infer_ctx, make_detector: Callable[[], Detector], a
         infer_ctx.progress(fraction)
 
     log.info("mine+infer: one pass over the pool (%s scores come from inference's forward passes)", name)
-    shards = over_candidates(mine_ctx, both, detector.load, batch_size, workers, pin_memory, "with-infer", progress)
+    shards = over_candidates(mine_ctx, both, detector.load, batch_size, workers, pin_memory, "with-infer", progress,
+                             parts=2)
     if shards is not None:
         write_scores(mine_ctx, shards.of(1))
         write_detections(infer_ctx, shards.of(0))
