@@ -16,8 +16,13 @@ machine's; compare within one run.
 two passes), right after its ``mine+infer``; the lines say which, and the summary gives mine+infer's wall time and
 loop time per image over the two tasks' (where the executor runs mine+infer in one pass, the gain of that pass).
 
+``--random N``: a million candidates and bad input instead. ``random`` mining (no model: each candidate's header
+is read, it gets its reproducible score) with the first executor named, on pools of N and 10N tiny PNGs of which
+one in 1,000 is not an image, one process; prints the wall time and the peak RSS per pool and the slope, and
+checks result.tsv: every candidate exactly once, the unreadable ones last.
+
     .venv/bin/python benchmarks/scale.py [--executors yolov5,mmdet] [--n 500] [--procs 1,2] [--compare]
-        [--work bench-scale]
+        [--random N] [--work bench-scale]
 """
 import argparse
 import importlib.util
@@ -112,6 +117,58 @@ def _from_log(log):
     return per_image, float(first[0]) if first else float("nan"), written
 
 
+def _trained(spec, work):
+    """The executor's one-epoch training (its work folder), made once."""
+    train = os.path.join(work, "train")
+    if not os.path.exists(os.path.join(train, "out", "models", "result.yaml")):
+        data = _dataset(spec, os.path.join(work, "train-data"), 16, 4, 0)
+        env_file = _lay_out(spec, data, train, "train", {**spec.fast, **spec.short})
+        _start(spec, env_file, 1, os.path.join(work, "train.log"))
+    return train
+
+
+def random_pools(spec, n, root):
+    """``--random``: see the module docstring."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (90, 90, 90)).save(buf, format="PNG")
+    png = buf.getvalue()
+    work = os.path.join(root, spec.name)
+    train = _trained(spec, work)
+    small = _dataset(spec, os.path.join(root, f"pool-{spec.dataset}-{spec.size[0]}-{spec.object_type}-20"), 0, 20, 1)
+    print(f"random mining ({spec.name}), pools of {n} and {10 * n} candidates, one in 1,000 not an image")
+    print(f"{'pool':>8} {'wall s':>8} {'peak MB':>8} {'unreadable':>10}")
+    peaks = []
+    for size in (n, 10 * n):
+        pool = os.path.join(root, f"random-{size}")
+        paths = [os.path.join(pool, f"{i % 1000:03d}", f"{i:08d}.png") for i in range(size)]
+        bad = {p for i, p in enumerate(paths) if i % 1000 == 999}
+        if not os.path.exists(os.path.join(pool, ".done")):
+            shutil.rmtree(pool, ignore_errors=True)
+            for i in range(min(size, 1000)):
+                os.makedirs(os.path.join(pool, f"{i:03d}"))
+            for p in paths:
+                with open(p, "wb") as f:
+                    f.write(b"not an image" if p in bad else png)
+            open(os.path.join(pool, ".done"), "w").close()
+        task = os.path.join(work, f"random-{size}")
+        env_file = _lay_out(spec, small, task, "mine", {**spec.model_task, "mining_algorithm": "random"}, model=train)
+        with open(os.path.join(task, "in", "candidate-index.tsv"), "w") as f:
+            f.writelines(p + "\n" for p in paths)
+        seconds, peak = _start(spec, env_file, 1, task + ".log")
+        with open(os.path.join(task, "out", "result.tsv")) as f:
+            ranked = [line.split("\t", 1)[0] for line in f]
+        if sorted(ranked) != sorted(paths) or set(ranked[len(ranked) - len(bad):]) != bad:
+            raise SystemExit(f"{task}: result.tsv does not list every candidate once with the unreadable ones last")
+        shutil.rmtree(task, ignore_errors=True)
+        peaks.append(peak)
+        print(f"{size:>8} {seconds:>8.1f} {peak:>8.0f} {len(bad):>10}", flush=True)
+    print(f"slope: {(peaks[1] - peaks[0]) / (9 * n / 1000):.2f} MB per 1,000 candidates; result.tsv checked")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--executors", default="yolov5,mmdet,mmyolo,mmrotate,seg-in-one-instance,seg-in-one-semantic")
@@ -120,8 +177,12 @@ def main():
     ap.add_argument("--procs", default="1,2")
     ap.add_argument("--work", default=os.path.join(ROOT, "bench-scale"))
     ap.add_argument("--compare", action="store_true", help="also run each pool as two tasks, mine then infer")
+    ap.add_argument("--random", type=int, default=0, metavar="N",
+                    help="random mining on pools of N and 10N tiny images, one in 1,000 unreadable")
     args = ap.parse_args()
     specs = _specs()
+    if args.random:
+        return random_pools(specs[args.executors.split(",")[0]], args.random, args.work)
     sizes = (args.n0, args.n, 10 * args.n)
     print(f"mine+infer, pools of {sizes[0]}, {sizes[1]} and {sizes[2]} generated candidates; {os.cpu_count()} cores")
     print(f"{'executor':22} {'procs':>5} {'pool':>6} {'tasks':>10} {'wall s':>8} {'peak MB':>8} {'ms/image':>9} "
@@ -130,11 +191,7 @@ def main():
     for name in args.executors.split(","):
         spec = specs[name]
         work = os.path.join(args.work, name)
-        train = os.path.join(work, "train")
-        if not os.path.exists(os.path.join(train, "out", "models", "result.yaml")):
-            data = _dataset(spec, os.path.join(work, "train-data"), 16, 4, 0)
-            env_file = _lay_out(spec, data, train, "train", {**spec.fast, **spec.short})
-            _start(spec, env_file, 1, os.path.join(work, "train.log"))
+        train = _trained(spec, work)
         for procs in map(int, args.procs.split(",")):
             runs = []
             for n in sizes:
