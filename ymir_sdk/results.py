@@ -437,13 +437,14 @@ def write_ranking(path: str, paths: Sequence[str], scores: np.ndarray, skipped: 
     into place only when all of it passed."""
     scores = np.asarray(scores, dtype=np.float64)
     last = (float(scores.min()) if len(scores) else 0.0) - 1.0
-    scored = set(paths)
+    tail = dict.fromkeys(skipped)  # a set of the few skipped ones, not of the (many) scored
+    also_scored = set(tail).intersection(paths) if tail else set()
     with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         def lines():
             for k in np.argsort(-scores, kind="stable"):
                 yield f"{paths[k]}\t{float(scores[k])!r}"
-            for p in dict.fromkeys(skipped):
-                if p not in scored:
+            for p in tail:
+                if p not in also_scored:
                     yield f"{p}\t{last!r}"
 
         def written():
