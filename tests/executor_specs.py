@@ -77,7 +77,7 @@ OPENMMLAB = dict(
 #: mmseg's Cityscapes configs at 128 px: the crop (and the data preprocessor's pad size) at its source, the
 #: training resize range and the test resize (which would up-scale every image to 2048x1024)
 SEG_128 = ("crop_size=(128,128) train_dataloader.dataset.pipeline.2.scale=(256,128) "
-           "val_dataloader.dataset.pipeline.1.scale=(128,128)")
+           "val_dataloader.dataset.pipeline.1.scale=(128,128) test_dataloader.dataset.pipeline.1.scale=(128,128)")
 
 
 def _train(epochs: int, interval: int) -> Dict[str, str]:
