@@ -4,7 +4,7 @@ tolerated."""
 from __future__ import annotations
 
 import os
-from typing import List, Tuple
+from typing import Iterator, List, Tuple
 
 from ..errors import ConfigError, DatasetError
 
@@ -14,13 +14,16 @@ ENV_KEYS = {"training": "input.training_index_file", "validation": "input.val_in
             "candidate": "input.candidate_index_file"}
 
 
-def _lines(path: str, what: str) -> List[str]:
+def _lines(path: str, what: str) -> Iterator[str]:
+    """The index's lines as they are read (an index of a million lines is never held twice: as text, then as
+    paths)."""
     if not path:
         raise ConfigError(ENV_KEYS.get(what, what), path, message=f"env.yaml names no {what} index file "
                           f"({ENV_KEYS.get(what, what)})")
     try:
         with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of the first path
-            return [ln.strip("\r\n") for ln in f]
+            for ln in f:
+                yield ln.strip("\r\n")
     except FileNotFoundError:
         raise DatasetError(f"{what} index file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
