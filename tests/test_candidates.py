@@ -69,6 +69,30 @@ def test_a_gap_in_the_shards_is_an_error_not_a_shorter_result(tmp_path):
         list(shards.records())
 
 
+def test_parts_have_shards_of_their_own_and_raw_payloads_are_their_json_text(tmp_path):
+    """A pass that makes two tasks' results keeps each part in its own files; read raw, a payload is the JSON
+    text json.dumps gives (strings with brackets, commas, quotes and non-ASCII included), an unreadable
+    candidate's reason still parsed."""
+    paths = _images(tmp_path, 5)
+    with open(paths[2], "wb") as f:
+        f.write(b"not an image")
+    ctx = _context(tmp_path, paths)
+    odd = {"boxes": [{"class_name": 'x],"y\\', "note": "ünï [1,2]"}], "n": 1.5}
+
+    def load(path):
+        from ymir_sdk.dataset.imagesize import image_size
+        return image_size(path)
+
+    shards = loop.over_candidates(ctx, lambda items: [[odd, float(k)] for k in range(len(items))], load,
+                                  batch_size=2, parts=2)
+    assert sorted(os.listdir(shards.folder)) == ["rank-0.part-0.jsonl", "rank-0.part-1.jsonl"]
+    raw = list(shards.of(0).records(raw=True))
+    assert [ok for _, ok, _ in raw] == [True, True, False, True, True]
+    assert all(text == json.dumps(odd, ensure_ascii=False, separators=(",", ":")) for _, ok, text in raw if ok)
+    assert raw[2][2].startswith("image unreadable: ")  # the reason, parsed
+    assert [v for _, ok, v in shards.of(1).records() if ok] == [0.0, 1.0, 0.0, 0.0]  # batches [0 1] [3] [4]
+
+
 def test_streamed_outputs_are_the_bytes_of_the_whole_pool_writers(tmp_path):
     """infer-result.json (detection and COCO) and result.tsv written entry by entry are byte for byte what
     json.dumps of the whole result gave (the writers before streaming)."""
