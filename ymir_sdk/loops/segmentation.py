@@ -94,8 +94,8 @@ def mine(ctx, make_segmenter: Callable[[], Segmenter], algorithm: str, batch_siz
                  topk, class_balance)
 
 
-#: region scores read at once in RSAL's pool step (8 MB)
-REGION_CHUNK = 1 << 20
+#: region scores read at once in RSAL's pool step (512 KB: the step's memory stays a few MB whatever the pool)
+REGION_CHUNK = 1 << 16
 
 
 def _rsal(ctx, segmenter: Segmenter, batch_size: int, workers: int, pin_memory: bool, method: str,

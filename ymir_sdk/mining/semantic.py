@@ -157,8 +157,9 @@ def rsal_scores(regions: Sequence[Regions], num_classes: int, topk: int = 3, cla
     return np.array([rsal_image_score(w, threshold, topk) for w in weighted])
 
 
-#: values :func:`quantile` holds at most at once (8 MB of float64)
-QUANTILE_BUFFER = 1 << 20
+#: values :func:`quantile` holds at most at once (2 MB of float64; each histogram pass over a pool of a hundred
+#: million region scores leaves about 1/1024 of them in range)
+QUANTILE_BUFFER = 1 << 18
 
 
 def quantile(chunks: Callable[[], Iterable[np.ndarray]], q: float, n: int) -> float:
