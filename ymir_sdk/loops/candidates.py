@@ -5,9 +5,9 @@ DataLoader workers), turns each batch's model outputs into what the task writes 
 infer-result.json, its mining score) as soon as the batch is done, and appends that to its own shard file: one
 JSON line per candidate, ``[index, 1, payload]``, or ``[index, 0, reason]`` for an image that could not be read
 (skipped and logged); a pass that makes several tasks' results keeps each task's part in a file of its own.
-Nothing per candidate stays in memory. When every rank is done, rank 0 reads the shards
-back merged in candidate order (:meth:`Shards.records`: every candidate exactly once, checked) and the writers of
-:mod:`ymir_sdk.results` stream them into the task's outputs.
+Nothing per candidate stays in memory. When every rank is done, rank 0 reads the shards back merged in candidate
+order (:meth:`Shards.records`: every candidate exactly once, checked) and the writers of :mod:`ymir_sdk.results`
+stream them into the task's outputs (infer-result.json copies each entry's JSON text as the shard holds it).
 """
 from __future__ import annotations
 
@@ -92,8 +92,8 @@ def _read(path: str, raw: bool = False) -> Iterator[list]:
     as :func:`_write_batch` wrote it: the text between the second comma and the closing bracket)."""
     with open(path, encoding="utf-8") as f:
         for line in f:
-            if raw and line[line.index(",") + 1] == "1":
-                a = line.index(",")
+            a = line.index(",")
+            if raw and line[a + 1] == "1":
                 yield [int(line[1:a]), 1, line[a + 3:line.rindex("]")]]
             else:
                 yield json.loads(line)
