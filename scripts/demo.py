@@ -47,7 +47,8 @@ DEMO_SETTINGS = {
     "seg-in-one": {"train": ["samples_per_gpu=4", "workers_per_gpu=2", "max_iters=300", "interval=100",
                              "args_options=--seed 0",
                              "cfg_options=crop_size=(128,128) train_dataloader.dataset.pipeline.2.scale=(256,128) "
-                             "val_dataloader.dataset.pipeline.1.scale=(128,128)"],
+                             "val_dataloader.dataset.pipeline.1.scale=(128,128) "
+                             "test_dataloader.dataset.pipeline.1.scale=(128,128)"],
                    "infer": ["samples_per_gpu=4", "workers_per_gpu=2"]},
 }
 #: executors whose demo data are rotated boxes
