@@ -129,6 +129,15 @@ def test_cald_consistency_by_hand():
     assert cald_consistency(ref, ref.boxes, shifted, 1) == pytest.approx(abs(1 / 3 + 0.65 - 1.3))
 
 
+def test_cald_consistency_keeps_a_nan_for_the_task_to_refuse():
+    """A NaN in the model's outputs is not turned into full consistency (``min(1, nan)`` is 1 in Python): it stays
+    NaN, and the task fails with 300201 naming the image, as for every other algorithm."""
+    ref = det([[20, 20, 44, 44]], [[0.65]])
+    broken = det([[20, 20, 44, 44]], [[float("nan")]])
+    assert math.isnan(cald_consistency(ref, ref.boxes, broken, 1))
+    assert math.isnan(cald_consistency(broken, ref.boxes, ref, 1))
+
+
 def test_cald_ranks_vanishing_detections_high():
     stable = _square_image((255, 255, 255))
     vanishing = _square_image((255, 0, 0))  # the detector never finds red: its detection vanishes

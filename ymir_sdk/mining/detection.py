@@ -198,7 +198,7 @@ def cald_consistency(ref: DetOutput, ref_boxes_aug: np.ndarray, aug: DetOutput, 
                      beta: float = 1.3) -> float:
     """Consistency of one augmentation, as CALD's code defines it: for each reference box, the best-IoU
     detection of the augmented image gives c = |IoU + 0.5 (1 - JS(p, q)) (s_ref + s_aug) - beta|; the
-    augmentation's consistency is min(1, min_boxes c). Boxes on one side only: an augmentation with no
+    augmentation's consistency is min(1, min_boxes c) (NaN where the outputs hold one). Boxes on one side only: an augmentation with no
     detection of the reference's boxes gives 0, and so do detections that appear in an augmented view of an
     image without any; no detection on either side is full agreement, 1."""
     if not len(ref):
@@ -211,7 +211,7 @@ def cald_consistency(ref: DetOutput, ref_boxes_aug: np.ndarray, aug: DetOutput, 
     q = aug.class_distribution(num_classes)[best]
     js = _js_divergence(p, q)
     c = np.abs(iou[np.arange(len(best)), best] + 0.5 * (1 - js) * (ref.scores + aug.scores[best]) - beta)
-    return float(min(1.0, c.min()))
+    return float(np.minimum(1.0, c.min()))  # not min(): min(1.0, nan) is 1.0, a NaN must reach the task's check
 
 
 def cald_scores(images: Sequence[np.ndarray], refs: Sequence[DetOutput],
