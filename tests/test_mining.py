@@ -371,4 +371,13 @@ def test_maskal_ranks_unstable_images_first():
     shaky = [[_inst([[2, 2, 9, 9]], [[0.6, 0.4]], m) for m in shaky_masks]]
     nothing = [[InstOutput(DetOutput.empty(2), np.zeros((0, 20, 20)))] * 4]
     s = maskal_scores(stable + shaky + nothing, num_classes=2)
-    assert np.isfinite(s).all() and s[2] == 1.0 and s[1] > s[0]
+    assert np.isfinite(s).all() and s[1] > s[0] > s[2] == 0.0  # nothing in any pass: certain, labelled last
+
+
+def test_maskal_ranks_a_pool_of_background_frames_last():
+    """A pool mostly of background frames (no instance in any pass): every image with an instance comes first,
+    not the frames in candidate order (MaskAL's code gives them NaN; a score of 1 put them first)."""
+    found = [_inst([[2, 2, 9, 9]], [[0.95, 0.05]], _square_mask(2, 2, 10, 10)) for _ in range(4)]
+    frame = [InstOutput(DetOutput.empty(2), np.zeros((0, 20, 20)))] * 4
+    s = maskal_scores([frame] * 5 + [found] + [frame] * 5, num_classes=2)
+    assert int(np.argmax(s)) == 5 and (np.delete(s, 5) == 0).all()

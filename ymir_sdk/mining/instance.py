@@ -146,12 +146,14 @@ def maskal_scores(passes_per_image: Sequence[Sequence[InstOutput]], num_classes:
 
     Score = 1 - certainty (:func:`maskal_certainty`): MaskAL labels the *least* certain images first; the
     reference executor handed the certainty itself to a highest-first writer (inverted) and divided by log C = 0
-    for one class (NaN for every image). An image without any instance in any pass scores 1 (nothing certain was
-    found). Needs: ``mcd_iterations`` forward passes with dropout active, each giving instances with class
-    probabilities and masks.
+    for one class (NaN for every image). An image without any instance in any pass (MaskAL's code: NaN) scores 0,
+    the least: every pass agrees there is nothing, as certain as the measure gets (u_n = min(1, n / I) calls an
+    instance uncertain when only some passes find it), and a pool of background frames never fills the top-k -
+    CALD's and APIS's rule for such images too. Needs: ``mcd_iterations`` forward passes with dropout active, each
+    giving instances with class probabilities and masks.
     """
     out = np.zeros(len(passes_per_image))
     for i, passes in enumerate(passes_per_image):
         c = maskal_certainty(passes, num_classes, iou_thr)
-        out[i] = 1.0 if c != c else 1.0 - c
+        out[i] = 0.0 if c != c else 1.0 - c
     return out
