@@ -235,3 +235,26 @@ def test_warm_start_trains_from_the_previous_rounds_model(dataset, tmp_path):
         assert open(config["pretrained_model_params"][0]).read() == open(previous).read()
     shared = yaml.safe_load(open(os.path.join(work, "repeat-0", "round-0", "shared", "train", "in", "config.yaml")))
     assert "pretrained_model_params" not in shared  # round 0 starts as the user's settings say
+
+
+def test_every_round_starts_from_the_given_model(dataset, simulated, tmp_path):
+    """``--model``: every round's training starts from a finished training (as a user's rounds on the platform start
+    from the model they chose); a folder that is not one fails before any training, and so does resuming with
+    another model."""
+    model = os.path.join(simulated[0], "repeat-0", "round-0", "shared", "train")
+    work = str(tmp_path / "w")
+    args = ["--dataset", dataset, "--work", work, "--initial", "6", "--budget", "4", "--rounds", "1", "--algorithms",
+            "entropy", "--no-progress"]
+    r = cli("simulate", TOY, *args, "--model", model)
+    assert r.returncode == 0, r.stdout + r.stderr
+    start = open(os.path.join(model, "out", "models", "best", "toy.json")).read()
+    trainings = glob.glob(os.path.join(work, "repeat-0", "round-*", "*", "train", "in"))
+    assert len(trainings) == 3  # round 0 shared, round 1 random and entropy
+    for train in trainings:
+        config = yaml.safe_load(open(os.path.join(train, "config.yaml")))
+        assert config["pretrained_model_params"] == [os.path.join(train, "models", "best", "toy.json")]
+        assert open(config["pretrained_model_params"][0]).read() == start
+    r = cli("simulate", TOY, *args, "--model", os.path.join(simulated[0], "repeat-1", "round-0", "shared", "train"))
+    assert r.returncode == 2 and "model" in r.stderr, r.stderr  # another model: not a resume of this run
+    r = cli("simulate", TOY, *args[:3], str(tmp_path / "w2"), *args[4:], "--model", dataset)
+    assert r.returncode == 2 and "--model" in r.stderr and not glob.glob(str(tmp_path / "w2" / "repeat-*"))

@@ -31,7 +31,7 @@ def _cmd_simulate(args) -> int:
     settings = Settings(args.executor, args.dataset, args.initial, args.budget, args.rounds,
                         [a for a in (args.algorithms or "").split(",") if a.strip()], args.repeats, args.seed,
                         parse_sets(args.set or []), args.metric or "", args.object_type, args.warm_start, args.gpus,
-                        args.format, args.img_man)
+                        args.format, args.img_man, args.model)
     simulate(settings, args.work, progress=not args.no_progress)
     with open(os.path.join(args.work, "summary.txt"), encoding="utf-8") as f:
         print(f.read(), end="")
@@ -162,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--object-type", type=int, help="object type for multi-type images")
     s.add_argument("--warm-start", action="store_true", help="each round's training starts from the previous "
                    "round's model of the same algorithm")
+    s.add_argument("--model", help="a finished training's work folder: every round's training starts from it (as "
+                   "pretrained_model_params; with --warm-start, round 0's)")
     s.add_argument("--gpus", default="", help="gpu_id, e.g. '0,1' ('' = CPU)")
     s.add_argument("--format", choices=["coco", "yolo", "voc", "ark"], help="dataset format (default: detected)")
     s.add_argument("--img-man", help="img-man folder (default: next to the start command)")

@@ -19,8 +19,10 @@ Rules where the issue is silent (chosen here, documented for users):
 * images with the same bytes are one asset on the platform: the pool keeps one of them;
 * ``--set KEY=VALUE`` goes to each task whose template has KEY (a key of neither template is an error: a typo);
   ``mining_algorithm`` is the simulator's own;
-* training starts from scratch (or the image's pretrained weights) every round; ``--warm-start`` starts round
-  ``t``'s training from the same algorithm's model of round ``t - 1``.
+* training starts from scratch (or the image's pretrained weights) every round; ``--model TRAINED_WORKDIR`` (a
+  finished training's work folder, its best stage) starts every round's training from that model instead, as a
+  user's first rounds on the platform start from a model they chose; ``--warm-start`` starts round ``t``'s
+  training from the same algorithm's model of round ``t - 1`` (round 0 from ``--model`` where given).
 
 State lives in WORKDIR: ``plan.json`` (arguments, start sets, pools), one folder per task with a ``done.json``
 written (atomically) only once the task has finished and its outputs were read. Running the same command again
@@ -31,6 +33,7 @@ every training, so an interrupted run leaves complete files describing what fini
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -76,6 +79,7 @@ class Settings:
     gpus: str = ""
     dataset_format: Optional[str] = None
     img_man: Optional[str] = None
+    model: Optional[str] = None
 
 
 @dataclass
@@ -122,6 +126,11 @@ def check(settings: Settings, spec: ExecutorSpec, dataset: LocalDataset,
             train_sets[key] = value
         if key in mine_template:
             mine_sets[key] = value
+    if settings.model:
+        models_out = os.path.join(settings.model, "out", "models")
+        if not os.path.exists(os.path.join(models_out, "result.yaml")):
+            raise ConfigError("--model", settings.model, "a finished training's work folder (its "
+                              "out/models/result.yaml)")
     for name, value, low in (("--initial", settings.initial, 1), ("--budget", settings.budget, 1),
                              ("--rounds", settings.rounds, 1), ("--repeats", settings.repeats, 1)):
         if value < low:
@@ -198,6 +207,9 @@ class Simulation:
         args = {k: getattr(s, k) for k in PLAN_KEYS}
         args["executor"] = self.spec.command[-1]
         args["dataset"] = os.path.abspath(s.dataset)
+        if s.model:  # the starting model, by place and by what its training wrote (a plan without one: as before)
+            with open(os.path.join(s.model, "out", "models", "result.yaml"), "rb") as f:
+                args["model"] = [os.path.abspath(s.model), hashlib.sha1(f.read()).hexdigest()]
         repeats = []
         for r in range(s.repeats):
             start = start_set(self.distinct, s.initial, s.seed + r)
@@ -246,7 +258,7 @@ class Simulation:
                 for t in range(s.rounds + 1):
                     for a in s.algorithms:
                         folder = os.path.join(self.work, f"repeat-{r}", f"round-{t}", "shared" if t == 0 else a)
-                        previous = models.get(a) if s.warm_start and t > 0 else None
+                        previous = models.get(a) if s.warm_start and t > 0 else s.model
                         metric = self.train(os.path.join(folder, "train"), labelled[a], previous, bar,
                                             f"repeat {r} round {t} {'start' if t == 0 else a}")
                         models[a] = os.path.join(folder, "train")
