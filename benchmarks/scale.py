@@ -8,9 +8,11 @@ wall time, the peak RSS of the run's whole process tree (every rank and DataLoad
 shared pages counted in each process), and from the executor's log (rank 0's; the candidate loop logs them):
 the time per image of the loops after their first batch (mine and infer summed: two passes over the pool), the
 time from the process's start to the first batch, and from the last batch to the written outputs. Then per
-executor: the slope of the peak in MB per 1,000 images between N and 10N, and the time per image at 10N over
-N's. Targets: slope <= 5 MB per 1,000 images, time per image at 10N within 10 % of N's. Absolute times are this
-machine's; compare within one run.
+executor: the slope of the peak in MB per 1,000 images between N and 10N, the time per image at 10N over N's,
+and, within the 10N run, the time per image over its second half over its first half's (the loop reports each
+tenth: on one state of these shared machines, where two runs minutes apart differ by tens of percent). Targets:
+slope <= 5 MB per 1,000 images, time per image at 10N within 10 % of N's. Absolute times are this machine's;
+compare within one run.
 
 ``--compare``: each pool also runs as two platform tasks, ``mine`` then ``infer`` (two processes, two model loads,
 two passes), right after its ``mine+infer``; the lines say which, and the summary gives mine+infer's wall time and
@@ -105,6 +107,21 @@ def _start(spec, env_file, procs, log):
     if code:
         raise SystemExit(f"{spec.name}: the run failed ({code}); see {log}")
     return seconds, peak[0] / 2 ** 20
+
+
+def _within(log):
+    """The loops' time per image over the second half of their candidates against the first half's (without the
+    first tenth: the first batch and the warm-up), from the loop's reports at each tenth (summed over the loops
+    of the run: two passes add up): how the time per image moves within one pool, on one state of the machine."""
+    loops, previous = [], None
+    for done, ms in re.findall(r"(\d+) of \d+ candidates: ([\d.]+) ms each since the last tenth", open(log).read()):
+        if previous is None or int(done) <= previous:
+            loops.append([])
+        loops[-1].append(float(ms))
+        previous = int(done)
+    early = sum(sum(t[1:5]) / len(t[1:5]) for t in loops if len(t) >= 10)
+    late = sum(sum(t[5:10]) / len(t[5:10]) for t in loops if len(t) >= 10)
+    return late / early if early else float("nan")
 
 
 def _from_log(log):
@@ -207,6 +224,7 @@ def main():
                         env_file = _lay_out(spec, pool, task, t, dict(spec.model_task), model=train)
                         s, m = _start(spec, env_file, procs, task + ".log")
                         p, f, w = _from_log(task + ".log")
+                        within = _within(task + ".log") if tasks == ["mine+infer"] else None
                         shutil.rmtree(task, ignore_errors=True)
                         seconds, peak, per_image, written = seconds + s, max(peak, m), per_image + p, written + w
                         first = f if t == tasks[0] else first
@@ -215,15 +233,15 @@ def main():
                     print(f"{name:22} {procs:>5} {n:>6} {label:>10} {seconds:>8.1f} {peak:>8.0f} {per_image:>9.2f} "
                           f"{first:>14.1f} {written:>19.2f}", flush=True)
                     if tasks == ["mine+infer"]:
-                        runs.append((n, peak, per_image))
+                        runs.append((n, peak, per_image, within))
                 if len(measured) == 2:
                     (s1, p1), (s2, p2) = measured
                     compared.append((name, procs, n, s1 / s2, p1 / p2))
-            (_, _, _), (n1, m1, p1), (n2, m2, p2) = runs
-            summary.append((name, procs, (m2 - m1) / ((n2 - n1) / 1000), p2 / p1))
-    print(f"\n{'executor':22} {'procs':>5} {'MB/1000 images':>14} {'ms/image 10N/N':>14}")
-    for name, procs, slope, ratio in summary:
-        print(f"{name:22} {procs:>5} {slope:>14.1f} {ratio:>14.2f}")
+            (_, _, _, _), (n1, m1, p1, _), (n2, m2, p2, w2) = runs
+            summary.append((name, procs, (m2 - m1) / ((n2 - n1) / 1000), p2 / p1, w2))
+    print(f"\n{'executor':22} {'procs':>5} {'MB/1000 images':>14} {'ms/image 10N/N':>14} {'10N late/early':>14}")
+    for name, procs, slope, ratio, within in summary:
+        print(f"{name:22} {procs:>5} {slope:>14.1f} {ratio:>14.2f} {within:>14.2f}")
     if compared:
         print("\nmine+infer against two tasks (mine, then infer), same pool, one after the other")
         print(f"{'executor':22} {'procs':>5} {'pool':>6} {'wall':>8} {'ms/image':>9}")

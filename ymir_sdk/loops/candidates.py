@@ -116,6 +116,7 @@ def over_candidates(ctx, fn: Callable[[List[Tuple[str, Any]]], Sequence[Any]], l
     done = found = 0
     total = max(1, len(range(rank, len(paths), size)))
     first = None
+    last = (time.perf_counter(), 0)  # the previous tenth's report: (when, done)
     with contextlib.ExitStack() as stack:
         outs = [stack.enter_context(open(shard_file(folder, rank, part), "w", encoding="utf-8"))
                 for part in (range(parts) if parts else [None])]
@@ -129,6 +130,11 @@ def over_candidates(ctx, fn: Callable[[List[Tuple[str, Any]]], Sequence[Any]], l
                     log.info("first batch done %.1f s after the process started", age)
             if rank == 0:
                 (progress or ctx.progress)(min(1.0, done / total))
+                if done * 10 // total != (done - len(batch)) * 10 // total:  # a tenth of this rank's share
+                    now = time.perf_counter()
+                    log.info("%d of %d candidates: %.2f ms each since the last tenth", done, total,
+                             1000 * (now - last[0]) / (done - last[1]))
+                    last = (now, done)
     if rank == 0 and first is not None and done > first[1]:
         seconds = time.perf_counter() - first[0]
         log.info("%d candidates in %.1f s after the first batch: %.2f ms each", done - first[1], seconds,
