@@ -128,7 +128,7 @@ def _from_log(log):
     """(ms per image after the first batch, summed over the loops; seconds to the first batch; seconds from the
     last batch to the written outputs, summed), from the candidate loop's log lines."""
     text = open(log, errors="replace").read()
-    per_image = sum(float(v) for v in re.findall(r"([\d.]+) ms each", text))
+    per_image = sum(float(v) for v in re.findall(r"after the first batch: ([\d.]+) ms each", text))
     first = re.findall(r"first batch done ([\d.]+) s after the process started", text)
     written = sum(float(v) for v in re.findall(r"written ([\d.]+) s after the last batch", text))
     return per_image, float(first[0]) if first else float("nan"), written
