@@ -121,7 +121,7 @@ def over_candidates(ctx, fn: Callable[[List[Tuple[str, Any]]], Sequence[Any]], l
         outs = [stack.enter_context(open(shard_file(folder, rank, part), "w", encoding="utf-8"))
                 for part in (range(parts) if parts else [None])]
         for batch in shard_batches(paths, batch_size, load, workers, pin_memory):
-            found += _write_batch(outs, batch, fn, paths)
+            found += _write_batch(outs, batch, fn, paths, parts)
             done += len(batch)
             if first is None:
                 first = (time.perf_counter(), done)
@@ -148,9 +148,9 @@ def over_candidates(ctx, fn: Callable[[List[Tuple[str, Any]]], Sequence[Any]], l
     return Shards(folder, paths, size, found_all, sum(d for d, _ in counts) - found_all, time.perf_counter())
 
 
-def _write_batch(outs, batch: List[Tuple[int, Any]], fn, paths: Sequence[str]) -> int:
-    """One batch through ``fn``, each candidate's record appended to the shard (each part's to its own: ``outs``
-    holds one file per part, or one file for whole payloads); returns how many loaded."""
+def _write_batch(outs, batch: List[Tuple[int, Any]], fn, paths: Sequence[str], parts: int = 0) -> int:
+    """One batch through ``fn``, each candidate's record appended to the shard (with ``parts``, each part to its
+    own file of ``outs``; else the whole payload to the one file); returns how many loaded."""
     good = []
     for i, item in batch:
         if isinstance(item, ImageError):
@@ -165,7 +165,7 @@ def _write_batch(outs, batch: List[Tuple[int, Any]], fn, paths: Sequence[str]) -
     by_index = dict(zip((i for i, _ in good), results))
     for k, out in enumerate(outs):
         for i, item in batch:
-            record = [i, 1, by_index[i] if len(outs) == 1 else by_index[i][k]] if i in by_index else \
+            record = [i, 1, by_index[i][k] if parts else by_index[i]] if i in by_index else \
                 [i, 0, " ".join(str(item).split())]
             out.write(json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n")
         out.flush()  # on disk as the batch is done

@@ -198,9 +198,9 @@ def cald_consistency(ref: DetOutput, ref_boxes_aug: np.ndarray, aug: DetOutput, 
                      beta: float = 1.3) -> float:
     """Consistency of one augmentation, as CALD's code defines it: for each reference box, the best-IoU
     detection of the augmented image gives c = |IoU + 0.5 (1 - JS(p, q)) (s_ref + s_aug) - beta|; the
-    augmentation's consistency is min(1, min_boxes c) (NaN where the outputs hold one). Boxes on one side only: an augmentation with no
-    detection of the reference's boxes gives 0, and so do detections that appear in an augmented view of an
-    image without any; no detection on either side is full agreement, 1."""
+    augmentation's consistency is min(1, min_boxes c) (NaN where the outputs hold one). Boxes on one side only:
+    an augmentation with no detection of the reference's boxes gives 0, and so do detections that appear in an
+    augmented view of an image without any; no detection on either side is full agreement, 1."""
     if not len(ref):
         return 0.0 if len(aug) else 1.0
     if not len(aug):
