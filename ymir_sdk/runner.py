@@ -223,11 +223,17 @@ def task_id() -> str:
     return "t" + hashlib.sha1(str(time.time_ns()).encode()).hexdigest()[:29]
 
 
+def model_result_file(source: str) -> str:
+    """result.yaml of a finished training given as its work folder or its out/models (``--model``)."""
+    models_out = os.path.join(source, "out", "models") if os.path.isdir(os.path.join(source, "out")) else source
+    return os.path.join(models_out, "result.yaml")
+
+
 def _copy_model(source: str, models_in: str, stage: Optional[str]) -> Tuple[List[str], dict]:
     """Copy one stage of a finished training (a work folder, or its out/models) into ``in/models/<stage>/``,
     as the platform unpacks a model package; returns the copied paths and the ymir-info.yaml content."""
-    models_out = os.path.join(source, "out", "models") if os.path.isdir(os.path.join(source, "out")) else source
-    result_file = os.path.join(models_out, "result.yaml")
+    result_file = model_result_file(source)
+    models_out = os.path.dirname(result_file)
     if not os.path.exists(result_file):
         raise ModelError(f"no result.yaml in {models_out}: not a finished training")
     with open(result_file, encoding="utf-8") as f:

@@ -48,7 +48,7 @@ from .errors import ConfigError, DatasetError, ReturnCode, YmirError
 from .io import atomic_output, atomic_write_json, atomic_write_text
 from .localdata import LocalDataset, LocalImage, read_dataset
 from .mining.base import ALGORITHMS
-from .runner import ExecutorSpec, _sha1, execute, find_executor, lay_out, read_templates
+from .runner import ExecutorSpec, _sha1, execute, find_executor, lay_out, model_result_file, read_templates
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +126,9 @@ def check(settings: Settings, spec: ExecutorSpec, dataset: LocalDataset,
             train_sets[key] = value
         if key in mine_template:
             mine_sets[key] = value
-    if settings.model:
-        models_out = os.path.join(settings.model, "out", "models")
-        if not os.path.exists(os.path.join(models_out, "result.yaml")):
-            raise ConfigError("--model", settings.model, "a finished training's work folder (its "
-                              "out/models/result.yaml)")
+    if settings.model and not os.path.exists(model_result_file(settings.model)):
+        raise ConfigError("--model", settings.model, "a finished training's work folder (its "
+                          "out/models/result.yaml)")
     for name, value, low in (("--initial", settings.initial, 1), ("--budget", settings.budget, 1),
                              ("--rounds", settings.rounds, 1), ("--repeats", settings.repeats, 1)):
         if value < low:
@@ -208,7 +206,7 @@ class Simulation:
         args["executor"] = self.spec.command[-1]
         args["dataset"] = os.path.abspath(s.dataset)
         if s.model:  # the starting model, by place and by what its training wrote (a plan without one: as before)
-            with open(os.path.join(s.model, "out", "models", "result.yaml"), "rb") as f:
+            with open(model_result_file(s.model), "rb") as f:
                 args["model"] = [os.path.abspath(s.model), hashlib.sha1(f.read()).hexdigest()]
         repeats = []
         for r in range(s.repeats):
