@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
@@ -88,6 +88,74 @@ def make_rotated_image(rng: np.random.Generator, size: Tuple[int, int] = (96, 96
         ImageDraw.Draw(occupied).polygon([tuple(p) for p in poly.tolist()], fill=1)
         objects.append((cls, box, angle))
     return np.asarray(img), objects
+
+
+def make_scene(rng: np.random.Generator, size: Tuple[int, int], class_p: Sequence[float], hard: bool,
+               max_objects: int = 3):
+    """One image of an imbalanced pool (:func:`write_imbalanced_dataset`): 1 to ``max_objects`` shapes, each of
+    class ``c`` with probability ``class_p[c]``. Easy: large shapes (1/4 to 1/2 of the side) in their full colour;
+    hard: small ones (1/8 to 1/4) whose colour is blended 45/55 into a noisier background. Returns the image and
+    its objects [(class, (x1, y1, x2, y2) exclusive)]."""
+    w, h = size
+    img = rng.normal(128, 20 if hard else 12, (h, w, 3)).clip(0, 255)
+    lo, hi = (8, 4) if hard else (4, 2)
+    objects: List[tuple] = []
+    occupied = np.zeros((h, w), bool)
+    for _ in range(int(rng.integers(1, max_objects + 1))):
+        for _try in range(20):
+            bw, bh = int(rng.integers(w // lo, w // hi)), int(rng.integers(h // lo, h // hi))
+            x1, y1 = int(rng.integers(0, w - bw)), int(rng.integers(0, h - bh))
+            if not occupied[y1:y1 + bh, x1:x1 + bw].any():
+                break
+        else:
+            continue
+        cls = int(rng.choice(len(class_p), p=np.asarray(class_p, float) / np.sum(class_p)))
+        box = (x1, y1, x1 + bw, y1 + bh)
+        mask = _shape_mask(cls, box, size)
+        occupied[y1:y1 + bh, x1:x1 + bw] = True
+        colour = np.asarray(COLOURS[cls], float)
+        img[mask] = 0.45 * colour + 0.55 * img[mask] if hard else colour
+        objects.append((cls, box))
+    return img.astype(np.uint8), objects
+
+
+def write_imbalanced_dataset(root: str, n_train: int = 480, n_val: int = 90, size: Tuple[int, int] = (128, 128),
+                             rare: Sequence[int] = (2,), rare_share: float = 0.06, background: float = 0.4,
+                             hard: float = 0.5, seed: int = 0, absent: Sequence[int] = ()) -> List[str]:
+    """A local ark dataset whose training split looks like a user's unlabelled pool: a ``background`` share of
+    frames without objects, a ``hard`` share of the other images with small, faint shapes, and the ``rare``
+    classes drawn for a ``rare_share`` of the objects (the others equally often). The validation split is
+    balanced - every class equally often, half hard, no background frames - so its mAP weighs a rare class like
+    the others. ``absent``: classes never drawn in either split (a source set for a starting model that has not
+    seen them). Three classes (:data:`CLASSES`); returns the class names."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    names = list(CLASSES)
+    common = [c for c in range(len(names)) if c not in rare and c not in absent]
+    pool_p = np.array([0.0 if c in absent else rare_share / max(1, len(rare)) if c in rare
+                       else (1 - (rare_share if set(rare) - set(absent) else 0)) / len(common)
+                       for c in range(len(names))])
+    val_p = np.array([0.0 if c in absent else 1.0 for c in range(len(names))])
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "classes.txt"), "w") as f:
+        f.write("\n".join(names) + "\n")
+    for split, n in (("train", n_train), ("val", n_val)):
+        os.makedirs(os.path.join(root, "images", split), exist_ok=True)
+        os.makedirs(os.path.join(root, "annotations", split), exist_ok=True)
+        for i in range(n):
+            if split == "train" and rng.random() < background:
+                img, objects = rng.normal(128, 20 if rng.random() < hard else 12, (size[1], size[0], 3)), []
+                img = img.clip(0, 255).astype(np.uint8)
+            else:
+                img, objects = make_scene(rng, size, pool_p if split == "train" else val_p,
+                                          hard=bool(rng.random() < hard))
+            stem = f"{split}_{i:05d}"
+            Image.fromarray(img).save(os.path.join(root, "images", split, f"{stem}.png"))
+            with open(os.path.join(root, "annotations", split, f"{stem}.txt"), "w") as f:
+                for cls, (x1, y1, x2, y2) in objects:
+                    f.write(f"{cls}, {x1}, {y1}, {x2 - 1}, {y2 - 1}, -1.0, 0.0\n")
+    return names
 
 
 def write_ark_dataset(root: str, n_train: int = 40, n_val: int = 10, size: Tuple[int, int] = (96, 96),
