@@ -10,8 +10,8 @@ frames, half of the other images hard (small, faint shapes), triangles 6 % of th
 balanced. Every round fine-tunes, as on the platform, a starting model the benchmark trains once (cached in
 --work) on a disjoint generated source set of squares and discs only - it has never seen a triangle.
 
-    python benchmarks/active_learning.py [--pool uniform|imbalanced] [--work DIR] [--algorithms random,entropy,aldd,cald]
-                                         [--repeats 1]
+    python benchmarks/active_learning.py [--pool uniform|imbalanced] [--work DIR]
+                                         [--algorithms random,entropy,aldd,cald] [--repeats 1]
 
 The same command resumes an interrupted run (finished trainings and minings, and the starting model, are kept).
 """

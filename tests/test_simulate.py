@@ -54,6 +54,7 @@ def test_bookkeeping(dataset, simulated):
     val = {os.path.abspath(p) for p in glob.glob(os.path.join(dataset, "images", "val", "*"))}
     train = {os.path.abspath(p) for p in glob.glob(os.path.join(dataset, "images", "train", "*"))}
     assert len(plan["repeats"]) == 2 and plan["repeats"][0]["start"] != plan["repeats"][1]["start"]
+    reported = {}
     objects = {im.path: {o.class_id for o in im.objects} for im in read_dataset(dataset).split("train")}
     for r, rep in enumerate(plan["repeats"]):
         start, pool = rep["start"], rep["pool"]
@@ -69,6 +70,8 @@ def test_bookkeeping(dataset, simulated):
                 assert trained["labelled"] == labelled and len(set(labelled)) == 6 + 4 * t
                 assert len(_index(os.path.join(folder, "train", "in", "train-index.tsv"))) == len(labelled)
                 assert len(_index(os.path.join(folder, "train", "in", "val-index.tsv"))) == len(val)
+                holding = [sum(c in objects[p] for p in labelled) for c in (0, 1)]
+                reported[(r, t, algorithm)] = holding + [sum(not objects[p] for p in labelled)]
                 if t == 2:
                     break
                 mine = os.path.join(work, f"repeat-{r}", f"round-{t}", algorithm, "mine")
@@ -96,6 +99,11 @@ def test_bookkeeping(dataset, simulated):
 
     rows = open(os.path.join(work, "curves.csv")).read().splitlines()
     assert rows[0] == "repeat,round,algorithm,labelled,metric" and len(rows) == 1 + 2 * 3 * 2
+    # the labelled set's images holding each class (and none), per training: what mining found
+    rows = open(os.path.join(work, "labelled-classes.csv")).read().splitlines()
+    assert rows[0] == "repeat,round,algorithm,labelled,holding square,holding disc,no object"
+    assert {(int(r), int(t), a): [int(v) for v in rest] for r, t, a, _, *rest in (x.split(",") for x in rows[1:])} \
+        == reported and len(rows) == 1 + 2 * 3 * 2
     curves = _json(os.path.join(work, "curves.json"))
     assert curves["summary"]["complete"] and curves["algorithms"] == ["random", "entropy"]
     assert curves["summary"]["algorithms"]["random"]["area_vs_random"] == pytest.approx(1.0)
@@ -104,6 +112,10 @@ def test_bookkeeping(dataset, simulated):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     summary = open(os.path.join(work, "summary.txt")).read()
     assert "area vs random" in summary and summary in stdout
+    final = {a: [sum(reported[(r, 2, a)][i] for r in (0, 1)) / 2 for i in range(3)] for a in ("random", "entropy")}
+    assert curves["summary"]["labelled_classes"] == {
+        a: {"square": v[0], "disc": v[1], "no object": v[2]} for a, v in final.items()}
+    assert "labelled images holding each class after round 2" in summary
 
 
 def _done_files(work):

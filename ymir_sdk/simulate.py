@@ -198,6 +198,8 @@ class Simulation:
         self.progress = progress
         self.by_path = {im.path: im for im in self.dataset.split("train")}
         self.points: List[Point] = []
+        #: per training: (repeat, round, algorithm, labelled images holding each class, labelled images without any)
+        self.holding: List[Tuple[int, int, str, List[int], int]] = []
 
     # -- the plan: what a resumed run must agree with
     def plan(self) -> dict:
@@ -261,6 +263,7 @@ class Simulation:
                                             f"repeat {r} round {t} {'start' if t == 0 else a}")
                         models[a] = os.path.join(folder, "train")
                         self.points.append(Point(r, t, a, len(labelled[a]), metric))
+                        self.holding.append((r, t, a, *self.class_counts(labelled[a])))
                         self.write_outputs()
                         if t == s.rounds:
                             continue
@@ -360,6 +363,19 @@ class Simulation:
         raise SimulationError(f"{folder}/out/result.tsv ranks {len(picked)} of the pool's {len(pool)} images; "
                               f"{self.settings.budget} were needed")
 
+    def class_counts(self, images: Sequence[str]) -> Tuple[List[int], int]:
+        """The labelled images holding each class, and those holding no object (did mining find the rare class,
+        did it spend labels on empty frames?)."""
+        holding = [0] * len(self.dataset.class_names)
+        empty = 0
+        for p in images:
+            classes = {o.class_id for o in self.by_path[p].objects}
+            empty += not classes
+            for c in classes:
+                if 0 <= c < len(holding):
+                    holding[c] += 1
+        return holding, empty
+
     # -- outputs
     def write_outputs(self) -> dict:
         s = self.settings
@@ -370,7 +386,14 @@ class Simulation:
         writer.writeheader()
         writer.writerows(rows)
         atomic_write_text(os.path.join(self.work, "curves.csv"), buf.getvalue())
+        names = list(self.dataset.class_names)
+        lines = [",".join(["repeat", "round", "algorithm", "labelled"] + [f"holding {n}" for n in names] +
+                          ["no object"])]
+        for (r, t, a, holding, empty), p in zip(self.holding, self.points):
+            lines.append(",".join(map(str, [r, t, a, p.labelled, *holding, empty])))
+        atomic_write_text(os.path.join(self.work, "labelled-classes.csv"), "\n".join(lines) + "\n")
         summary = summarise(self.points, s)
+        summary["labelled_classes"] = final_class_counts(self.holding, s, names)
         atomic_write_json(os.path.join(self.work, "curves.json"),
                           {"metric": s.metric, "algorithms": s.algorithms, "initial": s.initial, "budget": s.budget,
                            "rounds": s.rounds, "repeats": s.repeats, "points": rows, "summary": summary})
@@ -456,7 +479,25 @@ def format_summary(summary: dict, s: Settings) -> str:
             cells += ["-" if area is None else f"{area:.3f}",
                       "not reached" if need is None else f"{need:.0f}"]
         lines.append(" | ".join(cells))
+    final = summary.get("labelled_classes") or {}
+    if final:
+        lines.append(f"labelled images holding each class after round {s.rounds} (mean of the repeats that reached "
+                     "it): " + "; ".join(f"{a} " + ", ".join(f"{k} {v:.1f}" for k, v in counts.items())
+                                         for a, counts in final.items()))
     return "\n".join(lines) + "\n"
+
+
+def final_class_counts(holding: Sequence[Tuple[int, int, str, List[int], int]], s: Settings,
+                       names: Sequence[str]) -> Dict[str, Dict[str, float]]:
+    """Per algorithm, the mean over repeats of the labelled images holding each class (and none) at the last
+    round's training (the labelled set mining built)."""
+    out: Dict[str, Dict[str, float]] = {}
+    for a in s.algorithms:
+        rows = [(h, e) for r, t, alg, h, e in holding if alg == a and t == s.rounds]
+        if rows:
+            mean = np.mean([h + [e] for h, e in rows], axis=0)
+            out[a] = {**{n: float(v) for n, v in zip(names, mean[:-1])}, "no object": float(mean[-1])}
+    return out
 
 
 def plot(points: Sequence[Point], s: Settings, path: str) -> None:
