@@ -18,7 +18,7 @@ CORE_DEPS   := pyproject.toml constraints.txt
 YOLOV5_DEPS := $(CORE_DEPS) executors/yolov5/requirements.txt
 OPENMMLAB   := mmdet mmyolo mmrotate seg-in-one
 MM_DEPS     := $(CORE_DEPS) scripts/build_mmcv.sh requirements-openmmlab.txt \
-               $(foreach e,$(OPENMMLAB),executors/$(e)/requirements.txt)
+               $(foreach e,$(OPENMMLAB),executors/$(subst -,_,$(e))/requirements.txt)
 CORE_STAMP  := $(VENV)/.core-$(call hash,$(CORE_DEPS))
 YOLOV5_STAMP := $(VENV)/.yolov5-$(call hash,$(YOLOV5_DEPS))
 MM_STAMP    := $(VENV)/.openmmlab-$(call hash,$(MM_DEPS))
@@ -71,7 +71,7 @@ $(MM_STAMP): $(MM_DEPS) $(CORE_STAMP)
 	# mmcv with ops, built once per machine (scripts/build_mmcv.sh) and reused from ~/.cache/ymir-executors
 	scripts/build_mmcv.sh $(PY) constraints.txt > $(VENV)/.mmcv-wheel
 	$(PIP) "$$(cat $(VENV)/.mmcv-wheel)" -r requirements-openmmlab.txt \
-	    $(foreach e,$(OPENMMLAB),-r executors/$(e)/requirements.txt)
+	    $(foreach e,$(OPENMMLAB),-r executors/$(subst -,_,$(e))/requirements.txt)
 	$(PIP) $(CONTRIB)
 	rm -f $(VENV)/.openmmlab-* && touch $@
 
@@ -135,7 +135,7 @@ check-images: setup
 	for d in executors/*/; do $(VENV)/bin/ymir-sdk check-image $$d || exit 1; done
 
 build-%:
-	docker build -f dockerfiles/Dockerfile.$(call image_cuda,$*) --build-arg EXECUTOR=$* \
+	docker build -f dockerfiles/Dockerfile.$(call image_cuda,$*) --build-arg EXECUTOR=$* --build-arg PACKAGE=$(subst -,_,$*) \
 	    -t ymir-executors/$*:$(call image_cuda,$*)-$(TAG) .
 
 clean:

@@ -66,7 +66,7 @@ def mmdet(args, device, images):
     from mmdet.apis import inference_detector
     from mmengine.registry import MODELS, init_default_scope
 
-    from ymir_sdk.cli import load_executor_class
+    from ymir_sdk.executor import load_executor_class
     from ymir_sdk.openmmlab import prepare_openmmlab
     from ymir_sdk.openmmlab.config import build_config
     from ymir_sdk.openmmlab.infer import Predictor

@@ -12,7 +12,6 @@ of issue "ymir_sdk.mining" on the CPU: entropy <= 1.1x, aldd <= 1.3x, cald <= 5.
 """
 import argparse
 import os
-import sys
 import tempfile
 
 import numpy as np
@@ -22,8 +21,8 @@ from ymir_sdk.openmmlab import prepare_openmmlab
 from ymir_sdk.synthetic import make_image
 from timing import report_mining, report_semantic_mining
 
-# the executors are the package executors.<name> of the repository root (the images' PYTHONPATH)
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: the executors are the package executors.<name> of the repository root (the images' PYTHONPATH)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = {"mmdet": "yolox/yolox_s_8xb8-300e_coco.py", "mmyolo": "yolov5_s", "mmrotate": "rtmdet_tiny",
                  "seg-in-one": "fastscnn/fast_scnn_8xb4-160k_cityscapes-512x1024.py"}
 
@@ -40,13 +39,13 @@ def main():
     import torch
     from mmengine.registry import MODELS, init_default_scope
 
-    from ymir_sdk.cli import load_executor_class
+    from ymir_sdk.executor import load_executor_class
     from ymir_sdk.openmmlab.config import build_config
     from ymir_sdk.openmmlab.infer import Predictor
 
     if args.executor == "seg-in-one":
         return semantic(args)
-    executor = load_executor_class(f"executors.{args.executor}")()
+    executor = load_executor_class(f"executors.{args.executor}", ROOT)()
     executor.prepare([])
     model_name = args.model or DEFAULT_MODEL[args.executor]
     config = executor.config_file(executor.TrainParams(**{"model_name" if executor.models else "config_file":
@@ -78,11 +77,11 @@ def semantic(args) -> None:
     import torch
     from mmengine.registry import MODELS, init_default_scope
 
-    from ymir_sdk.cli import load_executor_class
+    from ymir_sdk.executor import load_executor_class
     from ymir_sdk.openmmlab.config import build_config
     from ymir_sdk.openmmlab.segmentation import MmsegSegmenter
 
-    executor = load_executor_class("executors.seg-in-one.semantic:MmsegExecutor")()
+    executor = load_executor_class("executors.seg_in_one.semantic:MmsegExecutor", ROOT)()
     executor.prepare([])
     model_name = args.model or DEFAULT_MODEL[args.executor]
     config = executor.config_file(executor.TrainParams(config_file=model_name))

@@ -3,7 +3,7 @@
 For each executor (and task family): its smallest model from a one-epoch training on generated images at the
 conformance suite's size (64-128 px, tests/executor_specs.py), then `mine+infer` (one env.yaml with both flags,
 the executor's default mining algorithm, the suite's low thresholds) on generated pools of n0, N and 10N
-candidates, as the platform runs it (the image's start.py; torchrun for two processes). Prints, per pool, the
+candidates, as the platform runs it (the image's command; torchrun for two processes). Prints, per pool, the
 wall time, the peak RSS of the run's whole process tree (every rank and DataLoader worker, sampled every 50 ms,
 shared pages counted in each process), and from the executor's log (rank 0's; the candidate loop logs them):
 the time per image of the loops after their first batch (mine and infer summed: two passes over the pool), the
@@ -32,7 +32,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 
@@ -88,12 +87,13 @@ def _peak_rss(proc, stop, out):
 
 
 def _start(spec, env_file, procs, log):
-    """Runs the executor's start.py against env.yaml (under torchrun for procs > 1); (seconds, peak MB)."""
+    """Runs the executor as its image does against env.yaml (under torchrun for procs > 1); (seconds, peak MB)."""
     from ymir_sdk.dist import relaunch_command
+    from ymir_sdk.runner import find_executor
 
     env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
-    start = os.path.join(ROOT, "executors", spec.folder, "start.py")
-    cmd = [sys.executable, start] if procs == 1 else relaunch_command(procs, [start])
+    cmd = find_executor(os.path.join(ROOT, "executors", spec.folder)).command
+    cmd = cmd if procs == 1 else relaunch_command(procs, cmd[1:])
     with open(log, "w") as f:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)

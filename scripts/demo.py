@@ -6,7 +6,7 @@ The executor is EXECUTOR (default: yolov5, with hyper-parameters sized for a 2-c
 40 epochs). EXECUTOR=mmdet trains YOLOX-tiny at 128 px for 40 epochs (about 3 minutes, mAP@0.5 about 0.99);
 EXECUTOR=mmrotate trains rotated RTMDet-tiny on rotated bars (their ark lines carry rotate_angle) at 128 px for 8
 epochs (rotated mAP@0.5); EXECUTOR=seg-in-one trains its semantic part (FastSCNN, 128 px, 300 iterations: about
-1 minute) on generated masks (COCO with RLE) and prints the mIoU; EXECUTOR=tests/toy_executor/start.py runs the
+1 minute) on generated masks (COCO with RLE) and prints the mIoU; EXECUTOR=tests/toy_executor runs the
 framework-free toy. Work folders go to demo-work/.
 """
 import os

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOY = os.path.join(ROOT, "tests", "toy_executor", "start.py")
+TOY = os.path.join(ROOT, "tests", "toy_executor")
 
 
 #: the images' lanes (``make test-images`` sets YMIR_TEST_EXECUTORS) prove that the images' stacks run each executor
@@ -323,17 +323,23 @@ def run_in_one_process(executor, env_files, timeout=600):
     ``ymir_sdk.run`` with its own env.yaml, outputs and monitor: a test's shortcut where only the tasks' settings
     differ (the platform starts a process per task, as :func:`run_start` does; this pays the framework's imports
     once). The exit status is the worst task's."""
-    code = ("import sys; from ymir_sdk import run; from ymir_sdk.cli import load_executor_class; "
+    code = ("import sys; from ymir_sdk import run; from ymir_sdk.executor import load_executor_class; "
             "cls = load_executor_class(sys.argv[1]); sys.exit(max([run(cls, f) for f in sys.argv[2:]]))")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
     return run_process([sys.executable, "-c", code, executor, *env_files], timeout, env, ROOT)
 
 
-def run_start(executor_dir, env_file, nproc=1, timeout=600):
-    """The executor's start.py against env.yaml, as the platform runs it (under torchrun for ``nproc`` > 1)."""
+def start_command(executor_dir, nproc=1):
+    """The command that starts the executor as its image does (``python -m ymir_sdk exec``, the class its
+    manifest names), under torchrun for ``nproc`` > 1."""
     from ymir_sdk.dist import relaunch_command
+    from ymir_sdk.runner import find_executor
 
+    cmd = find_executor(executor_dir).command
+    return cmd if nproc == 1 else relaunch_command(nproc, cmd[1:])
+
+
+def run_start(executor_dir, env_file, nproc=1, timeout=600):
+    """The executor against env.yaml, as the platform runs its image (under torchrun for ``nproc`` > 1)."""
     env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)  # as the image's /app
-    start = os.path.join(executor_dir, "start.py")
-    cmd = [sys.executable, start] if nproc == 1 else relaunch_command(nproc, [start])
-    return run_process(cmd, timeout, env)
+    return run_process(start_command(executor_dir, nproc), timeout, env)

@@ -159,8 +159,8 @@ EXECUTORS = {
         foreign={"model_name": "rtmdet_s"},
         weights_key="rotated_rtmdet/rotated_rtmdet_tiny-3x-dota.py"),
     "seg-in-one-semantic": Spec(
-        name="seg-in-one-semantic", framework="mmseg", folder="seg-in-one",
-        module="executors.seg-in-one.semantic:MmsegExecutor", object_type=3, dataset="coco", size=(128, 128),
+        name="seg-in-one-semantic", framework="mmseg", folder="seg_in_one",
+        module="executors.seg_in_one.semantic:MmsegExecutor", object_type=3, dataset="coco", size=(128, 128),
         # FastSCNN (the default) at 128 px: crop, pad and the resize scales of the Cityscapes pipelines
         fast={"samples_per_gpu": "2", "workers_per_gpu": "0", "cfg_options": SEG_128},
         # 40 iterations of FastSCNN from scratch already separate the shapes from the background
@@ -186,8 +186,8 @@ EXECUTORS = {
         weights_key="fastscnn/fast_scnn_8xb4-160k_cityscapes-512x1024.py",
         loaded="Load checkpoint from"),
     "seg-in-one-instance": Spec(
-        name="seg-in-one-instance", framework="yolov5", folder="seg-in-one",
-        module="executors.seg-in-one.instance:YoloSegExecutor", object_type=4, dataset="coco", size=(64, 64),
+        name="seg-in-one-instance", framework="yolov5", folder="seg_in_one",
+        module="executors.seg_in_one.instance:YoloSegExecutor", object_type=4, dataset="coco", size=(64, 64),
         fast={"model": "yolov5n-seg", "img_size": "64", "batch_size_per_gpu": "8", "num_workers_per_gpu": "0"},
         train={"epochs": "2", "save_best_only": "false", "save_period": "1"},
         short={"epochs": "1"},

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conftest import (ROOT, cli, executor_log, lay_out_task, monitor_line, only_on_test_stack, require_executor,
-                      run_in_one_process, run_start, sets_args, write_payload_checkpoint)
+                      run_in_one_process, run_start, sets_args, start_command, write_payload_checkpoint)
 from executor_specs import EXECUTORS
 
 pytestmark = pytest.mark.images  # also on the images' stack
@@ -29,7 +29,7 @@ def _spec(name):
 
 
 def _executor(name):
-    from ymir_sdk.cli import load_executor_class
+    from ymir_sdk.executor import load_executor_class
 
     return load_executor_class(EXECUTORS[name].module)
 
@@ -157,7 +157,7 @@ def test_every_mining_algorithm_passes_verify(name, executor_dataset, trained_mo
     `ymir-sdk verify`, every candidate ranked once, predictions made. The tasks run one after the other in one
     executor process (they differ only in config.yaml; each reads its own env.yaml and writes its own outputs):
     the framework is imported once, not once per algorithm. The platform's one process per task, through
-    `ymir-sdk run` and the image's start.py: test_mine_and_infer_through_ymir_sdk_run and the two-process tests."""
+    `ymir-sdk run` and the image's start command: test_mine_and_infer_through_ymir_sdk_run and the two-process tests."""
     spec = _spec(name)
     works = {(task, a): str(tmp_path / f"{task}-{a}") for task, a in _tasks(name)}
     env_files = [_lay_out(spec, executor_dataset(name), work, task, {**spec.model_task, "mining_algorithm": a},
@@ -417,14 +417,13 @@ def test_listed_files_are_whole_while_written_and_after_a_kill(name, executor_da
     import random
     import signal
     import subprocess
-    import sys
     import time
 
     spec = _spec(name)
     work = str(tmp_path / "w")
     env_file = _lay_out(spec, executor_dataset(name), work, "train", {**spec.fast, **spec.stages})
     env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, os.path.join(_folder(name), "start.py")], env=env,
+    proc = subprocess.Popen(start_command(_folder(name)), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     checked, partial, kill_at = 0, [], None
     deadline = time.time() + spec.timeout

@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from conftest import TOY, cli, monitor_line, write_env, write_yaml
+from conftest import TOY, cli, monitor_line, start_command, write_env, write_yaml
 from ymir_sdk import Detection, ImageError, ReturnCode, contract, load_env
 from ymir_sdk.errors import code_for_exception
 from ymir_sdk.io import atomic_output
@@ -154,7 +154,6 @@ def toy_trained(ark_dataset, tmp_path_factory):
 def _rerun(work, edit_config=None, edit_env=None):
     """Run the toy executor again on a laid-out work folder, after editing its config.yaml / env.yaml."""
     import subprocess
-    import sys
 
     for name, edit in (("config.yaml", edit_config), ("env.yaml", edit_env)):
         if edit:
@@ -162,8 +161,9 @@ def _rerun(work, edit_config=None, edit_env=None):
             data = yaml.safe_load(open(path))
             edit(data)
             write_yaml(path, data)
-    env = dict(os.environ, YMIR_ENV_FILE=os.path.join(work, "in", "env.yaml"))
-    return subprocess.run([sys.executable, TOY], env=env, capture_output=True, text=True, timeout=120)
+    # as the runner starts it: the toy package importable from tests/
+    env = dict(os.environ, YMIR_ENV_FILE=os.path.join(work, "in", "env.yaml"), PYTHONPATH=os.path.dirname(TOY))
+    return subprocess.run(start_command(TOY), env=env, capture_output=True, text=True, timeout=120)
 
 
 def _train_work(ark_dataset, tmp_path):
@@ -171,7 +171,7 @@ def _train_work(ark_dataset, tmp_path):
     from ymir_sdk.runner import lay_out
 
     work = str(tmp_path / "w")
-    lay_out(work, read_dataset(ark_dataset), "train", os.path.join(os.path.dirname(TOY), "img-man"), {})
+    lay_out(work, read_dataset(ark_dataset), "train", os.path.join(TOY, "img-man"), {})
     return work
 
 

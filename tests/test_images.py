@@ -1,5 +1,7 @@
 """What each image would contain (images cannot be built here: no Docker engine). Static checks of the shared
 Dockerfiles, hadolint, and the pinned sets."""
+import glob
+import importlib.util
 import os
 import re
 import shutil
@@ -24,6 +26,9 @@ NEEDS = {"yolov5": {"yolov5", "onnx", "pydantic", "pycocotools"},
          # regex undeclared; RSAL's superpixels need opencv-contrib's ximgproc)
          "seg-in-one": {"yolov5", "onnx", "mmcv", "mmengine", "mmsegmentation", "ftfy", "regex",
                         "opencv-contrib-python-headless", "pydantic", "pycocotools", "tensorboard"}}
+#: the frameworks an executor's class imports (where they are missing, its class is not loaded)
+IMPORTS = {"yolov5": ("yolov5",), "mmdet": ("mmdet",), "mmyolo": ("mmyolo",), "mmrotate": ("mmrotate",),
+           "seg-in-one": ("yolov5", "mmseg")}
 #: OpenMMLab's wheel index per CUDA / torch of the base image (mmcv's compiled ops)
 MMCV_INDEX = {"cu111": "https://download.openmmlab.com/mmcv/dist/cu111/torch1.8/index.html",
               "cu113": "https://download.openmmlab.com/mmcv/dist/cu113/torch1.11/index.html"}
@@ -43,16 +48,18 @@ def test_dockerfile_shape(cuda):
     instructions = [ln.split()[0] for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
                     and not ln.startswith(" ")]
     assert "ENTRYPOINT" not in instructions  # the platform runs `docker run <image> cat <file>`
-    assert re.search(r'^CMD \["python3", "/app/start.py"\]$', text, re.M)
-    # the executors are the package executors (as in the repository), importable through PYTHONPATH; the build
-    # context holds no venv or cache
-    assert "COPY executors /app/executors" in text and "PYTHONPATH=/app" in text
+    # the SDK starts the class the image's manifest names (no start.py per executor)
+    assert re.search(r'^CMD \["python3", "-m", "ymir_sdk", "exec"\]$', text, re.M)
+    # the image's own executor only, as the package executors.<PACKAGE> (as in the repository), importable
+    # through PYTHONPATH; the build context holds no venv or cache
+    assert re.search(r"^COPY executors/\$\{PACKAGE\} /app/executors/\$\{PACKAGE\}$", text, re.M)
+    assert "COPY executors /app/executors" not in text and "PYTHONPATH=/app" in text
     ignored = open(os.path.join(ROOT, ".dockerignore")).read().split()
     assert {".venv*", "**/__pycache__", ".git"} <= set(ignored)
     # an opencv-contrib pin owns cv2 (installed last, over the frameworks' opencv-python)
     assert "--force-reinstall --no-deps" in text and "opencv-contrib" in text
-    assert "ln -s /app/executors/${EXECUTOR}/start.py /app/start.py" in text
-    assert re.search(r"^ARG EXECUTOR$", text, re.M)
+    assert "cp -r /app/executors/${PACKAGE}/img-man/. /img-man/" in text and "start.py" not in text
+    assert re.search(r"^ARG EXECUTOR$", text, re.M) and re.search(r"^ARG PACKAGE$", text, re.M)
     base = re.search(r"^FROM (\S+)$", text, re.M).group(1)
     assert ":" in base and "latest" not in base
     cuda_tag, torch_version = BASES[cuda]
@@ -64,7 +71,7 @@ def test_dockerfile_shape(cuda):
     assert not re.search(r"(aliyun|tsinghua|douban)", text)  # no hard-coded mirrors
     # pretrained weights fetched and verified at build time by the SDK (never at run time), found through the env
     assert not re.search(r"wget|curl", text)
-    assert re.search(r'^RUN python3 -m ymir_sdk weights "executors.\$\{EXECUTOR\}" --fetch$', text, re.M)
+    assert re.search(r'^RUN python3 -m ymir_sdk weights "executors.\$\{PACKAGE\}" --fetch$', text, re.M)
     assert "YMIR_WEIGHTS_DIR=/weights" in text
     assert text.index("COPY ymir_sdk") < text.index("ymir_sdk weights") < text.index("CMD")
     assert re.search(r"^COPY ymir_exc /app/sdk/ymir_exc$", text, re.M)  # the whole distribution: pip install --no-deps
@@ -93,13 +100,24 @@ def test_pinned_sets(executor, cuda):
 
 @pytest.mark.parametrize("executor", sorted(IMAGES))
 def test_image_contents(executor):
-    folder = os.path.join(ROOT, "executors", executor)
-    assert os.path.isfile(os.path.join(folder, "start.py"))
+    from ymir_sdk.executor import Executor, load_executor_class
+
+    package = executor.replace("-", "_")
+    folder = os.path.join(ROOT, "executors", package)
+    assert not os.path.exists(os.path.join(folder, "start.py"))
     man = yaml.safe_load(open(os.path.join(folder, "img-man", "manifest.yaml")))
     assert man["object_type"] in (2, 3, 4) or isinstance(man["object_type"], list)
+    # the class `python3 -m ymir_sdk exec` runs: in the image's own package, an Executor
+    assert man["executor_class"].startswith(f"executors.{package}:")
+    if all(importlib.util.find_spec(m) for m in IMPORTS[executor]):
+        assert issubclass(load_executor_class(man["executor_class"]), Executor)
+    # no executor imports another: each image copies only its own
+    for path in glob.glob(os.path.join(folder, "**", "*.py"), recursive=True):
+        imported = re.findall(r"^\s*(?:from|import) executors\.(\w+)", open(path).read(), re.M)
+        assert set(imported) <= {package}, (path, imported)
     targets = open(os.path.join(ROOT, "Makefile")).read()
     assert "build-%:" in targets and "Dockerfile.$(call image_cuda,$*)" in targets
-    assert "--build-arg EXECUTOR=$*" in targets
+    assert "--build-arg EXECUTOR=$* --build-arg PACKAGE=$(subst -,_,$*)" in targets
     cudas = IMAGES[executor]
     default = re.search(rf"^IMAGE_CUDA_{executor} := (\S+)$", targets, re.M)
     assert (default.group(1) if default else "cu111") == cudas[-1]  # `make build-<executor>`: its own CUDA

@@ -19,15 +19,21 @@ pytestmark = pytest.mark.images  # the templates must run on the images' Python 
 def _new(tmp_path, name, template):
     r = cli("new", name, "--template", template, "--dest", str(tmp_path))
     assert r.returncode == 0, r.stdout + r.stderr
-    return str(tmp_path / name)
+    return str(tmp_path / name.replace("-", "_"))  # the executor is the package <name with '_' for '-'>
 
 
 @pytest.mark.slow(55)
 @pytest.mark.parametrize("template", [pytest.param("minimal", marks=only_on_test_stack), "torch"])
 def test_a_new_executor_passes_its_conformance_test(tmp_path, template):
     folder = _new(tmp_path, "demo-exec", template)
-    assert sorted(os.listdir(folder)) == sorted([".dockerignore", "Dockerfile", "README.md", "executor.py", "img-man",
-                                                 "requirements.txt", "start.py", "test_demo_exec.py", "wheels"])
+    assert sorted(os.listdir(folder)) == sorted([".dockerignore", "Dockerfile", "README.md", "__init__.py",
+                                                 "executor.py", "img-man", "requirements.txt", "test_demo_exec.py",
+                                                 "wheels"])
+    # our executors' shape: a package whose manifest names its class, started by the SDK
+    manifest = yaml.safe_load(open(os.path.join(folder, "img-man", "manifest.yaml")))
+    assert manifest == {"object_type": 2, "executor_class": "demo_exec:DemoExecExecutor"}
+    assert re.search(r'^CMD \["python3", "-m", "ymir_sdk", "exec"\]$',
+                     open(os.path.join(folder, "Dockerfile")).read(), re.M)
     # the author's first steps: the generated test (check-image, then train/infer/mine/mine+infer on generated
     # data, each verified), run as they would run it
     test = scaffold_test_file("demo-exec")
@@ -99,6 +105,9 @@ def test_new_refuses_bad_names_and_existing_folders(tmp_path):
     assert r.returncode == 2 and "exists" in r.stderr
     r = cli("new", "Bad Name;rm", "--dest", str(tmp_path))
     assert r.returncode == 2 and "NAME" in r.stderr and not os.path.exists(tmp_path / "Bad Name;rm")
+    _new(tmp_path, "taken_one", "minimal")
+    r = cli("new", "taken-one", "--dest", str(tmp_path))  # taken-one and taken_one are one package
+    assert r.returncode == 2 and "exists" in r.stderr
 
 
 def test_dockerfile_uses_our_bases_and_passes_hadolint(tmp_path):

@@ -1,4 +1,4 @@
-"""What is special to executors/seg-in-one (one image, an executor per object type; the conformance suite runs its
+"""What is special to executors/seg_in_one (one image, an executor per object type; the conformance suite runs its
 semantic part, tests/test_conformance.py "seg-in-one-semantic", and its detection part is the yolov5 executor's):
 the dispatch, the seed's 0.x config names and their weights, the semantic config (iterations, validation batches,
 the batch rule), ignore_black_area both ways, the fraction metric, a CPU training that learns, inference on
@@ -17,15 +17,15 @@ from ymir_sdk.models import pick_weight_file
 
 pytestmark = pytest.mark.images  # also on the images' stack
 SPEC = EXECUTORS["seg-in-one-semantic"]
-FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "executors", "seg-in-one")
+FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "executors", "seg_in_one")
 
 
 def _package():
-    return importlib.import_module("executors.seg-in-one")
+    return importlib.import_module("executors.seg_in_one")
 
 
 def _semantic():
-    return importlib.import_module("executors.seg-in-one.semantic")
+    return importlib.import_module("executors.seg_in_one.semantic")
 
 
 def _needs_mmseg():
@@ -41,16 +41,16 @@ def test_dispatch_by_object_type_export_format_and_model_files(tmp_path):
 
     pytest.importorskip("yolov5")
     pytest.importorskip("mmseg")
-    from executors.yolov5 import Yolov5Executor
+    from ymir_sdk.yolov5.executor import Yolov5DetectionExecutor
 
     image, semantic = _package().SegInOneExecutor(), _semantic().MmsegExecutor
-    instance = importlib.import_module("executors.seg-in-one.instance").YoloSegExecutor
+    instance = importlib.import_module("executors.seg_in_one.instance").YoloSegExecutor
     assert set(image.object_types) == {2, 3, 4}
     train_env = load_env(write_env(str(tmp_path / "t"), run_training=True))
-    assert isinstance(image.resolve({"object_type": 2}, train_env), Yolov5Executor)
+    assert isinstance(image.resolve({"object_type": 2}, train_env), Yolov5DetectionExecutor)
     assert isinstance(image.resolve({"object_type": "3"}, train_env), semantic)
     assert isinstance(image.resolve({"object_type": 4}, train_env), instance)
-    assert isinstance(image.resolve({"export_format": "ark:raw"}, train_env), Yolov5Executor)
+    assert isinstance(image.resolve({"export_format": "ark:raw"}, train_env), Yolov5DetectionExecutor)
     with pytest.raises(ConfigError) as e:  # semantic or instance: config.yaml must say
         image.resolve({"export_format": "seg-coco:raw"}, train_env)
     assert e.value.code == 300001 and "object_type" in str(e.value)

@@ -196,8 +196,8 @@ def test_bad_input_fails_before_any_training(dataset, tmp_path, extra, message):
 
 
 def test_executor_without_mining_is_refused(dataset, tmp_path):
-    folder = str(tmp_path / "toy")
-    shutil.copytree(os.path.dirname(TOY), folder)
+    folder = str(tmp_path / "toy_executor")  # the package its manifest names
+    shutil.copytree(TOY, folder)
     os.remove(os.path.join(folder, "img-man", "mining-template.yaml"))
     r = cli("simulate", folder, "--dataset", dataset, "--work", str(tmp_path / "w"), "--no-progress")
     assert r.returncode == 2 and "does not mine" in r.stderr

@@ -114,7 +114,7 @@ def test_web_config_filters():
 
 
 def test_check_image(tmp_path):
-    ok = cli("check-image", os.path.dirname(TOY))
+    ok = cli("check-image", TOY)
     assert ok.returncode == 0, ok.stdout
     man = tmp_path / "img-man"
     (man / "instance-seg").mkdir(parents=True)
@@ -167,7 +167,7 @@ def test_export_formats_laid_out_as_the_platform_does(ark_dataset, tmp_path, fmt
     from ymir_sdk.runner import lay_out
 
     env_file = lay_out(str(tmp_path / "w"), read_dataset(ark_dataset), "train",
-                       os.path.join(os.path.dirname(TOY), "img-man"), {"export_format": fmt})
+                       os.path.join(TOY, "img-man"), {"export_format": fmt})
     env = yaml.safe_load(open(env_file))
     rows = open(env["input"]["training_index_file"]).read().splitlines()
     if fmt == "none:raw":

@@ -20,7 +20,7 @@ def trained(trained_model):
 
 
 def test_activation_is_also_read_as_activation():
-    from executors.yolov5.executor import TrainParams
+    from ymir_sdk.yolov5.params import DetectionTrainParams as TrainParams
 
     assert TrainParams.parse({"activation": "ReLU"}).activate == "ReLU"
 
@@ -35,7 +35,7 @@ def test_activation_is_also_read_as_activation():
 ])
 def test_hyper_parameters_have_the_bounds_the_models_accept(raw, key):
     """Checked when config.yaml is read, before any work: a 300001 error naming the key."""
-    from executors.yolov5.executor import InferParams, TrainParams
+    from ymir_sdk.yolov5.params import DetectionTrainParams as TrainParams, InferParams
     from ymir_sdk import ConfigError
 
     for params in (TrainParams, InferParams) if key == "img_size" and "model" not in raw else (TrainParams,):
@@ -95,7 +95,8 @@ def test_training_outputs(trained):
 def test_every_offered_model_has_its_weights_listed():
     from typing import get_args
 
-    from executors.yolov5.executor import WEIGHTS, ModelName, Yolov5Executor
+    from executors.yolov5 import Yolov5Executor
+    from ymir_sdk.yolov5.params import DETECTION_WEIGHTS as WEIGHTS, DetectionModel as ModelName
 
     assert set(get_args(ModelName)) == set(WEIGHTS) and Yolov5Executor.pretrained_weights is WEIGHTS
     for model, url in WEIGHTS.items():

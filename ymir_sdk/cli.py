@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
@@ -88,30 +87,20 @@ def _cmd_conformance(args) -> int:
 
 
 def _cmd_exec(args) -> int:
-    """Run an executor class in this process: ``ymir-sdk exec package.module:ClassName``."""
-    from .executor import run
+    """Run an executor class in this process: ``ymir-sdk exec [package.module:ClassName]``; without one, the class
+    the image's manifest names (env.yaml's ``manifest_file``, else /img-man/manifest.yaml: the image's CMD)."""
+    from .env import load_env
+    from .executor import load_executor_class, manifest_executor, run
 
-    module, _, name = args.target.partition(":")
-    return run(getattr(importlib.import_module(module), name or "Executor"), args.env)
+    def executor():  # inside run: a manifest without the key, or a class that does not import, is reported
+        return load_executor_class(args.target or manifest_executor(load_env(args.env).manifest_file))()
 
-
-def load_executor_class(target: str):
-    """An Executor class named ``module:Class``, or the one a module (an executor package) defines."""
-    from .executor import Executor
-
-    module_name, _, name = target.partition(":")
-    module = importlib.import_module(module_name)
-    if name:
-        return getattr(module, name)
-    found = {c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Executor)
-             and c.__module__.startswith(module.__name__)}
-    if len(found) != 1:
-        raise YmirError(f"{target} defines {len(found)} Executor classes; name one as module:Class")
-    return found.pop()
+    return run(executor, args.env)
 
 
 def _cmd_weights(args) -> int:
     """Fetch (``--fetch``) and verify an executor's pretrained weights: the image build runs this."""
+    from .executor import load_executor_class
     from .weights import verify_weights, weights_dir
 
     executor = load_executor_class(args.executor)()
@@ -123,12 +112,15 @@ def _cmd_weights(args) -> int:
     return 1 if problems else 0
 
 
+EXECUTOR_HELP = "an executor name or folder (its img-man/manifest.yaml names the class), or a start command"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ymir-sdk", description="YMIR executor SDK tools")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="lay out a platform work folder from a local dataset and run an executor")
-    r.add_argument("executor", help="executor name, start command, or folder with start.py")
+    r.add_argument("executor", help=EXECUTOR_HELP)
     r.add_argument("--task", required=True, choices=["train", "infer", "mine", "mine+infer"])
     r.add_argument("--dataset", required=True, help="a COCO, YOLO, VOC or ark dataset folder")
     r.add_argument("--work", required=True, help="work folder (in/ and out/ are recreated)")
@@ -146,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="an offline active-learning loop: each mining algorithm against random "
                        "selection on your data")
-    s.add_argument("executor", help="executor name, start command, or folder with start.py")
+    s.add_argument("executor", help=EXECUTOR_HELP)
     s.add_argument("--dataset", required=True, help="a COCO, YOLO, VOC or ark dataset folder with a validation split")
     s.add_argument("--work", required=True, help="work folder (the same command resumes an interrupted run)")
     s.add_argument("--initial", type=int, default=20, help="labelled images to start with (default 20)")
@@ -182,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("folder")
     c.set_defaults(func=_cmd_check_image)
 
-    n = sub.add_parser("new", help="write a ready executor folder (executor.py, start.py, img-man, Dockerfile, README, "
+    n = sub.add_parser("new", help="write a ready executor package (executor.py, img-man, Dockerfile, README, "
                        "a conformance test)")
     n.add_argument("name", help="the executor's name (lower-case letters, digits, '-', '_')")
     n.add_argument("--template", default="minimal", choices=["minimal", "torch", "openmmlab"],
@@ -192,14 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("conformance", help="check-image, then train, infer, mine and mine+infer on generated data, "
                        "every output verified")
-    k.add_argument("executor", help="executor name, start command, or folder with start.py")
+    k.add_argument("executor", help=EXECUTOR_HELP)
     k.add_argument("--work", required=True, help="work folder")
     k.add_argument("--algorithm", action="append", help="a mining algorithm to run (repeatable; default: the "
                    "template's)")
     k.set_defaults(func=_cmd_conformance)
 
     e = sub.add_parser("exec", help="run an Executor class in-process against env.yaml")
-    e.add_argument("target", help="module:Class")
+    e.add_argument("target", nargs="?", help="module:Class (default: the manifest's executor_class)")
     e.add_argument("--env", help="env.yaml path (default: $YMIR_ENV_FILE, then the platform's)")
     e.set_defaults(func=_cmd_exec)
 

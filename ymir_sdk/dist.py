@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import datetime
 import os
+import sys
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import YmirError
@@ -147,6 +148,17 @@ def distributed_map(fn: Callable[[Sequence[Any]], Sequence[Any]], items: Sequenc
     if [i for i, _ in merged] != list(range(len(items))):
         raise YmirError(f"distributed map gathered {len(merged)} results for {len(items)} items")
     return [r for _, r in merged]
+
+
+def this_program() -> List[str]:
+    """This process's program as arguments of python: ``-m package ...`` when it runs as ``python -m`` (a
+    package's ``__main__.py`` run as a file would put that package's folder first on the path, where ymir_sdk's
+    ``io`` and ``torch`` shadow the real ones), else ``sys.argv``."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:
+        name = spec.name[: -len(".__main__")] if spec.name.endswith(".__main__") else spec.name
+        return ["-m", name, *sys.argv[1:]]
+    return list(sys.argv)
 
 
 def relaunch_command(nproc: int, argv: Sequence[str]) -> List[str]:

@@ -13,8 +13,9 @@ An executor is one class::
         def infer(self, ctx): ...
         def mine(self, ctx): ...
 
-    if __name__ == "__main__":
-        raise SystemExit(run(MyExecutor))
+An executor is an importable package; its image's ``img-man/manifest.yaml`` names the class in
+:data:`MANIFEST_EXECUTOR_KEY` (``executor_class: my_executor:MyExecutor``) and the image's CMD is
+``python3 -m ymir_sdk exec``, which reads it (``ymir-sdk run`` starts a local executor folder the same way).
 
 :func:`run` reads env.yaml, runs training alone, or mining then inference in one run, reports progress, and turns
 any exception into monitor state 4 with the right code, a one-line message and the traceback, a clear log line
@@ -22,6 +23,8 @@ and a non-zero exit status.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
 import importlib.util
 import logging
 import os
@@ -34,9 +37,9 @@ from . import results
 from .config import HyperParams, load_config
 from .dataset.imagesize import image_size
 from .dataset.index import read_candidates, read_pairs
-from .dist import relaunch_command
+from .dist import relaunch_command, this_program
 from .env import DEFAULT_OUT_ROOT, EnvConfig, load_env
-from .errors import ConfigError, ImageError, ObjectTypeError, ReturnCode, code_for_exception, one_line
+from .errors import ConfigError, ImageError, ObjectTypeError, ReturnCode, YmirError, code_for_exception, one_line
 from .models import CHECKPOINT_SUFFIXES, check_model_files, pick_weight_file
 from .monitor import Monitor
 
@@ -336,7 +339,7 @@ def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optiona
         if len(gpus) > 1 and "WORLD_SIZE" not in os.environ:
             # several GPUs: the same program as one process per GPU (torchrun); rank 0 reports and writes
             log.info("%s: starting %d processes for GPUs %s", executor.name, len(gpus), gpus)
-            return launch_group(len(gpus), sys.argv, monitor)
+            return launch_group(len(gpus), this_program(), monitor)
         if tasks == ["mine", "infer"]:
             run_mine_and_infer(executor, raw, env, monitor)
         else:
@@ -359,3 +362,58 @@ def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optiona
             except OSError as e:  # pragma: no cover - nothing more can be done
                 log.error("could not write the monitor file: %s", e)
         return 1
+
+
+# ------------------------------------------------------------------------------------------------ finding it
+#: the key of an image's ``img-man/manifest.yaml`` that names its Executor class as ``module:Class`` (the
+#: platform reads its own keys only: contract section 1.5)
+MANIFEST_EXECUTOR_KEY = "executor_class"
+
+
+def manifest_executor(manifest_file: str, required: bool = True) -> Optional[str]:
+    """The ``module:Class`` an image's manifest names (:data:`MANIFEST_EXECUTOR_KEY`); without the file or the key:
+    a 300001 error naming them, or None when not ``required``."""
+    import yaml
+
+    data: Any = None
+    if os.path.isfile(manifest_file):
+        with open(manifest_file, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    target = data.get(MANIFEST_EXECUTOR_KEY) if isinstance(data, dict) else None
+    if isinstance(target, str) and target.strip():
+        return target.strip()
+    if required:
+        raise ConfigError(MANIFEST_EXECUTOR_KEY, target, message=f"{manifest_file}: no {MANIFEST_EXECUTOR_KEY} "
+                          "(module:Class of the image's Executor) - the image cannot tell which executor to run")
+    return None
+
+
+def import_from(root: str, module: str):
+    """Import ``module`` as if the folder ``root`` came first on the path, without changing ``sys.path`` (its
+    top-level package found in ``root``; already imported: kept)."""
+    top = module.split(".")[0]
+    if top not in sys.modules:
+        spec = importlib.machinery.PathFinder.find_spec(top, [root])
+        if spec is None or spec.loader is None:
+            raise ImportError(f"no module {top} in {root}")
+        sys.modules[top] = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(sys.modules[top])
+        except BaseException:
+            del sys.modules[top]
+            raise
+    return importlib.import_module(module)
+
+
+def load_executor_class(target: str, root: Optional[str] = None) -> Type[Executor]:
+    """An Executor class named ``module:Class``, or the one a module (an executor package) defines; ``root``: the
+    folder the module imports from (else the path)."""
+    module_name, _, name = target.partition(":")
+    module = import_from(root, module_name) if root else importlib.import_module(module_name)
+    if name:
+        return getattr(module, name)
+    found = {c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Executor)
+             and c.__module__.startswith(module.__name__)}
+    if len(found) != 1:
+        raise YmirError(f"{target} defines {len(found)} Executor classes; name one as module:Class")
+    return found.pop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from typing import Any, Iterator, Union
 
@@ -80,3 +81,19 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+
+
+def link_or_copy(src: str, dest: str, replace: bool = True) -> None:
+    """Hard-link ``src`` at ``dest``, or copy it where a link cannot be made (another file system); the folder is
+    made. An existing ``dest`` is replaced (``replace``) or kept. No shell involved."""
+    if os.path.abspath(src) == os.path.abspath(dest):
+        return
+    if os.path.lexists(dest):
+        if not replace:
+            return
+        os.unlink(dest)
+    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)

@@ -16,7 +16,7 @@ import yaml
 
 from . import contract
 from .errors import ContractError, NanError
-from .io import atomic_output, atomic_write_yaml
+from .io import atomic_output, atomic_write_yaml, link_or_copy
 
 log = logging.getLogger("ymir_sdk")
 
@@ -46,19 +46,6 @@ def _fail_on(findings: List[str], what: str) -> None:
     errors = contract.errors_only(findings)
     if errors:
         raise ContractError(f"{what} would break the platform contract: " + "; ".join(errors[:5]))
-
-
-def _place(src: str, dest: str) -> None:
-    """Hard-link (or copy) src to dest; no shell involved."""
-    if os.path.abspath(src) == os.path.abspath(dest):
-        return
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    if os.path.exists(dest):
-        os.unlink(dest)
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copy2(src, dest)
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -100,7 +87,7 @@ class TrainingResult:
         for f in files:
             f = os.fspath(f)
             if os.path.isabs(f):
-                _place(f, os.path.join(self.models_dir, stage, os.path.basename(f)))
+                link_or_copy(f, os.path.join(self.models_dir, stage, os.path.basename(f)))
                 f = os.path.basename(f)
             elif not (os.path.isfile(os.path.join(self.models_dir, stage, f))
                       or os.path.isfile(os.path.join(self.models_dir, f))):
@@ -141,7 +128,7 @@ class TrainingResult:
             for f in names:
                 f = os.fspath(f)
                 if os.path.isabs(f):
-                    _place(f, os.path.join(self.models_dir, "attachments", section, os.path.basename(f)))
+                    link_or_copy(f, os.path.join(self.models_dir, "attachments", section, os.path.basename(f)))
                 placed.append(os.path.basename(f))
             self.attachments[section] = placed
         for k, v in (evaluate_config or {}).items():

@@ -25,6 +25,7 @@ import yaml
 from .contract import OBJECT_TYPES, TEMPLATE_FILES
 from .dataset.imagesize import image_size
 from .errors import ConfigError, DatasetError, ImageError, ModelError
+from .io import link_or_copy
 from .localdata import LocalDataset, LocalImage
 from .monitor import read_fields
 
@@ -52,14 +53,25 @@ def package_root(folder: str) -> str:
 
 
 def find_executor(spec: str, img_man: Optional[str] = None) -> ExecutorSpec:
-    """EXECUTOR is a path to a start command (or a folder holding ``start.py``), or the name of an executor
-    folder under ``executors/`` (looked up in ``YMIR_EXECUTORS_DIR``, then the current folder). An executor
-    that is a package (``executors/<name>/__init__.py``) runs with its package importable, as in its image."""
+    """EXECUTOR is an executor folder, or its name under ``executors/`` (looked up in ``YMIR_EXECUTORS_DIR``, then
+    the current folder; ``seg-in-one`` finds ``seg_in_one``), whose ``img-man/manifest.yaml`` names its class
+    (``executor_class``): it runs as its image runs it, ``python -m ymir_sdk exec`` with its package importable.
+    A start command (a file, or a folder holding ``start.py``: the original executors' shape) runs as it is."""
+    from .executor import manifest_executor
+
     candidates = [spec]
     if not os.path.exists(spec):
         roots = [os.environ.get("YMIR_EXECUTORS_DIR", ""), os.path.join(os.getcwd(), "executors")]
-        candidates = [os.path.join(r, spec) for r in roots if r]
+        names = dict.fromkeys([spec, spec.replace("-", "_")])
+        candidates = [os.path.join(r, n) for r in roots if r for n in names]
     for cand in candidates:
+        folder = os.path.abspath(cand)
+        target = os.path.isdir(folder) and manifest_executor(os.path.join(folder, "img-man", "manifest.yaml"),
+                                                            required=False)
+        if target:
+            root = package_root(folder) or folder
+            return ExecutorSpec([sys.executable, "-m", "ymir_sdk", "exec", target],
+                                os.path.abspath(img_man or os.path.join(folder, "img-man")), root, root)
         if os.path.isdir(cand) and os.path.isfile(os.path.join(cand, "start.py")):
             cand = os.path.join(cand, "start.py")
         if os.path.isfile(cand):
@@ -68,7 +80,8 @@ def find_executor(spec: str, img_man: Optional[str] = None) -> ExecutorSpec:
             command = [sys.executable, cand] if cand.endswith(".py") else [cand]
             return ExecutorSpec(command, os.path.abspath(img_man or os.path.join(folder, "img-man")), folder,
                                 package_root(folder))
-    raise ConfigError("EXECUTOR", spec, "a start command, a folder with start.py, or an executor name")
+    raise ConfigError("EXECUTOR", spec, "an executor folder or name (its img-man/manifest.yaml names the class), "
+                      "a start command, or a folder with start.py")
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -154,16 +167,6 @@ def _asset_ext(path: str) -> str:
     return "unknown"
 
 
-def _link(src: str, dest: str) -> None:
-    if os.path.exists(dest):
-        return
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copyfile(src, dest)
-
-
 def _ark_text(image: LocalImage) -> str:
     lines = []
     for o in image.objects:
@@ -247,7 +250,7 @@ def _copy_model(source: str, models_in: str, stage: Optional[str]) -> Tuple[List
         src = next(p for p in (os.path.join(models_out, stage, name), os.path.join(models_out, name))
                    if os.path.exists(p))
         dest = os.path.join(models_in, stage, name)
-        _link(src, dest)
+        link_or_copy(src, dest, replace=False)
         copied.append(dest)
     train_config = {}
     cfg_path = os.path.join(os.path.dirname(models_out), "..", "in", "config.yaml")
@@ -301,7 +304,7 @@ def _asset(din: str, image: LocalImage) -> str:
     """The image in the platform's asset store (``assets/<last 2 hex>/<sha1>.<ext>``)."""
     digest = _sha1(image.path)
     dest = os.path.join(din, "assets", digest[-2:], f"{digest}.{_asset_ext(image.path)}")
-    _link(image.path, dest)
+    link_or_copy(image.path, dest, replace=False)
     return dest
 
 

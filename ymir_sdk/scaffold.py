@@ -1,7 +1,9 @@
-"""``ymir-sdk new NAME [--template minimal|torch|openmmlab]``: a ready executor folder, shaped like ours.
+"""``ymir-sdk new NAME [--template minimal|torch|openmmlab]``: a ready executor, shaped like ours: the package
+``NAME`` (``-`` written ``_``), holding
 
-``executor.py`` (one Executor class, typed params whose ``Field`` descriptions document them), ``start.py``,
-``img-man/`` (the templates generated from the params), ``Dockerfile`` (on one of our CUDA bases),
+``executor.py`` (one Executor class, typed params whose ``Field`` descriptions document them), ``__init__.py``
+(the class), ``img-man/`` (the templates generated from the params; ``manifest.yaml`` names the class the image
+runs, ``python3 -m ymir_sdk exec``), ``Dockerfile`` (on one of our CUDA bases),
 ``requirements.txt``, ``README.md`` (the hyper-parameter table generated from the params) and
 ``test_<name>.py`` (the conformance checks of :mod:`ymir_sdk.conformance` on generated data). Right after
 ``new``, ``ymir-sdk run`` and ``ymir-sdk verify`` pass on generated data (``minimal``: NumPy only, seconds;
@@ -71,21 +73,27 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def package_name(name: str) -> str:
+    """The executor's package (its folder): the name with ``_`` for ``-``."""
+    return name.replace("-", "_")
+
+
 def new(name: str, template: str = "minimal", dest: str = ".") -> str:
-    """Write the executor folder ``dest/name``; returns its path. An existing folder is an error (nothing is
-    overwritten)."""
+    """Write the executor package ``dest/<package_name(name)>``; returns its path. An existing folder is an error
+    (nothing is overwritten)."""
     if not NAME.match(name or ""):
         raise ConfigError("NAME", name, "lower-case letters, digits, '-' or '_', starting with a letter")
     if template not in TEMPLATES:
         raise ConfigError("--template", template, "one of " + ", ".join(TEMPLATES))
-    folder = os.path.abspath(os.path.join(dest, name))
+    package = package_name(name)
+    folder = os.path.abspath(os.path.join(dest, package))
     if os.path.exists(folder):
         raise ConfigError("NAME", name, message=f"{folder} exists: choose another name or remove it")
     cls = class_name(name)
     cuda, extra = TEMPLATE_STACK[template]
     files = {
         "executor.py": EXECUTORS[template],
-        "start.py": START,
+        "__init__.py": INIT,
         "requirements.txt": "ymir-sdk>=0.1\n" + "".join(line + "\n" for line in extra),
         "Dockerfile": DOCKERFILE.replace("__BASE__", CUDA_BASES[cuda]),
         test_file(name): TEST[template],
@@ -95,8 +103,9 @@ def new(name: str, template: str = "minimal", dest: str = ".") -> str:
     try:
         for rel, text in files.items():
             with open(os.path.join(folder, rel), "w", encoding="utf-8") as f:
-                f.write(text.replace("__NAME__", name).replace("__CLASS__", cls).replace("__TEMPLATE__", template))
-        _write_generated(folder, name, template)
+                f.write(text.replace("__NAME__", name).replace("__CLASS__", cls).replace("__TEMPLATE__", template)
+                        .replace("__PACKAGE__", package))
+        _write_generated(folder, name, template, f"{package}:{cls}")
         write_sdk_wheel(os.path.join(folder, "wheels"))
     except BaseException:
         import shutil
@@ -146,17 +155,22 @@ def write_sdk_wheel(folder: str) -> str:
     return path
 
 
-def _write_generated(folder: str, name: str, template: str) -> None:
-    """img-man/ and README.md, from the class in the new executor.py (the params are their single source)."""
+def _write_generated(folder: str, name: str, template: str, target: str) -> None:
+    """img-man/ and README.md, from the class in the new executor.py (the params are their single source);
+    ``target``: the class as ``module:Class``."""
     from .config import write_template
     from .contract import TEMPLATE_FILES
+    from .executor import MANIFEST_EXECUTOR_KEY
     from .verify import executor_class
 
-    cls = executor_class(folder)
     img_man = os.path.join(folder, "img-man")
     os.makedirs(img_man)
     with open(os.path.join(img_man, "manifest.yaml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump({"object_type": cls.object_types[0]}, f)
+        yaml.safe_dump({MANIFEST_EXECUTOR_KEY: target}, f)
+    cls = executor_class(folder)
+    with open(os.path.join(img_man, "manifest.yaml"), "w", encoding="utf-8") as f:
+        f.write(f"object_type: {cls.object_types[0]}\n# the class the image runs (python3 -m ymir_sdk exec)\n"
+                f"{MANIFEST_EXECUTOR_KEY}: {target}\n")
     for task, attr in (("train", "TrainParams"), ("infer", "InferParams"), ("mine", "MineParams")):
         write_template(getattr(cls, attr), os.path.join(img_man, TEMPLATE_FILES[task]))
     with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as f:
@@ -172,14 +186,10 @@ DESCRIPTIONS = {
                  "any mmdet 3.x config by `config_file`).",
 }
 
-START = '''"""Entry point of the __NAME__ image (its CMD runs it)."""
-import sys
+INIT = '''"""The __NAME__ executor (its image runs the class img-man/manifest.yaml names: python3 -m ymir_sdk exec)."""
+from .executor import __CLASS__
 
-from executor import __CLASS__
-from ymir_sdk import run
-
-if __name__ == "__main__":
-    sys.exit(run(__CLASS__))
+__all__ = ["__CLASS__"]
 '''
 
 _MINING_IMPORTS = "from ymir_sdk.mining import DetOutput, algorithm_name, entropy_scores, random_scores\n"
@@ -541,13 +551,16 @@ COPY requirements.txt /app/requirements.txt
 COPY wheels/ /app/wheels/
 RUN python3 -m pip install --no-cache-dir --find-links /app/wheels -r /app/requirements.txt
 
-COPY . /app
+# the executor, the package __PACKAGE__, importable through PYTHONPATH
+COPY . /app/__PACKAGE__
+ENV PYTHONPATH=/app
 # the platform reads the templates from /img-man
-RUN mkdir -p /img-man && cp -r /app/img-man/. /img-man/
+RUN mkdir -p /img-man && cp -r /app/__PACKAGE__/img-man/. /img-man/
 
 WORKDIR /app
-# CMD, not ENTRYPOINT: the platform reads /img-man with `docker run <image> cat <file>`
-CMD ["python3", "/app/start.py"]
+# CMD, not ENTRYPOINT: the platform reads /img-man with `docker run <image> cat <file>`; `ymir_sdk exec` runs the
+# class /img-man/manifest.yaml names (executor_class)
+CMD ["python3", "-m", "ymir_sdk", "exec"]
 '''
 
 README = '''# __NAME__

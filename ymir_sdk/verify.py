@@ -2,13 +2,9 @@
 ``out`` folder and to an image's ``img-man`` folder. One line per violation."""
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import json
 import os
 import re
-import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
@@ -148,35 +144,15 @@ TASK_PARAMS = (("train", "TrainParams"), ("infer", "InferParams"), ("mine", "Min
 
 
 def executor_class(folder: str) -> Optional[type]:
-    """The Executor class of an executor folder's ``executor.py`` (imported as its image imports it: inside its
-    package when the folder is one), or None without the file. Among several classes defined there, a
-    MultiTypeExecutor, else the one no other derives from."""
-    from .executor import Executor, MultiTypeExecutor
+    """The Executor class an executor folder's ``img-man/manifest.yaml`` names (``executor_class``), imported as
+    its image imports it (its package from the folder above it; the path unchanged), or None without the key."""
+    from .executor import load_executor_class, manifest_executor
     from .runner import package_root
 
-    path = os.path.join(folder, "executor.py")
-    if not os.path.isfile(path):
+    target = manifest_executor(os.path.join(folder, "img-man", "manifest.yaml"), required=False)
+    if not target:
         return None
-    root = package_root(folder)
-    if root:
-        if root not in sys.path:
-            sys.path.insert(0, root)
-        module = importlib.import_module(os.path.relpath(folder, root).replace(os.sep, ".") + ".executor")
-    else:
-        name = "ymir_user_executor_" + hashlib.sha1(path.encode()).hexdigest()[:12]
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        sys.path.insert(0, folder)
-        try:
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
-        finally:
-            sys.path.remove(folder)
-    found = [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Executor)
-             and c.__module__ == module.__name__]
-    multi = [c for c in found if issubclass(c, MultiTypeExecutor)]
-    leaves = multi or [c for c in found if not any(o is not c and issubclass(o, c) for o in found)]
-    return leaves[0] if len(leaves) == 1 else None
+    return load_executor_class(target, package_root(folder) or os.path.abspath(folder))
 
 
 def _parts(cls: type) -> Dict[int, type]:
@@ -191,14 +167,18 @@ def check_params(folder: str) -> List[str]:
     """The img-man templates and the README's hyper-parameter table(s) against the executor's params: each
     template holds exactly its params' keys and defaults (``HyperParams.template()``); a README table
     (``| task | key | default | ... |``) lists every key of every task, no key the params lack, and (where a row
-    names one default per key) their defaults. Without an ``executor.py`` there is nothing to check; an
-    executor that does not import here (its framework missing) is a warning."""
+    names one default per key) their defaults. Without a manifest naming the class there is nothing to check;
+    an executor that does not import here (its framework missing) is a warning."""
     try:
         cls = executor_class(folder)
     except Exception as e:  # noqa: BLE001 - a framework missing on this machine: say so, check the rest
-        return [contract.warning(f"{folder}/executor.py does not import here ({type(e).__name__}: {e}); "
+        return [contract.warning(f"{folder}: its executor class does not import here ({type(e).__name__}: {e}); "
                                  "the params were not checked against the templates and the README")]
     if cls is None:
+        if os.path.isfile(os.path.join(folder, "executor.py")):
+            return [contract.warning(f"{folder}/img-man/manifest.yaml names no executor_class (module:Class): the "
+                                     "image cannot start it with `python3 -m ymir_sdk exec`, and its params were "
+                                     "not checked against the templates and the README")]
         return []
     img_man = os.path.join(folder, "img-man")
     parts = _parts(cls)

@@ -36,6 +36,7 @@ from ..loops import segmentation
 from ..models import pick_weight_file
 from ..mining.base import SEMANTIC_SEGMENTATION, algorithm_name
 from .config import STEPS, TrainingSetup, config_key, parse_cfg_options, _walk
+from . import params
 from .executor import OpenMMLabExecutor
 from .train import apply_train_args, check_keep, dump_config, parse_train_args, run_training
 
@@ -225,6 +226,8 @@ class SemanticOpenMMLabExecutor(OpenMMLabExecutor):
     metric_type = "YmirSegMetric"
     metric_map = SEGMENTATION_METRICS
     mining_algorithms: Tuple[str, ...] = SEMANTIC_SEGMENTATION
+    TrainParams = params.SemanticTrainParams
+    InferParams, MineParams = params.SemanticInferParams, params.SemanticMineParams
     config_steps = STEPS[:-1] + (set_segmentation_data,) + STEPS[-1:]  # the user's cfg_options still last
 
     def register(self) -> None:

@@ -2,6 +2,8 @@
 segmentation the same keys). An executor narrows ``model`` to its model names and may change defaults."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from ..config import FloatList, HyperParams
@@ -51,6 +53,19 @@ class TrainParams(HyperParams):
             except TypeError:
                 raise ValueError(f"an activation that needs no arguments; {value} does") from None
         return value
+
+
+DETECTION_MODELS = ("yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x", "yolov5n6", "yolov5s6", "yolov5m6",
+                    "yolov5l6")
+#: the official COCO weights of each detection model (ultralytics/yolov5 v7.0), in the images' weights folder
+DETECTION_WEIGHTS = {m: f"https://github.com/ultralytics/yolov5/releases/download/v7.0/{m}.pt"
+                     for m in DETECTION_MODELS}
+DetectionModel = Literal["yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x", "yolov5n6", "yolov5s6", "yolov5m6",
+                         "yolov5l6"]
+
+
+class DetectionTrainParams(TrainParams):
+    model: DetectionModel = "yolov5s"
 
 
 class InferParams(HyperParams):

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Mapping
 
 from ..dist import world
 from ..errors import ModelError, YmirError
-from ..io import atomic_output
+from ..io import atomic_output, link_or_copy
 from ..results import fraction
 from .common import parse_args_options
 
@@ -172,10 +172,7 @@ def export_onnx(weights: str, img_size: int, opset: int) -> str:
     work = tempfile.mkdtemp(dir=os.path.dirname(weights), prefix=".export-")  # the exporter writes beside its input
     try:
         source = os.path.join(work, os.path.basename(weights))
-        try:
-            os.link(weights, source)
-        except OSError:  # a file system without hard links
-            shutil.copyfile(weights, source)
+        link_or_copy(weights, source)
         files = export.run(weights=source, imgsz=(img_size, img_size), include=("onnx",), opset=opset,
                            device="cpu")
         onnx = next((str(f) for f in files if f and str(f).endswith(".onnx")), None)

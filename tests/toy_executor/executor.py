@@ -2,12 +2,11 @@
 colour. It exists to run the SDK's whole path (runner, monitor, results, verifier) in tests."""
 import json
 import os
-import sys
 
 import numpy as np
 from PIL import Image
 
-from ymir_sdk import Detection, Executor, HyperParams, run
+from ymir_sdk import Detection, Executor, HyperParams
 from ymir_sdk.dataset import load_records
 from ymir_sdk.evaluate import detection_metrics
 from ymir_sdk.mining import DetOutput, algorithm_name, entropy_scores, random_scores
@@ -92,7 +91,3 @@ class ToyExecutor(Executor):
                                      np.array([d.score for d in dets]), np.array([d.class_id for d in dets], int)))
             ctx.progress((i + 1) / len(paths))
         ctx.write_mining(dict(zip(paths, entropy_scores(outputs, len(colours)))), ctx.candidates())
-
-
-if __name__ == "__main__":
-    sys.exit(run(ToyExecutor))

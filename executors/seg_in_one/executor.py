@@ -1,13 +1,14 @@
-"""The seg-in-one image's executor: config.yaml's ``object_type`` (platform 2.4+), else the export format (a
-training) or the model (inference, mining: its package's ``ymir-info.yaml``, else its files) chooses the part;
-anything else is a 300005 error."""
+"""The seg-in-one image's executor. Its parts: detection, the SDK's yolov5 detection executor (the yolov5 image's
+own); semantic and instance segmentation, :mod:`.semantic` and :mod:`.instance`. config.yaml's ``object_type``
+(platform 2.4+), else the export format (a training) or the model (inference, mining: its package's
+``ymir-info.yaml``, else its files) chooses the part; anything else is a 300005 error."""
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from executors.yolov5 import Yolov5Executor
 from ymir_sdk.errors import ConfigError
 from ymir_sdk.executor import MultiTypeExecutor
+from ymir_sdk.yolov5.executor import Yolov5DetectionExecutor
 
 from .instance import YoloSegExecutor
 from .semantic import MmsegExecutor
@@ -15,7 +16,7 @@ from .semantic import MmsegExecutor
 
 class SegInOneExecutor(MultiTypeExecutor):
     name = "seg-in-one"
-    executors = {2: Yolov5Executor, 3: MmsegExecutor, 4: YoloSegExecutor}
+    executors = {2: Yolov5DetectionExecutor, 3: MmsegExecutor, 4: YoloSegExecutor}
     #: a training without config.yaml's object_type: its export format (the seed's: ark for detection); seg-coco
     #: is both semantic and instance segmentation's
     export_formats = {"ark": 2, "det-ark": 2, "voc": 2, "det-voc": 2, "det-coco": 2}

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from ymir_sdk.loops import instance
-from ymir_sdk.yolov5.executor import Yolov5Executor
+from ymir_sdk.yolov5.executor import Yolov5Base
 from ymir_sdk.config import FloatList
 from ymir_sdk.yolov5 import params
 
@@ -34,8 +34,9 @@ class MineParams(params.InferParams):
     class_distribution_scores: FloatList = []
 
 
-class YoloSegExecutor(Yolov5Executor):
+class YoloSegExecutor(Yolov5Base):
     name = "seg-in-one/instance"
+    loop = instance
     object_types = (4,)
     TrainParams, InferParams, MineParams = TrainParams, InferParams, MineParams
     pretrained_weights = WEIGHTS
@@ -56,13 +57,5 @@ class YoloSegExecutor(Yolov5Executor):
     def mine_and_infer(self, mine, infer) -> bool:
         return False  # instance inference (masks) is another pass than the box mining algorithms'
 
-    def infer(self, ctx) -> None:
-        p = ctx.params
-        instance.infer(ctx, self.task_model(ctx), p.batch_size_per_gpu, p.num_workers_per_gpu,
-                       p.pin_memory and bool(p.gpu_ids))
-
-    def mine(self, ctx) -> None:
-        p = ctx.params
-        instance.mine(ctx, lambda: self.task_model(ctx), p.mining_algorithm, p.batch_size_per_gpu,
-                      p.num_workers_per_gpu, p.pin_memory and bool(p.gpu_ids), p.class_distribution_scores,
-                      p.mcd_iterations)
+    def mining_options(self, p) -> dict:
+        return {"mcd_iterations": p.mcd_iterations}

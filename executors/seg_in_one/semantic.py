@@ -2,12 +2,13 @@
 (unmodified). What it says is what is special to this part of the image (seed 000, "sementic segmentation"): the
 seed's keys and defaults, the 0.x config names of the seed's table and their Cityscapes weights. The semantic
 family (:class:`ymir_sdk.openmmlab.segmentation.SemanticOpenMMLabExecutor`) trains through mmengine, infers and
-mines (RSAL, RIPU) with the SDK's semantic loop."""
+mines (RSAL, RIPU) with the SDK's semantic loop; the glue declares the seed's other keys
+(:mod:`ymir_sdk.openmmlab.params`)."""
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from ymir_sdk.config import HyperParams
+from ymir_sdk.openmmlab import params
 from ymir_sdk.openmmlab.segmentation import SemanticOpenMMLabExecutor
 
 _HRNET = ("hr18s", "hr18", "hr48")
@@ -34,57 +35,12 @@ _FILES = {
 WEIGHTS = {ALIASES[name]: f"{_ZOO}/{path}" for name, path in _FILES.items()}
 
 
-class TrainParams(HyperParams):
-    shm_size: str = "128G"
-    export_format: str = "seg-coco:raw"
-    config_file: str = "configs/fastscnn/fast_scnn_lr0.12_8x4_160k_cityscapes.py"
-    samples_per_gpu: int = Field(2, ge=1)
-    workers_per_gpu: int = Field(2, ge=0)
-    max_iters: int = Field(20000, ge=1)
-    interval: int = Field(2000, ge=1)
-    args_options: str = ""
-    cfg_options: str = ""
-    save_least_file: bool = True
-    max_keep_ckpts: int = Field(-1, ge=-1)
-    ignore_black_area: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _blank_area(cls, data):
-        """``ignore_blank_area`` (the reference image's code read that spelling) is the same key: either one true
-        ignores the unlabelled pixels (the template holds the seed's spelling, a user may add the other)."""
-        if isinstance(data, dict) and "ignore_blank_area" in data:
-            data = dict(data)
-            blank = data.pop("ignore_blank_area")
-            if "ignore_black_area" not in data or str(blank).strip().lower() in ("true", "1", "yes", "on"):
-                data["ignore_black_area"] = blank
-        return data
-
-
-class InferParams(HyperParams):
-    shm_size: str = "128G"
-    samples_per_gpu: int = Field(2, ge=1)
-    workers_per_gpu: int = Field(2, ge=0)
-    cfg_options: str = ""
-
-
-class MineParams(HyperParams):
-    mining_algorithm: str = "RSAL"
-    superpixel_algorithm: str = "slico"
-    uncertainty_method: str = "BvSB"
-    shm_size: str = "128G"
-    max_superpixel_per_image: int = Field(1024, ge=2)
-    max_kept_mining_image: int = Field(5000, ge=1)
-    topk_superpixel_score: int = Field(3, ge=1)
-    class_balance: bool = True
-    fp16: bool = True
-    samples_per_gpu: int = Field(2, ge=1)
-    workers_per_gpu: int = Field(2, ge=0)
-    ripu_region_radius: int = Field(1, ge=0)
-    cfg_options: str = ""
+class TrainParams(params.SemanticTrainParams):
+    config_file: str = Field("configs/fastscnn/fast_scnn_lr0.12_8x4_160k_cityscapes.py",
+                             description="the model's config (the seed's 0.x names are read as their 1.x files)")
 
 
 class MmsegExecutor(SemanticOpenMMLabExecutor):
     name = "seg-in-one/semantic"
     aliases, pretrained_weights = ALIASES, WEIGHTS
-    TrainParams, InferParams, MineParams = TrainParams, InferParams, MineParams
+    TrainParams = TrainParams
