@@ -93,9 +93,9 @@ def test_an_unknown_object_type_fails_the_task_with_300005(tmp_path):
     pytest.importorskip("yolov5")
     _needs_mmseg()
     from conftest import run_start
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
-    from ymir_sdk.synthetic import write_coco_dataset
+    from ymir_sdk.tools.localdata import read_dataset
+    from ymir_sdk.tools.runner import lay_out
+    from ymir_sdk.tools.synthetic import write_coco_dataset
 
     write_coco_dataset(str(tmp_path / "ds"), n_train=4, n_val=2, size=(64, 64))
     work = str(tmp_path / "w")
@@ -269,7 +269,7 @@ def test_inference_batches_images_of_mixed_sizes(trained_model, tmp_path):
     """Two sizes in one batch (mmseg's test batches need one size: the SDK groups them); masks come back at each
     image's own size."""
     _needs_mmseg()
-    from ymir_sdk.synthetic import write_coco_dataset
+    from ymir_sdk.tools.synthetic import write_coco_dataset
 
     ds = str(tmp_path / "ds")
     write_coco_dataset(ds, n_train=2, n_val=3, size=(128, 128), seed=5)
@@ -304,7 +304,7 @@ def test_mining_probabilities_are_what_the_model_learnt(trained_model):
     from ymir_sdk.openmmlab.infer import build_model
     from ymir_sdk.openmmlab.config import inference_config
     from ymir_sdk.openmmlab.segmentation import MmsegSegmenter, register, sigmoid_trained
-    from ymir_sdk.synthetic import make_image
+    from ymir_sdk.tools.synthetic import make_image
 
     register()
     _, stage_dir, stage = best_stage(trained_model(SPEC.name))
@@ -362,7 +362,7 @@ def _stub_executor(paths_uncertain):
 
     class StubExecutor(Executor):
         name, object_types = "stub-semantic", (3,)
-        MineParams = _semantic().MineParams
+        MineParams = _semantic().MmsegExecutor.MineParams
 
         def mine(self, ctx):
             p = ctx.params
@@ -449,7 +449,7 @@ def test_maskal_passes_differ_and_plain_passes_do_not(trained_model):
     pytest.importorskip("yolov5")
     import torch
 
-    from ymir_sdk.synthetic import make_image
+    from ymir_sdk.tools.synthetic import make_image
     from ymir_sdk.yolov5.common import load_model, prepare_offline
 
     work = trained_model("seg-in-one-instance")
@@ -474,7 +474,7 @@ def test_maskal_passes_differ_and_plain_passes_do_not(trained_model):
 
 def test_apis_and_maskal_on_one_class_give_finite_scores(tmp_path):
     pytest.importorskip("yolov5")
-    from ymir_sdk.synthetic import write_coco_dataset
+    from ymir_sdk.tools.synthetic import write_coco_dataset
 
     ds = str(tmp_path / "ds")
     write_coco_dataset(ds, n_train=8, n_val=4, size=(64, 64), classes=1)
@@ -483,7 +483,7 @@ def test_apis_and_maskal_on_one_class_give_finite_scores(tmp_path):
     r = cli("run", "seg-in-one", "--object-type", "4", "--task", "train", "--dataset", ds, "--work", train,
             "--no-progress", *sets_args({**spec.fast, **spec.short}), timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    env_files = [lay_out_task("seg-in-one", ds, str(tmp_path / a), "mine", {**spec.model_task, "mining_algorithm": a},
+    env_files = [lay_out_task("seg_in_one", ds, str(tmp_path / a), "mine", {**spec.model_task, "mining_algorithm": a},
                               object_type=4, model=train) for a in ("apis", "maskal")]
     r = run_in_one_process(spec.module, env_files)  # the two tasks in one process: one import of yolov5
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -520,7 +520,7 @@ def test_a_stage_of_the_mmseg_0_image_infers_as_the_model_it_was_made_from(execu
     trained = trained_model(SPEC.name)
     old = copied_model(trained, str(tmp_path / "model"), lambda stage_dir, stage: as_legacy_stage(
         stage_dir, stage, "fast_scnn_lr0.12_8x4_160k_cityscapes.py"))
-    envs = [lay_out_task("seg-in-one", executor_dataset(SPEC.name), str(tmp_path / name), "infer", SPEC.model_task,
+    envs = [lay_out_task("seg_in_one", executor_dataset(SPEC.name), str(tmp_path / name), "infer", SPEC.model_task,
                          model=model, object_type=SPEC.object_type)
             for name, model in (("new", trained), ("old", old))]
     r = run_in_one_process(SPEC.module, envs)
