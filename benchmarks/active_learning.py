@@ -5,10 +5,10 @@ mining algorithm against random selection. Prints the summary; the curves (csv, 
 shapes, a labelled start set of 64 images, 32 more per round, 3 rounds. (yolov5 from scratch learns after its
 100-iteration warm-up, from about 200 iterations on: smaller sets or images left every curve near 0.)
 
-``--pool imbalanced``: the data mining is for (:func:`ymir_sdk.synthetic.write_imbalanced_dataset`): 40 % background
-frames, half of the other images hard (small, faint shapes), triangles 6 % of the objects; the validation split
-balanced. Every round fine-tunes, as on the platform, a starting model the benchmark trains once (cached in
---work) on a disjoint generated source set as imbalanced as the pool (it knows triangles a little).
+``--pool imbalanced``: the data mining is for (:func:`ymir_sdk.tools.synthetic.write_imbalanced_dataset`): 40 %
+background frames, half of the other images hard (small, faint shapes), triangles 6 % of the objects; the
+validation split balanced. Every round fine-tunes, as on the platform, a starting model the benchmark trains once
+(cached in --work) on a disjoint generated source set as imbalanced as the pool (it knows triangles a little).
 
     python benchmarks/active_learning.py [--pool uniform|imbalanced] [--work DIR]
                                          [--algorithms random,entropy,aldd,cald] [--repeats 1]
@@ -21,9 +21,9 @@ import subprocess
 import sys
 import time
 
-from ymir_sdk.runner import model_result_file
-from ymir_sdk.simulate import Settings, simulate
-from ymir_sdk.synthetic import write_ark_dataset, write_imbalanced_dataset
+from ymir_sdk.tools.runner import model_result_file
+from ymir_sdk.tools.simulate import Settings, simulate
+from ymir_sdk.tools.synthetic import write_ark_dataset, write_imbalanced_dataset
 
 #: the repository: its executors folder is where the simulation finds ``yolov5``
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

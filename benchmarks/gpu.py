@@ -15,7 +15,7 @@ import numpy as np
 
 from timing import best_times, report_mining
 
-from ymir_sdk.synthetic import make_image
+from ymir_sdk.tools.synthetic import make_image
 
 
 def _images(n, size):

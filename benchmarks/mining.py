@@ -26,7 +26,7 @@ import torchvision
 
 from ymir_sdk.mining import (DetOutput, HeadMaps, aldd_scores, cald_scores, entropy_scores,
                              random_scores, ripu_scores, rsal_regions, rsal_scores)
-from ymir_sdk.synthetic import make_image
+from ymir_sdk.tools.synthetic import make_image
 from timing import best_time, paired_ratio
 
 STRIDES = (8, 16, 32)

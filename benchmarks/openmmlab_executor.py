@@ -18,7 +18,7 @@ import numpy as np
 
 
 from ymir_sdk.openmmlab import prepare_openmmlab
-from ymir_sdk.synthetic import make_image
+from ymir_sdk.tools.synthetic import make_image
 from timing import report_mining, report_semantic_mining
 
 #: the executors are the package executors.<name> of the repository root (the images' PYTHONPATH)

@@ -47,7 +47,7 @@ def _specs():
 
 
 def _dataset(spec, root, n_train, n_val, seed):
-    from ymir_sdk.synthetic import write_ark_dataset, write_coco_dataset
+    from ymir_sdk.tools.synthetic import write_ark_dataset, write_coco_dataset
 
     if not os.path.exists(os.path.join(root, ".done")):
         shutil.rmtree(root, ignore_errors=True)
@@ -60,8 +60,8 @@ def _dataset(spec, root, n_train, n_val, seed):
 
 
 def _lay_out(spec, dataset, work, task, sets, **kw):
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
+    from ymir_sdk.tools.localdata import read_dataset
+    from ymir_sdk.tools.runner import lay_out
 
     img_man = os.path.join(ROOT, "executors", spec.folder, "img-man")
     return lay_out(work, read_dataset(dataset), task, img_man, sets, object_type=spec.object_type, **kw)
@@ -89,7 +89,7 @@ def _peak_rss(proc, stop, out):
 def _start(spec, env_file, procs, log):
     """Runs the executor as its image does against env.yaml (under torchrun for procs > 1); (seconds, peak MB)."""
     from ymir_sdk.dist import relaunch_command
-    from ymir_sdk.runner import find_executor
+    from ymir_sdk.tools.runner import find_executor
 
     env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
     cmd = find_executor(os.path.join(ROOT, "executors", spec.folder)).command

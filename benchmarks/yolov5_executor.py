@@ -11,7 +11,7 @@ import numpy as np
 
 from timing import report_mining
 
-from ymir_sdk.synthetic import make_image
+from ymir_sdk.tools.synthetic import make_image
 from ymir_sdk.yolov5.common import model_yaml, prepare_offline
 
 

@@ -15,7 +15,7 @@ import sys
 
 import yaml
 
-from ymir_sdk.synthetic import write_ark_dataset, write_coco_dataset
+from ymir_sdk.tools.synthetic import write_ark_dataset, write_coco_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -160,7 +160,7 @@ def once(tmp_path_factory, key, make):
 
 @pytest.fixture(scope="session")
 def ark_dataset(tmp_path_factory):
-    from ymir_sdk.synthetic import write_ark_dataset
+    from ymir_sdk.tools.synthetic import write_ark_dataset
 
     return once(tmp_path_factory, "ark", lambda root: write_ark_dataset(root, n_train=24, n_val=8))
 
@@ -192,7 +192,7 @@ def sets_args(sets):
 def executor_dataset(tmp_path_factory):
     """``executor_dataset(name)``: the generated ark dataset of an executor's spec (made once a session)."""
     from executor_specs import EXECUTORS
-    from ymir_sdk.synthetic import write_ark_dataset, write_coco_dataset
+    from ymir_sdk.tools.synthetic import write_ark_dataset, write_coco_dataset
 
     def get(name):
         spec = EXECUTORS[name]
@@ -311,9 +311,9 @@ def executor_log(work):
 
 def lay_out_task(folder, dataset, work, task, sets, **kw):
     """``ymir-sdk run``'s lay-out of one task of ``executors/<folder>`` on a generated dataset, without running
-    it (``kw``: :func:`ymir_sdk.runner.lay_out`'s model, object_type, candidates...). Returns its env.yaml."""
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
+    it (``kw``: :func:`ymir_sdk.tools.runner.lay_out`'s model, object_type, candidates...). Returns its env.yaml."""
+    from ymir_sdk.tools.localdata import read_dataset
+    from ymir_sdk.tools.runner import lay_out
 
     return lay_out(work, read_dataset(dataset), task, os.path.join(ROOT, "executors", folder, "img-man"), sets, **kw)
 
@@ -333,7 +333,7 @@ def start_command(executor_dir, nproc=1):
     """The command that starts the executor as its image does (``python -m ymir_sdk exec``, the class its
     manifest names), under torchrun for ``nproc`` > 1."""
     from ymir_sdk.dist import relaunch_command
-    from ymir_sdk.runner import find_executor
+    from ymir_sdk.tools.runner import find_executor
 
     cmd = find_executor(executor_dir).command
     return cmd if nproc == 1 else relaunch_command(nproc, cmd[1:])

@@ -46,7 +46,7 @@ class Spec:
     object_type: int = 2
     #: the generated dataset: "ark" (boxes) or "coco" (RLE masks)
     dataset: str = "ark"
-    #: further arguments of the dataset generator (ymir_sdk.synthetic.write_ark_dataset), e.g. rotated boxes
+    #: further arguments of the dataset generator (ymir_sdk.tools.synthetic.write_ark_dataset), e.g. rotated boxes
     data: Dict[str, Any] = field(default_factory=dict)
     #: why the framework cannot train in several CPU processes (gloo), where it cannot
     no_cpu_ddp_training: str = ""

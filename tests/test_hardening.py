@@ -167,8 +167,8 @@ def _rerun(work, edit_config=None, edit_env=None):
 
 
 def _train_work(ark_dataset, tmp_path):
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
+    from ymir_sdk.tools.localdata import read_dataset
+    from ymir_sdk.tools.runner import lay_out
 
     work = str(tmp_path / "w")
     lay_out(work, read_dataset(ark_dataset), "train", os.path.join(TOY, "img-man"), {})

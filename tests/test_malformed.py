@@ -9,10 +9,10 @@ from ymir_sdk import (ConfigError, ContractError, DatasetError, HyperParams, Ima
 from ymir_sdk.config import FloatList, load_config
 from ymir_sdk.dataset import image_size, parse_ark, parse_voc, read_candidates, read_pairs
 from ymir_sdk.dataset.annotations import CocoSource
-from ymir_sdk.localdata import read_dataset
+from ymir_sdk.tools.localdata import read_dataset
 from ymir_sdk.models import check_model_files
 from ymir_sdk.results import Detection, fraction, write_detection_result, write_mining_result
-from ymir_sdk.runner import parse_sets
+from ymir_sdk.tools.runner import parse_sets
 from typing import Literal
 
 pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack

@@ -139,7 +139,7 @@ def test_the_angle_goes_from_an_ark_line_to_the_model_s_targets_and_back_to_infe
     from ymir_sdk.loops.detection import to_detections
     from ymir_sdk.openmmlab.infer import det_output_instances
     from ymir_sdk.results import detection_json
-    from ymir_sdk.synthetic import write_ark_dataset
+    from ymir_sdk.tools.synthetic import write_ark_dataset
 
     root = str(tmp_path / "ds")
     names = write_ark_dataset(root, n_train=1, n_val=4, size=(160, 128), rotated=True)
@@ -258,7 +258,7 @@ def test_a_short_cpu_training_learns_rotated_bars(tmp_path):
     """Two epochs on 320 generated images of rotated bars (one class, 128 px, rotated RTMDet-tiny from scratch,
     the config's own RotatedIoULoss through the CPU sort): rotated mAP@0.5 well above chance (0.97 measured
     2026-12-03; 0.0 with a zero learning rate; 0.35 with 160 images, 0.53 with 640 for one epoch)."""
-    from ymir_sdk.synthetic import write_ark_dataset
+    from ymir_sdk.tools.synthetic import write_ark_dataset
 
     data = str(tmp_path / "bars")
     write_ark_dataset(data, n_train=320, n_val=24, size=(128, 128), classes=1, rotated=True)

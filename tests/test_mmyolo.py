@@ -121,7 +121,7 @@ def test_every_family_trains_one_iteration_on_the_cpu(model, tmp_path):
 
     from ymir_sdk.dataset import convert_to_coco
     from ymir_sdk.openmmlab import prepare_openmmlab
-    from ymir_sdk.synthetic import write_ark_dataset
+    from ymir_sdk.tools.synthetic import write_ark_dataset
 
     prepare_openmmlab([])
     root = str(tmp_path / "data")

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, cli, only_on_test_stack
-from ymir_sdk.scaffold import CUDA_BASES, class_name
-from ymir_sdk.scaffold import test_file as scaffold_test_file
+from ymir_sdk.tools.scaffold import CUDA_BASES, class_name
+from ymir_sdk.tools.scaffold import test_file as scaffold_test_file
 
 pytestmark = pytest.mark.images  # the templates must run on the images' Python 3.8 and torch 1.8.1 too
 
@@ -27,8 +27,12 @@ def _new(tmp_path, name, template):
 def test_a_new_executor_passes_its_conformance_test(tmp_path, template):
     folder = _new(tmp_path, "demo-exec", template)
     assert sorted(os.listdir(folder)) == sorted([".dockerignore", "Dockerfile", "README.md", "__init__.py",
-                                                 "executor.py", "img-man", "requirements.txt", "test_demo_exec.py",
-                                                 "wheels"])
+                                                 "blobs.py", "executor.py", "img-man", "requirements.txt",
+                                                 "test_demo_exec.py", "wheels"])
+    for name in os.listdir(folder):  # every placeholder of the templates is replaced
+        if os.path.isfile(os.path.join(folder, name)) and name != ".dockerignore":
+            assert not re.search(r"__(NAME|CLASS|PACKAGE|TEMPLATE|BASE|TABLE|TEST|DESCRIPTION)__",
+                                 open(os.path.join(folder, name)).read()), name
     # our executors' shape: a package whose manifest names its class, started by the SDK
     manifest = yaml.safe_load(open(os.path.join(folder, "img-man", "manifest.yaml")))
     assert manifest == {"object_type": 2, "executor_class": "demo_exec:DemoExecExecutor"}
@@ -42,7 +46,7 @@ def test_a_new_executor_passes_its_conformance_test(tmp_path, template):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     # and by hand: ymir-sdk run + verify, as the README says
     work = str(tmp_path / "work")
-    from ymir_sdk.synthetic import write_ark_dataset
+    from ymir_sdk.tools.synthetic import write_ark_dataset
 
     write_ark_dataset(str(tmp_path / "ds"), n_train=16, n_val=6)
     r = cli("run", folder, "--task", "train", "--dataset", str(tmp_path / "ds"), "--work", work, "--no-progress")
@@ -54,7 +58,7 @@ def test_a_new_executor_passes_its_conformance_test(tmp_path, template):
 
 def test_templates_readme_and_check_image(tmp_path):
     folder = _new(tmp_path, "my_exec", "minimal")
-    from ymir_sdk.verify import executor_class, readme_tables
+    from ymir_sdk.tools.verify import executor_class, readme_tables
 
     cls = executor_class(folder)
     assert cls.__name__ == class_name("my_exec") == "MyExecExecutor"
@@ -92,7 +96,7 @@ def test_openmmlab_template_is_an_openmmlab_executor(tmp_path):
     r = cli("check-image", folder)
     assert r.returncode == 0 and "does not import" not in r.stdout, r.stdout
     from ymir_sdk.openmmlab.executor import OpenMMLabExecutor
-    from ymir_sdk.verify import executor_class
+    from ymir_sdk.tools.verify import executor_class
 
     cls = executor_class(folder)
     assert issubclass(cls, OpenMMLabExecutor) and cls.package == "mmdet"

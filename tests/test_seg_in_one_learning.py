@@ -25,7 +25,7 @@ def test_a_cpu_training_learns(tmp_path):
     the validation split well above chance after 60 iterations (0.72 measured 2026-12-03, 0.85 after 150; 0.06 with
     a zero learning rate)."""
     _needs_mmseg()
-    from ymir_sdk.synthetic import write_coco_dataset
+    from ymir_sdk.tools.synthetic import write_coco_dataset
 
     ds = str(tmp_path / "ds")
     write_coco_dataset(ds, n_train=32, n_val=8, size=(128, 128), seed=3)
@@ -50,7 +50,7 @@ def test_an_instance_training_learns(tmp_path):
     pytest.importorskip("yolov5")
     import yolov5
 
-    from ymir_sdk.synthetic import write_coco_dataset
+    from ymir_sdk.tools.synthetic import write_coco_dataset
 
     ds = str(tmp_path / "ds")
     write_coco_dataset(ds, n_train=96, n_val=16, size=(96, 96), seed=2)

@@ -14,16 +14,16 @@ import pytest
 import yaml
 
 from conftest import ROOT, TOY, cli
-from ymir_sdk.localdata import read_dataset
-from ymir_sdk.runner import _sha1
-from ymir_sdk.simulate import Point, Settings, images_to_reach, mean_curves, summarise
+from ymir_sdk.tools.localdata import read_dataset
+from ymir_sdk.tools.runner import file_sha1
+from ymir_sdk.tools.simulate import Point, Settings, images_to_reach, mean_curves, summarise
 
 ARGS = ["--initial", "6", "--budget", "4", "--rounds", "2", "--algorithms", "entropy,random", "--repeats", "2"]
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    from ymir_sdk.synthetic import write_ark_dataset
+    from ymir_sdk.tools.synthetic import write_ark_dataset
 
     root = str(tmp_path_factory.mktemp("sim") / "ds")
     write_ark_dataset(root, n_train=24, n_val=8, seed=3)
@@ -86,7 +86,7 @@ def test_bookkeeping(dataset, simulated):
                     # the mining task got the pool as candidates and not one label
                     candidates = _index(os.path.join(mine, "in", "candidate-index.tsv"))
                     assert sorted(os.path.basename(c).split(".")[0] for c in candidates) == \
-                        sorted(_sha1(p) for p in remaining)
+                        sorted(file_sha1(p) for p in remaining)
                     assert not [f for f in glob.glob(os.path.join(mine, "in", "annotations", "**", "*"),
                                                      recursive=True) if os.path.isfile(f)]
                     config = yaml.safe_load(open(os.path.join(mine, "in", "config.yaml")))

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from conftest import TOY, cli
-from ymir_sdk.synthetic import write_broken_image
+from ymir_sdk.tools.synthetic import write_broken_image
 
 pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
 
@@ -99,7 +99,7 @@ def test_web_form_semantics_for_mining(ark_dataset, trained, tmp_path):
 
 
 def test_web_config_filters():
-    from ymir_sdk.runner import web_config
+    from ymir_sdk.tools.runner import web_config
 
     template = {"flip": False, "n": 0, "t": 1.0, "s": ""}
     # a typed-in "0" is a non-empty string, which the web keeps; template falsy values are dropped
@@ -130,8 +130,8 @@ def test_check_image(tmp_path):
 
 
 def test_runner_reads_coco_yolo_and_voc(tmp_path):
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.synthetic import write_coco_dataset
+    from ymir_sdk.tools.localdata import read_dataset
+    from ymir_sdk.tools.synthetic import write_coco_dataset
 
     names = write_coco_dataset(str(tmp_path / "coco"), 5, 2)
     ds = read_dataset(str(tmp_path / "coco"))
@@ -163,8 +163,8 @@ def test_runner_reads_coco_yolo_and_voc(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["voc:raw", "seg-coco:raw", "none:raw"])
 def test_export_formats_laid_out_as_the_platform_does(ark_dataset, tmp_path, fmt):
-    from ymir_sdk.localdata import read_dataset
-    from ymir_sdk.runner import lay_out
+    from ymir_sdk.tools.localdata import read_dataset
+    from ymir_sdk.tools.runner import lay_out
 
     env_file = lay_out(str(tmp_path / "w"), read_dataset(ark_dataset), "train",
                        os.path.join(TOY, "img-man"), {"export_format": fmt})

@@ -13,7 +13,7 @@ import yaml
 
 from conftest import ROOT, cli, monitor_line, write_env, write_yaml
 from ymir_sdk.errors import ConfigError, ContractError
-from ymir_sdk.synthetic import write_broken_image
+from ymir_sdk.tools.synthetic import write_broken_image
 
 pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
 

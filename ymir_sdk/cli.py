@@ -11,21 +11,21 @@ from .errors import YmirError
 
 
 def _cmd_run(args) -> int:
-    from .localdata import read_dataset
-    from .runner import execute, find_executor, lay_out, parse_sets, summary
+    from .tools.localdata import read_dataset
+    from .tools.runner import execute, find_executor, lay_out, parse_sets, summary
 
     spec = find_executor(args.executor, args.img_man)
     dataset = read_dataset(args.dataset, args.format)
-    env_file = lay_out(args.work, dataset, args.task, spec.img_man, parse_sets(args.set or []), args.gpus,
-                       args.model, args.stage, args.object_type, args.candidates)
+    env_file = lay_out(args.work, dataset, args.task, spec.img_man, parse_sets(args.set or []), gpus=args.gpus,
+                       model=args.model, stage=args.stage, object_type=args.object_type, candidates=args.candidates)
     rc = execute(spec, env_file, progress=not args.no_progress, timeout=args.timeout)
     print(summary(os.path.abspath(args.work), args.task, rc))
     return rc
 
 
 def _cmd_simulate(args) -> int:
-    from .runner import parse_sets
-    from .simulate import Settings, simulate
+    from .tools.runner import parse_sets
+    from .tools.simulate import Settings, simulate
 
     settings = Settings(args.executor, args.dataset, args.initial, args.budget, args.rounds,
                         [a for a in (args.algorithms or "").split(",") if a.strip()], args.repeats, args.seed,
@@ -39,7 +39,7 @@ def _cmd_simulate(args) -> int:
 
 
 def _cmd_verify(args) -> int:
-    from .verify import verify_work
+    from .tools.verify import verify_work
 
     from .contract import errors_only
 
@@ -53,7 +53,7 @@ def _cmd_verify(args) -> int:
 
 
 def _cmd_check_image(args) -> int:
-    from .verify import check_image
+    from .tools.verify import check_image
 
     from .contract import errors_only
 
@@ -67,7 +67,7 @@ def _cmd_check_image(args) -> int:
 
 
 def _cmd_new(args) -> int:
-    from .scaffold import new, test_file
+    from .tools.scaffold import new, test_file
 
     folder = new(args.name, args.template, args.dest)
     print(f"{folder}: the {args.template} template; next:\n  ymir-sdk check-image {folder}\n"
@@ -76,7 +76,7 @@ def _cmd_new(args) -> int:
 
 
 def _cmd_conformance(args) -> int:
-    from .conformance import check_executor
+    from .tools.conformance import check_executor
 
     problems = check_executor(args.executor, args.work, algorithms=args.algorithm or ())
     for line in problems:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Mapping, Optional, Sequence
 
-from .contract import errors_only
+from ..contract import errors_only
 from .localdata import read_dataset
 from .runner import execute, find_executor, lay_out, read_templates
 from .verify import check_image, verify_work
@@ -36,7 +36,7 @@ def check_executor(executor: str, work: str, sets: Optional[Mapping[str, Mapping
     def run(task: str, name: str, model: Optional[str] = None, extra: Optional[Dict[str, str]] = None) -> bool:
         folder = os.path.join(work, name)
         task_sets = {**sets.get("mine" if task.startswith("mine") else task, {}), **(extra or {})}
-        env_file = lay_out(folder, dataset, task, spec.img_man, task_sets, "", model, None, object_type)
+        env_file = lay_out(folder, dataset, task, spec.img_man, task_sets, model=model, object_type=object_type)
         rc = execute(spec, env_file, progress=False, timeout=timeout)
         if rc != 0:
             problems.append(f"{name}: exit status {rc} (see {folder}/out/ymir-executor-out.log)")

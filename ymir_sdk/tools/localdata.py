@@ -14,9 +14,9 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-from .dataset.annotations import parse_ark, parse_voc
-from .dataset.imagesize import image_size
-from .errors import DatasetError
+from ..dataset.annotations import parse_ark, parse_voc
+from ..dataset.imagesize import image_size
+from ..errors import DatasetError
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 

@@ -22,12 +22,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from .contract import OBJECT_TYPES, TEMPLATE_FILES
-from .dataset.imagesize import image_size
-from .errors import ConfigError, DatasetError, ImageError, ModelError
-from .io import link_or_copy
+from ..contract import OBJECT_TYPES, TEMPLATE_FILES
+from ..dataset.imagesize import image_size
+from ..errors import ConfigError, DatasetError, ImageError, ModelError
+from ..io import link_or_copy
 from .localdata import LocalDataset, LocalImage
-from .monitor import read_fields
+from ..monitor import read_fields
+from .outputs import MINING_RESULT, MONITOR, TRAINING_RESULT, TaskOutput, numeric_metrics
 
 RUN_TASKS = ("train", "infer", "mine", "mine+infer")
 
@@ -57,7 +58,7 @@ def find_executor(spec: str, img_man: Optional[str] = None) -> ExecutorSpec:
     the current folder; ``seg-in-one`` finds ``seg_in_one``), whose ``img-man/manifest.yaml`` names its class
     (``executor_class``): it runs as its image runs it, ``python -m ymir_sdk exec`` with its package importable.
     A start command (a file, or a folder holding ``start.py``: the original executors' shape) runs as it is."""
-    from .executor import manifest_executor
+    from ..executor import manifest_executor
 
     candidates = [spec]
     if not os.path.exists(spec):
@@ -87,6 +88,8 @@ def find_executor(spec: str, img_man: Optional[str] = None) -> ExecutorSpec:
 # ------------------------------------------------------------------------------------------------ config
 def read_templates(img_man: str, object_type: Optional[int]) -> Tuple[Dict[str, dict], int]:
     """The image's templates for one object type (flat files, or the per-type folder of a list manifest)."""
+    if not os.path.isdir(img_man):
+        raise ConfigError("img-man", img_man, message=f"{img_man}: no such folder (the image's templates)")
     manifest_path = os.path.join(img_man, "manifest.yaml")
     manifest = {}
     if os.path.exists(manifest_path):
@@ -147,7 +150,7 @@ def parse_sets(items: Sequence[str]) -> Dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------ assets
-def _sha1(path: str) -> str:
+def file_sha1(path: str) -> str:
     h = hashlib.sha1()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -210,7 +213,7 @@ def _coco_export(entries: List[Tuple[str, LocalImage]], class_names: Sequence[st
             seg = o.segmentation or {}
             area = 0
             if seg and w and h:
-                from .dataset.convert import decode_segmentation
+                from ..dataset.convert import decode_segmentation
 
                 area = int(decode_segmentation(seg, h, w).sum())
             used.add(o.class_id)
@@ -237,10 +240,9 @@ def _copy_model(source: str, models_in: str, stage: Optional[str]) -> Tuple[List
     as the platform unpacks a model package; returns the copied paths and the ymir-info.yaml content."""
     result_file = model_result_file(source)
     models_out = os.path.dirname(result_file)
-    if not os.path.exists(result_file):
+    result = TaskOutput(os.path.dirname(models_out)).training_result()
+    if result is None:
         raise ModelError(f"no result.yaml in {models_out}: not a finished training")
-    with open(result_file, encoding="utf-8") as f:
-        result = yaml.safe_load(f) or {}
     stage = stage or result.get("best_stage_name")
     stages = result.get("model_stages") or {}
     if stage not in stages:
@@ -262,10 +264,12 @@ def _copy_model(source: str, models_in: str, stage: Optional[str]) -> Tuple[List
     return copied, info
 
 
-def lay_out(work: str, dataset: LocalDataset, task: str, img_man: str, sets: Dict[str, str], gpus: str = "",
+def lay_out(work: str, dataset: LocalDataset, task: str, img_man: str, sets: Dict[str, str], *, gpus: str = "",
             model: Optional[str] = None, stage: Optional[str] = None, object_type: Optional[int] = None,
             candidates: str = "val") -> str:
-    """Create ``work/in`` and ``work/out`` for one platform task; returns the env.yaml path."""
+    """Create ``work/in`` and ``work/out`` for one platform task; returns the env.yaml path. The task's options
+    (``gpus``, the ``model`` folder and ``stage`` it starts from, the ``object_type``, the split whose images are
+    the ``candidates`` of inference and mining) are named."""
     if task not in RUN_TASKS:
         raise ConfigError("--task", task, f"one of {RUN_TASKS}")
     work = os.path.abspath(work)
@@ -302,7 +306,7 @@ def _task_config(img_man: str, task: str, sets: Dict[str, str], gpus: str, objec
 
 def _asset(din: str, image: LocalImage) -> str:
     """The image in the platform's asset store (``assets/<last 2 hex>/<sha1>.<ext>``)."""
-    digest = _sha1(image.path)
+    digest = file_sha1(image.path)
     dest = os.path.join(din, "assets", digest[-2:], f"{digest}.{_asset_ext(image.path)}")
     link_or_copy(image.path, dest, replace=False)
     return dest
@@ -432,7 +436,7 @@ def execute(spec: ExecutorSpec, env_file: str, progress: bool = True, timeout: O
                 if timeout and time.time() - start > timeout:
                     proc.kill()
                     break
-                p = read_percent(os.path.join(work_out, "monitor.txt")) if progress else None
+                p = read_percent(os.path.join(work_out, MONITOR)) if progress else None
                 if p is not None and p != last_shown:
                     if bar is not None and not bar.disable:
                         bar.n = round(100 * p, 1)
@@ -452,37 +456,30 @@ def execute(spec: ExecutorSpec, env_file: str, progress: bool = True, timeout: O
 
 
 def summary(work: str, task: str, rc: int) -> str:
-    out = os.path.join(work, "out")
+    out = TaskOutput.of_work(work)
     lines = [f"task {task}: exit status {rc}"]
-    fields = read_fields(os.path.join(out, "monitor.txt"))
+    fields = out.monitor_fields()
     lines.append("monitor: " + (" | ".join(fields) if fields else "(missing)"))
-    result = os.path.join(out, "models", "result.yaml")
-    if task == "train" and os.path.exists(result):
-        with open(result, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-        best = data.get("best_stage_name")
-        stage = (data.get("model_stages") or {}).get(best, {})
-        metrics = {k: v for k, v in stage.items() if isinstance(v, (int, float)) and k != "timestamp"}
-        lines.append(f"best stage: {best} {metrics}; stages: {sorted(data.get('model_stages') or {})}")
-    infer = os.path.join(out, "infer-result.json")
-    if task.endswith("infer") and os.path.exists(infer):
-        with open(infer, encoding="utf-8") as f:
-            data = json.load(f)
-        if "detection" in data:
-            n = sum(len(v.get("boxes", [])) for v in data["detection"].values())
-            lines.append(f"inference: {len(data['detection'])} images, {n} boxes")
-        else:
-            lines.append(f"inference: {len(data.get('images', []))} images, "
-                         f"{len(data.get('annotations', []))} annotations")
-    mining = os.path.join(out, "result.tsv")
-    if task.startswith("mine") and os.path.exists(mining):
-        with open(mining, encoding="utf-8") as f:
-            rows = [ln.rstrip("\n").split("\t") for ln in f if ln.strip()]
-        lines.append(f"mining: {len(rows)} images ranked; top: " +
-                     ", ".join(f"{os.path.basename(r[0])[:12]} ({float(r[1]):.4g})" for r in rows[:5]))
+    if task == "train" and out.has(TRAINING_RESULT):
+        best, stage = out.best_stage()
+        stages = (out.training_result() or {}).get("model_stages") or {}
+        lines.append(f"best stage: {best} {numeric_metrics(stage)}; stages: {sorted(stages)}")
+    data = out.infer_result() if task.endswith("infer") else None
+    if isinstance(data, dict) and "detection" in data:
+        n = sum(len(v.get("boxes", [])) for v in data["detection"].values())
+        lines.append(f"inference: {len(data['detection'])} images, {n} boxes")
+    elif isinstance(data, dict):
+        lines.append(f"inference: {len(data.get('images', []))} images, {len(data.get('annotations', []))} annotations")
+    if task.startswith("mine") and out.has(MINING_RESULT):
+        count, top = 0, []
+        for asset, score in out.mining_rows():
+            count += 1
+            if len(top) < 5:
+                top.append(f"{os.path.basename(asset)[:12]} ({float(score):.4g})")
+        lines.append(f"mining: {count} images ranked; top: " + ", ".join(top))
     if rc != 0:
         try:
-            with open(os.path.join(out, "ymir-executor-out.log"), encoding="utf-8", errors="replace") as f:
+            with open(out.path("ymir-executor-out.log"), encoding="utf-8", errors="replace") as f:
                 tail = f.read().splitlines()[-15:]
             lines.append("executor log tail:\n  " + "\n  ".join(tail))
         except OSError:

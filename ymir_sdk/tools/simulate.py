@@ -3,7 +3,7 @@ data.
 
 The dataset's training images are split (seeded) into a labelled start set and an unlabelled pool; the
 validation split stays held out. Each round, for each algorithm: a training task on the labelled set, run
-exactly as the platform would run it (:mod:`ymir_sdk.runner`: index files, the export format, env.yaml, the
+exactly as the platform would run it (:mod:`ymir_sdk.tools.runner`: index files, the export format, env.yaml, the
 template's config.yaml), its validation metric read from result.yaml; then a mining task over the pool with that
 model, the pool's labels withheld (its images are laid out as candidates without annotations), and the top
 ``budget`` images "labelled": moved, with their ground truth, into the labelled set. ``random`` - picking
@@ -42,13 +42,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import yaml
 
-from .errors import ConfigError, DatasetError, ReturnCode, YmirError
-from .io import atomic_output, atomic_write_json, atomic_write_text
+from ..errors import ConfigError, DatasetError, ReturnCode, YmirError
+from ..io import atomic_output, atomic_write_json, atomic_write_text
+from ..mining.base import ALGORITHMS
 from .localdata import LocalDataset, LocalImage, read_dataset
-from .mining.base import ALGORITHMS
-from .runner import ExecutorSpec, _sha1, execute, find_executor, lay_out, model_result_file, read_templates
+from .outputs import TRAINING_RESULT, TaskOutput, numeric_metrics
+from .runner import ExecutorSpec, file_sha1, execute, find_executor, lay_out, model_result_file, read_templates
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class Simulation:
         self.spec = find_executor(settings.executor, settings.img_man)
         self.dataset = read_dataset(settings.dataset, settings.dataset_format)
         #: each training image's sha1: its asset name in every task's layout (read once)
-        self.digests = {im.path: _sha1(im.path) for im in self.dataset.split("train")}
+        self.digests = {im.path: file_sha1(im.path) for im in self.dataset.split("train")}
         self.distinct = _unique(self.dataset.split("train"), self.digests)
         self.settings, self.train_sets, self.mine_sets = check(settings, self.spec, self.dataset, self.distinct)
         self.progress = progress
@@ -291,18 +291,14 @@ class Simulation:
 
     def _run_task(self, folder: str, dataset: LocalDataset, task: str, sets: dict, model: Optional[str],
                   extra: Optional[dict] = None) -> None:
-        env_file = lay_out(folder, dataset, task, self.spec.img_man, {**sets, **(extra or {})}, self.settings.gpus,
-                           model, None, self.settings.object_type, "train")
+        env_file = lay_out(folder, dataset, task, self.spec.img_man, {**sets, **(extra or {})},
+                           gpus=self.settings.gpus, model=model, object_type=self.settings.object_type,
+                           candidates="train")
         rc = execute(self.spec, env_file, progress=False)
         if rc != 0:
-            fields = []
-            monitor = os.path.join(folder, "out", "monitor.txt")
-            if os.path.exists(monitor):
-                with open(monitor, encoding="utf-8") as f:
-                    fields = f.readline().rstrip("\n").split("\t")
-            message = fields[5] if len(fields) > 5 else "see out/ymir-executor-out.log"
+            code, message = TaskOutput(os.path.join(folder, "out")).failure()
+            message = message or "see out/ymir-executor-out.log"
             text = f"the {task} task in {folder} failed (exit status {rc}): {message}"
-            code = int(fields[4]) if len(fields) > 4 and fields[4].isdigit() else 0
             raise SimulationError(text, code) if code in set(map(int, ReturnCode)) - {0} else SimulationError(text)
 
     def train(self, folder: str, images: Sequence[str], model: Optional[str], bar, what: str) -> float:
@@ -321,14 +317,12 @@ class Simulation:
         return float(done["metric"])
 
     def read_metric(self, folder: str) -> float:
-        result_file = os.path.join(folder, "out", "models", "result.yaml")
-        with open(result_file, encoding="utf-8") as f:
-            result = yaml.safe_load(f) or {}
-        stage = (result.get("model_stages") or {}).get(result.get("best_stage_name")) or {}
+        out = TaskOutput(os.path.join(folder, "out"))
+        stage = out.best_stage()[1]
         key = self.settings.metric
         if not isinstance(stage.get(key), (int, float)):
-            found = sorted(k for k, v in stage.items() if isinstance(v, (int, float)) and k != "timestamp")
-            raise ConfigError("--metric", key, "a metric of the best stage in " + result_file + ": " + ", ".join(found))
+            raise ConfigError("--metric", key, f"a metric of the best stage in {out.path(TRAINING_RESULT)}: "
+                              + ", ".join(sorted(numeric_metrics(stage))))
         return float(stage[key])
 
     def mine(self, folder: str, model: str, pool: Sequence[str], algorithm: str, bar, what: str) -> List[str]:
@@ -350,16 +344,12 @@ class Simulation:
         """The best ``budget`` pool images of result.tsv (asset names are the images' sha1)."""
         by_digest = {self.digests[p]: p for p in pool}
         picked: List[str] = []
-        with open(os.path.join(folder, "out", "result.tsv"), encoding="utf-8") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                digest = os.path.splitext(os.path.basename(line.split("\t")[0]))[0]
-                path = by_digest.pop(digest, None)
-                if path is not None:
-                    picked.append(path)
-                if len(picked) == self.settings.budget:
-                    return picked
+        for asset, _ in TaskOutput(os.path.join(folder, "out")).mining_rows():
+            path = by_digest.pop(os.path.splitext(os.path.basename(asset))[0], None)
+            if path is not None:
+                picked.append(path)
+            if len(picked) == self.settings.budget:
+                return picked
         raise SimulationError(f"{folder}/out/result.tsv ranks {len(picked)} of the pool's {len(pool)} images; "
                               f"{self.settings.budget} were needed")
 

@@ -61,7 +61,7 @@ def make_rotated_image(rng: np.random.Generator, size: Tuple[int, int] = (96, 96
     convention (:mod:`ymir_sdk.dataset.rotated`)."""
     from PIL import Image, ImageDraw
 
-    from .dataset.rotated import corners, rboxes_from_boxes
+    from ..dataset.rotated import corners, rboxes_from_boxes
 
     w, h = size
     img = Image.fromarray((rng.normal(128, 12, (h, w, 3))).clip(0, 255).astype(np.uint8))

@@ -2,15 +2,15 @@
 ``out`` folder and to an image's ``img-man`` folder. One line per violation."""
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
-from . import contract
-from .dataset.index import read_candidates
+from .. import contract
+from ..dataset.index import read_candidates
+from .outputs import OutputError, TaskOutput
 
 RESERVED_TEMPLATE_KEYS = ("task_id", "class_names", "gpu_id", "gpu_count", "pretrained_model_params",
                           "model_params_path", "object_type", "run_infer", "run_mining")
@@ -42,35 +42,23 @@ def verify_work(work: str, task: str, object_type: Optional[int] = None) -> List
     if task.endswith("infer"):
         errors += _verify_inference(out, object_type, config.get("class_names") or None, candidates)
     if task.startswith("mine"):
-        path = os.path.join(out, "result.tsv")
-        if not os.path.exists(path):
-            errors.append("result.tsv is missing")
-        else:
-            with open(path, encoding="utf-8") as f:
-                errors += contract.check_mining_result(f.read(), candidates)
+        text = TaskOutput(out).mining_text()
+        errors += ["result.tsv is missing"] if text is None else contract.check_mining_result(text, candidates)
     return errors
 
 
 def _verify_monitor(out: str) -> List[str]:
-    monitor = os.path.join(out, "monitor.txt")
-    if not os.path.exists(monitor):
-        return ["monitor.txt is missing"]
-    with open(monitor, encoding="utf-8") as f:
-        return contract.check_monitor(f.read(), final=True)
+    text = TaskOutput(out).monitor()
+    return ["monitor.txt is missing"] if text is None else contract.check_monitor(text, final=True)
 
 
 def _verify_training(out: str, object_type: int) -> List[str]:
-    errors: List[str] = []
-    result = os.path.join(out, "models", "result.yaml")
-    if not os.path.exists(result):
-        errors.append("models/result.yaml is missing")
-    else:
-        try:
-            data = _yaml(result)
-        except yaml.YAMLError as e:
-            errors.append(f"models/result.yaml is not YAML: {e}")
-        else:
-            errors += contract.check_training_result(data, os.path.join(out, "models"), object_type)
+    try:
+        data = TaskOutput(out).training_result()
+    except OutputError as e:
+        return [str(e)]
+    errors = (["models/result.yaml is missing"] if data is None else
+              contract.check_training_result(data, os.path.join(out, "models"), object_type))
     if not any(files for _, _, files in os.walk(os.path.join(out, "tensorboard"))):
         errors.append(contract.warning("tensorboard/ holds no file (the task's TensorBoard link shows nothing)"))
     return errors
@@ -78,14 +66,12 @@ def _verify_training(out: str, object_type: int) -> List[str]:
 
 def _verify_inference(out: str, object_type: Optional[int], class_names,
                       readable: Optional[List[str]]) -> List[str]:
-    path = os.path.join(out, "infer-result.json")
-    if not os.path.exists(path):
-        return ["infer-result.json is missing"]
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except ValueError as e:
-        return [f"infer-result.json is not valid JSON: {e}"]
+        data = TaskOutput(out).infer_result()
+    except OutputError as e:
+        return [str(e)]
+    if data is None:
+        return ["infer-result.json is missing"]
     if object_type is None:  # told by the shape: the detection result, or a COCO one (segmentation)
         object_type = 3 if isinstance(data, dict) and "detection" not in data and "images" in data else 2
     check = contract.check_detection_result if object_type == 2 else contract.check_coco_result
@@ -146,7 +132,7 @@ TASK_PARAMS = (("train", "TrainParams"), ("infer", "InferParams"), ("mine", "Min
 def executor_class(folder: str) -> Optional[type]:
     """The Executor class an executor folder's ``img-man/manifest.yaml`` names (``executor_class``), imported as
     its image imports it (its package from the folder above it; the path unchanged), or None without the key."""
-    from .executor import load_executor_class, manifest_executor
+    from ..executor import load_executor_class, manifest_executor
     from .runner import package_root
 
     target = manifest_executor(os.path.join(folder, "img-man", "manifest.yaml"), required=False)
@@ -156,7 +142,7 @@ def executor_class(folder: str) -> Optional[type]:
 
 
 def _parts(cls: type) -> Dict[int, type]:
-    from .executor import MultiTypeExecutor
+    from ..executor import MultiTypeExecutor
 
     if issubclass(cls, MultiTypeExecutor):
         return dict(cls.executors)
@@ -233,7 +219,7 @@ def _manifest_types(img_man: str) -> Any:
 
 
 def _implements(cls: type, task: str) -> bool:
-    from .executor import Executor
+    from ..executor import Executor
 
     return getattr(cls, task) is not getattr(Executor, task)
 
