@@ -118,29 +118,45 @@ EXECUTOR_HELP = "an executor name or folder (its img-man/manifest.yaml names the
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ymir-sdk", description="YMIR executor SDK tools")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_run, _add_simulate, _add_checks, _add_new, _add_image_commands):
+        add(sub)
+    return p
 
+
+def _task_arguments(p: argparse.ArgumentParser, dataset: str, work: str, sets: str, model: str) -> None:
+    """The arguments of the commands that lay out platform tasks (run, simulate)."""
+    p.add_argument("executor", help=EXECUTOR_HELP)
+    p.add_argument("--dataset", required=True, help=dataset)
+    p.add_argument("--work", required=True, help=work)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help=sets)
+    p.add_argument("--model", help=model)
+    p.add_argument("--gpus", default="", help="gpu_id, e.g. '0,1' ('' = CPU)")
+    p.add_argument("--format", choices=["coco", "yolo", "voc", "ark"], help="dataset format (default: detected)")
+    p.add_argument("--object-type", type=int, help="object type for multi-type images")
+    p.add_argument("--img-man", help="img-man folder (default: the executor folder's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_run(sub) -> None:
     r = sub.add_parser("run", help="lay out a platform work folder from a local dataset and run an executor")
-    r.add_argument("executor", help=EXECUTOR_HELP)
+    _task_arguments(r, "a COCO, YOLO, VOC or ark dataset folder", "work folder (in/ and out/ are recreated)",
+                    "a hyper-parameter, sent as the web does", "a finished training's work folder (required for "
+                    "infer/mine)")
     r.add_argument("--task", required=True, choices=["train", "infer", "mine", "mine+infer"])
-    r.add_argument("--dataset", required=True, help="a COCO, YOLO, VOC or ark dataset folder")
-    r.add_argument("--work", required=True, help="work folder (in/ and out/ are recreated)")
-    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="a hyper-parameter, sent as the web does")
-    r.add_argument("--model", help="a finished training's work folder (required for infer/mine)")
     r.add_argument("--stage", help="model stage to use (default: the best)")
-    r.add_argument("--gpus", default="", help="gpu_id, e.g. '0,1' ('' = CPU)")
-    r.add_argument("--format", choices=["coco", "yolo", "voc", "ark"], help="dataset format (default: detected)")
-    r.add_argument("--object-type", type=int, help="object type for multi-type images")
     r.add_argument("--candidates", default="val", choices=["val", "train", "all"], help="images to infer/mine")
-    r.add_argument("--img-man", help="img-man folder (default: next to the start command)")
     r.add_argument("--timeout", type=float, help="kill the executor after this many seconds")
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=_cmd_run)
 
+
+def _add_simulate(sub) -> None:
     s = sub.add_parser("simulate", help="an offline active-learning loop: each mining algorithm against random "
                        "selection on your data")
-    s.add_argument("executor", help=EXECUTOR_HELP)
-    s.add_argument("--dataset", required=True, help="a COCO, YOLO, VOC or ark dataset folder with a validation split")
-    s.add_argument("--work", required=True, help="work folder (the same command resumes an interrupted run)")
+    _task_arguments(s, "a COCO, YOLO, VOC or ark dataset folder with a validation split",
+                    "work folder (the same command resumes an interrupted run)",
+                    "a hyper-parameter of the training or mining template, sent as the web does",
+                    "a finished training's work folder: every round's training starts from it (as "
+                    "pretrained_model_params; with --warm-start, round 0's)")
     s.add_argument("--initial", type=int, default=20, help="labelled images to start with (default 20)")
     s.add_argument("--budget", type=int, default=10, help="images labelled per round (default 10)")
     s.add_argument("--rounds", type=int, default=3, help="mining rounds (default 3)")
@@ -148,20 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "the mining template's)")
     s.add_argument("--repeats", type=int, default=1, help="repeats with other start sets, for mean and spread")
     s.add_argument("--seed", type=int, default=0, help="seed of the start sets and of random selection")
-    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a hyper-parameter of the training or "
-                   "mining template, sent as the web does")
     s.add_argument("--metric", help="the result.yaml metric to plot (default: mAP, mIoU or maskAP by object type)")
-    s.add_argument("--object-type", type=int, help="object type for multi-type images")
     s.add_argument("--warm-start", action="store_true", help="each round's training starts from the previous "
                    "round's model of the same algorithm")
-    s.add_argument("--model", help="a finished training's work folder: every round's training starts from it (as "
-                   "pretrained_model_params; with --warm-start, round 0's)")
-    s.add_argument("--gpus", default="", help="gpu_id, e.g. '0,1' ('' = CPU)")
-    s.add_argument("--format", choices=["coco", "yolo", "voc", "ark"], help="dataset format (default: detected)")
-    s.add_argument("--img-man", help="img-man folder (default: next to the start command)")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_simulate)
 
+
+def _add_checks(sub) -> None:
     v = sub.add_parser("verify", help="check WORKDIR/out against the platform contract")
     v.add_argument("work")
     v.add_argument("--task", required=True, choices=["train", "infer", "mine", "mine+infer"])
@@ -174,14 +183,6 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("folder")
     c.set_defaults(func=_cmd_check_image)
 
-    n = sub.add_parser("new", help="write a ready executor package (executor.py, img-man, Dockerfile, README, "
-                       "a conformance test)")
-    n.add_argument("name", help="the executor's name (lower-case letters, digits, '-', '_')")
-    n.add_argument("--template", default="minimal", choices=["minimal", "torch", "openmmlab"],
-                   help="minimal: NumPy only; torch: a small torch model; openmmlab: mmdet on the SDK's glue")
-    n.add_argument("--dest", default=".", help="the folder to create it in (default: here)")
-    n.set_defaults(func=_cmd_new)
-
     k = sub.add_parser("conformance", help="check-image, then train, infer, mine and mine+infer on generated data, "
                        "every output verified")
     k.add_argument("executor", help=EXECUTOR_HELP)
@@ -190,6 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "template's)")
     k.set_defaults(func=_cmd_conformance)
 
+
+def _add_new(sub) -> None:
+    n = sub.add_parser("new", help="write a ready executor package (executor.py, img-man, Dockerfile, README, "
+                       "a conformance test)")
+    n.add_argument("name", help="the executor's name (lower-case letters, digits, '-', '_')")
+    n.add_argument("--template", default="minimal", choices=["minimal", "torch", "openmmlab"],
+                   help="minimal: NumPy only; torch: a small torch model; openmmlab: mmdet on the SDK's glue")
+    n.add_argument("--dest", default=".", help="the folder to create it in (default: here)")
+    n.set_defaults(func=_cmd_new)
+
+
+def _add_image_commands(sub) -> None:
+    """What an image runs: its task (exec, the image's CMD) and, at build time, its weights."""
     e = sub.add_parser("exec", help="run an Executor class in-process against env.yaml")
     e.add_argument("target", nargs="?", help="module:Class (default: the manifest's executor_class)")
     e.add_argument("--env", help="env.yaml path (default: $YMIR_ENV_FILE, then the platform's)")
@@ -201,7 +215,6 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--fetch", action="store_true", help="download the files that are not there yet")
     w.add_argument("--only", action="append", metavar="KEY", help="only this model key (repeatable)")
     w.set_defaults(func=_cmd_weights)
-    return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:

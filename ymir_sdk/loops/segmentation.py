@@ -98,13 +98,11 @@ def mine(ctx, make_segmenter: Callable[[], Segmenter], algorithm: str, batch_siz
 REGION_CHUNK = 1 << 16
 
 
-def _rsal(ctx, segmenter: Segmenter, batch_size: int, workers: int, pin_memory: bool, method: str,
-          max_superpixels: int, max_kept: int, topk: int, class_balance: bool) -> None:
-    """RSAL over the pool in memory that does not grow with it: each rank appends every image's region scores
-    and classes to its own two binary files (the shard holds where they are); rank 0 then counts the classes,
-    finds the threshold (:func:`~ymir_sdk.mining.semantic.quantile`, bounded) and scores each image from its
-    regions, reading the files in chunks."""
-    folder, rank = shard_folder(ctx, "rsal"), world()[0]
+def _rsal_regions(ctx, segmenter: Segmenter, folder: str, batch_size: int, workers: int, pin_memory: bool,
+                  method: str, max_superpixels: int):
+    """RSAL's first pass: this rank's region scores and classes appended to its two files; the shards hold
+    (rank, offset, count) per image."""
+    rank = world()[0]
     with open(_region_file(folder, rank, "scores"), "wb") as fs, \
             open(_region_file(folder, rank, "classes"), "wb") as fc:
         written = [0]
@@ -121,26 +119,37 @@ def _rsal(ctx, segmenter: Segmenter, batch_size: int, workers: int, pin_memory: 
             fs.flush(), fc.flush()
             return out
 
-        shards = over_candidates(ctx, regions, lambda path: segmenter.load(path, keep_image=True), batch_size,
-                                 workers, pin_memory, name="rsal")
+        return over_candidates(ctx, regions, lambda path: segmenter.load(path, keep_image=True), batch_size,
+                               workers, pin_memory, name="rsal")
+
+
+def _region_chunks(folder: str, ranks, kind: str):
+    """Every rank's region scores or classes, in chunks of :data:`REGION_CHUNK`."""
+    for r in ranks:
+        with open(_region_file(folder, r, kind), "rb") as f:
+            while True:
+                c = np.fromfile(f, np.float64 if kind == "scores" else np.int64, REGION_CHUNK)
+                if not len(c):
+                    break
+                yield c
+
+
+def _rsal(ctx, segmenter: Segmenter, batch_size: int, workers: int, pin_memory: bool, method: str,
+          max_superpixels: int, max_kept: int, topk: int, class_balance: bool) -> None:
+    """RSAL over the pool in memory that does not grow with it: each rank appends every image's region scores
+    and classes to its own two binary files (the shard holds where they are); rank 0 then counts the classes,
+    finds the threshold (:func:`~ymir_sdk.mining.semantic.quantile`, bounded) and scores each image from its
+    regions, reading the files in chunks."""
+    folder = shard_folder(ctx, "rsal")
+    shards = _rsal_regions(ctx, segmenter, folder, batch_size, workers, pin_memory, method, max_superpixels)
     if shards is None:
         return
     ranks = range(shards.ranks)
-
-    def chunks(kind):
-        for r in ranks:
-            with open(_region_file(folder, r, kind), "rb") as f:
-                while True:
-                    c = np.fromfile(f, np.float64 if kind == "scores" else np.int64, REGION_CHUNK)
-                    if not len(c):
-                        break
-                    yield c
-
-    weights = rsal_weights(region_class_counts(chunks("classes"), len(ctx.class_names) + segmenter.offset),
-                           class_balance)
+    weights = rsal_weights(region_class_counts(_region_chunks(folder, ranks, "classes"),
+                                               len(ctx.class_names) + segmenter.offset), class_balance)
 
     def weighted():
-        for s, c in zip(chunks("scores"), chunks("classes")):
+        for s, c in zip(_region_chunks(folder, ranks, "scores"), _region_chunks(folder, ranks, "classes")):
             yield s * weights[c]
 
     total = sum(os.path.getsize(_region_file(folder, r, "scores")) // 8 for r in ranks)

@@ -173,31 +173,43 @@ def check_params(folder: str) -> List[str]:
     expected: Dict[int, Dict[str, Dict[str, Any]]] = {}
     for otype, part in parts.items():
         sub = os.path.join(img_man, contract.OBJECT_TYPES[otype]) if multi else img_man
-        expected[otype] = {}
-        for task, attr in TASK_PARAMS:
-            template = getattr(part, attr).template()
-            path = os.path.join(sub, contract.TEMPLATE_FILES[task])
-            rel = os.path.relpath(path, folder)
-            if not os.path.exists(path):
-                if _implements(part, task):
-                    errors.append(f"{rel} is missing: {part.__name__}.{attr} has {len(template)} keys")
-                continue
-            expected[otype][task] = template
-            written = _yaml(path) or {}
-            for key in sorted(set(template) | set(written)):
-                if key not in written:
-                    errors.append(f"{rel}: {key!r} is missing ({part.__name__}.{attr} has it, default "
-                                  f"{template[key]!r})")
-                elif key not in template:
-                    errors.append(f"{rel}: {key!r} is not a key of {part.__name__}.{attr}")
-                elif written[key] != template[key]:
-                    errors.append(f"{rel}: {key!r} is {written[key]!r}, {part.__name__}.{attr}'s default is "
-                                  f"{template[key]!r}")
+        expected[otype] = _check_templates(part, sub, folder, errors)
+    return errors + _check_readme(folder, expected, multi)
+
+
+def _check_templates(part: Any, sub: str, folder: str, errors: List[str]) -> Dict[str, Dict[str, Any]]:
+    """One part's templates in ``sub`` against its params (findings appended to ``errors``); returns the
+    templates that exist, per task, as the params make them."""
+    expected: Dict[str, Dict[str, Any]] = {}
+    for task, attr in TASK_PARAMS:
+        template = getattr(part, attr).template()
+        path = os.path.join(sub, contract.TEMPLATE_FILES[task])
+        rel = os.path.relpath(path, folder)
+        if not os.path.exists(path):
+            if _implements(part, task):
+                errors.append(f"{rel} is missing: {part.__name__}.{attr} has {len(template)} keys")
+            continue
+        expected[task] = template
+        written = _yaml(path) or {}
+        for key in sorted(set(template) | set(written)):
+            if key not in written:
+                errors.append(f"{rel}: {key!r} is missing ({part.__name__}.{attr} has it, default "
+                              f"{template[key]!r})")
+            elif key not in template:
+                errors.append(f"{rel}: {key!r} is not a key of {part.__name__}.{attr}")
+            elif written[key] != template[key]:
+                errors.append(f"{rel}: {key!r} is {written[key]!r}, {part.__name__}.{attr}'s default is "
+                              f"{template[key]!r}")
+    return expected
+
+
+def _check_readme(folder: str, expected: Dict[int, Dict[str, Dict[str, Any]]], multi: bool) -> List[str]:
+    """The README's hyper-parameter tables against each part's templates."""
     readme = os.path.join(folder, "README.md")
     tables = readme_tables(readme) if os.path.exists(readme) else []
     if not tables:
-        return errors + [contract.warning(f"{os.path.relpath(readme, folder)}: no hyper-parameter table "
-                                          "(| task | key | default | effect |)")]
+        return [contract.warning(f"{os.path.relpath(readme, folder)}: no hyper-parameter table "
+                                 "(| task | key | default | effect |)")]
     # each table to the object type whose keys it lists most (a multi-type image: a table per part at most)
     pairs = sorted(((_overlap(t, tasks), -i, otype) for i, t in enumerate(tables) for otype, tasks in expected.items()),
                    reverse=True)
@@ -205,6 +217,7 @@ def check_params(folder: str) -> List[str]:
     for score, neg_i, otype in pairs:
         if score and otype not in chosen and -neg_i not in chosen.values():
             chosen[otype] = -neg_i
+    errors: List[str] = []
     for otype, tasks in expected.items():
         if otype not in chosen:
             errors.append(contract.warning(f"README.md: no hyper-parameter table for object type {otype}"))
