@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ymir_sdk.loops import candidates as loop
+from ymir_sdk.loops.settings import Batching, Mining
 from ymir_sdk.mining import semantic
 
 pytestmark = pytest.mark.images  # the SDK core runs in every image: also on the images' stack
@@ -195,7 +196,8 @@ def test_rsal_over_files_ranks_as_the_pool_in_memory(tmp_path, monkeypatch):
     broken = str(tmp_path / "broken.png")
     open(broken, "wb").write(b"not an image")
     ctx = _context(tmp_path, paths[:3] + [broken] + paths[3:])
-    segmentation.mine(ctx, _Segmenter, "rsal", batch_size=4, max_superpixels=16, max_kept=1)
+    segmentation.mine(ctx, _Segmenter, Mining.of("rsal", 3, Batching(4), options=dict(max_superpixels=16,
+                                                                                       max_kept=1)))
     rows = [ln.split("\t") for ln in open(ctx.env.output.mining_result_file).read().splitlines()]
     assert rows[-1][0] == broken
 
@@ -210,8 +212,6 @@ def test_rsal_over_files_ranks_as_the_pool_in_memory(tmp_path, monkeypatch):
 class _Detector:
     """A stand-in detection model: one box per image whose class probabilities follow the image's mean colour;
     head maps for ALDD from the image's pixels."""
-
-    mining_algorithms = ("random", "entropy", "aldd", "cald")
 
     def read(self, path):
         import cv2
@@ -261,15 +261,15 @@ def test_mine_and_infer_in_one_pass_writes_what_two_passes_write(tmp_path, algor
     two = tmp_path / "two"
     two.mkdir()
     mine, infer = _context(two, paths, "mine"), _context(two, paths, "infer")
-    detection.mine(mine, Counting, algorithm, batch_size=2)
-    detection.infer(infer, Counting(), batch_size=2)
+    detection.mine(mine, Counting, Mining.of(algorithm, 2, Batching(2)))
+    detection.infer(infer, Counting(), Batching(2))
     separate = outputs(mine, infer)
     calls.clear()
     one = tmp_path / "one"
     one.mkdir()
     mine, infer = _context(one, paths, "mine"), _context(one, paths, "infer")
     with caplog.at_level(logging.INFO, logger="ymir_sdk"):
-        assert detection.mine_and_infer(mine, infer, Counting, algorithm, batch_size=2)
+        assert detection.mine_and_infer(mine, infer, Counting, Mining.of(algorithm, 2, Batching(2)))
     assert sum(calls) == len(paths) and "one pass over the pool" in caplog.text
     assert outputs(mine, infer) == separate
-    assert not detection.mine_and_infer(mine, infer, Counting, "cald", batch_size=2)
+    assert not detection.mine_and_infer(mine, infer, Counting, Mining.of("cald", 2, Batching(2)))

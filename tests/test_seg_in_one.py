@@ -330,6 +330,7 @@ def _stub_executor(paths_uncertain):
     from ymir_sdk import Executor
     from ymir_sdk.dataset.imagesize import decode_bgr
     from ymir_sdk.loops import segmentation
+    from ymir_sdk.loops.settings import Batching, Mining
 
     class Stub(segmentation.Segmenter):
         def read(self, path):
@@ -366,9 +367,9 @@ def _stub_executor(paths_uncertain):
 
         def mine(self, ctx):
             p = ctx.params
-            segmentation.mine(ctx, Stub, p.mining_algorithm, 2, 0, superpixel_algorithm=p.superpixel_algorithm,
-                              max_superpixels=p.max_superpixel_per_image, topk=p.topk_superpixel_score,
-                              radius=p.ripu_region_radius)
+            options = dict(superpixel_algorithm=p.superpixel_algorithm, max_superpixels=p.max_superpixel_per_image,
+                           topk=p.topk_superpixel_score, radius=p.ripu_region_radius)
+            segmentation.mine(ctx, Stub, Mining.of(p.mining_algorithm, 3, Batching(2), options=options))
 
     return StubExecutor
 

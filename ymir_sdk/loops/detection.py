@@ -16,20 +16,17 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..dataset.imagesize import image_size
-from ..mining import (DetOutput, HeadMaps, aldd_scores, algorithm_name, cald_scores, entropy_scores,
-                      random_scores)
-from ..mining.base import DETECTION
+from ..mining.base import REGISTRY
+from ..mining import DetOutput, HeadMaps, aldd_scores, cald_scores, entropy_scores, random_scores
 from ..results import Detection, detection_entry
 from .candidates import mine_randomly, over_candidates, write_detections, write_scores
+from .settings import Batching, Mining
 
 log = logging.getLogger("ymir_sdk")
 
 
 class Detector:
     """A loaded detection model and its input pipeline (see the module docstring)."""
-
-    #: the mining algorithms its outputs support (``aldd`` needs a head with objectness)
-    mining_algorithms: Tuple[str, ...] = DETECTION
 
     def read(self, path: str) -> np.ndarray:
         """The decoded image as the model's pipeline expects it; an ImageError when it cannot be read."""
@@ -64,8 +61,7 @@ def to_detections(d: DetOutput, conf_threshold: float = 0.0) -> List[Detection]:
             if s >= conf_threshold]
 
 
-def infer(ctx, detector: Detector, batch_size: int, workers: int = 0, pin_memory: bool = False,
-          conf_threshold: float = 0.0) -> None:
+def infer(ctx, detector: Detector, batching: Batching, conf_threshold: float = 0.0) -> None:
     """Detections with score >= ``conf_threshold`` of every readable candidate, written as infer-result.json
     (each image's entry made as its batch is done, :mod:`ymir_sdk.loops.candidates`)."""
     names = ctx.class_names
@@ -74,28 +70,26 @@ def infer(ctx, detector: Detector, batch_size: int, workers: int = 0, pin_memory
         outputs = detector.detect([p for _, (_, p) in items])[0]
         return [_entry(path, to_detections(d, conf_threshold), names) for (path, _), d in zip(items, outputs)]
 
-    write_detections(ctx, over_candidates(ctx, entries, detector.load, batch_size, workers, pin_memory))
+    write_detections(ctx, over_candidates(ctx, entries, detector.load, *batching.loader()))
 
 
 def _entry(path: str, dets: List[Detection], names: Sequence[str]) -> dict:
     return detection_entry(path, dets, names, image_size(path) if dets else None)
 
 
-def mine(ctx, make_detector: Callable[[], Detector], algorithm: str, batch_size: int, workers: int = 0,
-         pin_memory: bool = False, class_weights: Optional[Sequence[float]] = None,
-         supported: Sequence[str] = DETECTION, conf_threshold: float = 0.0) -> None:
+def mine(ctx, make_detector: Callable[[], Detector], mining: Mining) -> None:
     """Mining scores of every readable candidate, written best first (result.tsv; the unreadable ones last).
-    ``make_detector`` loads the model (random mining needs none); ``supported``: the algorithms the executor's
-    models allow; ``conf_threshold``: the box-based algorithms (entropy, cald) see only the detections scoring at
-    least this (noise boxes of a low test threshold would tie many images at the top)."""
-    name = algorithm_name(algorithm, 2, supported)
+    ``make_detector`` loads the model (random mining needs none); the box-based algorithms (entropy, cald) see
+    only the detections scoring at least ``mining.conf_threshold`` (noise boxes of a low test threshold would tie
+    many images at the top)."""
+    name = mining.algorithm
     if name == "random":
-        return mine_randomly(ctx, batch_size)
+        return mine_randomly(ctx, mining.batching.batch_size)
     detector = make_detector()
-    score = functools.partial(_scores, detector, name, len(ctx.class_names), batch_size, class_weights,
-                              conf_threshold)
+    score = functools.partial(_scores, detector, name, len(ctx.class_names), mining.batching.batch_size,
+                              mining.class_weights, mining.conf_threshold)
     write_scores(ctx, over_candidates(ctx, score, functools.partial(detector.load, keep_image=name == "cald"),
-                                      batch_size, workers, pin_memory))
+                                      *mining.batching.loader()))
     return None
 
 
@@ -114,7 +108,7 @@ def _scores(detector: Detector, name: str, num_classes: int, batch_size: int,
 
 
 #: the algorithms whose scores come from inference's own forward pass (mine+infer runs them in one pass)
-FROM_INFERENCE = ("random", "entropy", "aldd")
+FROM_INFERENCE = tuple(name for name, a in REGISTRY.items() if a.from_inference and 2 in a.object_types)
 
 
 def _scores_of(name: str, paths: Sequence[str], dets: List[DetOutput], heads: Optional[HeadMaps], num_classes: int,
@@ -127,15 +121,14 @@ def _scores_of(name: str, paths: Sequence[str], dets: List[DetOutput], heads: Op
     return entropy_scores([d.above(conf_threshold) for d in dets], num_classes).tolist()
 
 
-def mine_and_infer(mine_ctx, infer_ctx, make_detector: Callable[[], Detector], algorithm: str, batch_size: int,
-                   workers: int = 0, pin_memory: bool = False, class_weights: Optional[Sequence[float]] = None,
-                   supported: Sequence[str] = DETECTION, mine_conf: float = 0.0, infer_conf: float = 0.0) -> bool:
+def mine_and_infer(mine_ctx, infer_ctx, make_detector: Callable[[], Detector], mining: Mining,
+                   infer_conf: float = 0.0) -> bool:
     """Mining and inference of one run in one pass over the pool, where the algorithm's scores come from the same
     forward pass as the detections (:data:`FROM_INFERENCE`): one model load, each candidate through the model
     once, its entry of infer-result.json and its score made together; result.tsv and infer-result.json as the
     two tasks would write them. Returns False (nothing done) for the other algorithms and where the two tasks'
     settings of the model differ (``mine_ctx.params`` and ``infer_ctx.params`` disagree on a key both have)."""
-    name = algorithm_name(algorithm, 2, supported)
+    name = mining.algorithm
     mine_p, infer_p = mine_ctx.params, infer_ctx.params
     differ = sorted(k for k in set(type(mine_p).model_fields) & set(type(infer_p).model_fields)
                     if getattr(mine_p, k) != getattr(infer_p, k))
@@ -147,7 +140,8 @@ def mine_and_infer(mine_ctx, infer_ctx, make_detector: Callable[[], Detector], a
 
     def both(items):
         dets, heads = detector.detect([p for _, (_, p) in items], heads=name == "aldd")
-        scores = _scores_of(name, [p for p, _ in items], dets, heads, len(names), class_weights, mine_conf)
+        scores = _scores_of(name, [p for p, _ in items], dets, heads, len(names), mining.class_weights,
+                            mining.conf_threshold)
         return [[_entry(path, to_detections(d, infer_conf), names), s] for (path, _), d, s in zip(items, dets, scores)]
 
     def progress(fraction):
@@ -155,7 +149,7 @@ def mine_and_infer(mine_ctx, infer_ctx, make_detector: Callable[[], Detector], a
         infer_ctx.progress(fraction)
 
     log.info("mine+infer: one pass over the pool (%s scores come from inference's forward passes)", name)
-    shards = over_candidates(mine_ctx, both, detector.load, batch_size, workers, pin_memory, "with-infer", progress,
+    shards = over_candidates(mine_ctx, both, detector.load, *mining.batching.loader(), "with-infer", progress,
                              parts=2)
     if shards is not None:
         write_scores(mine_ctx, shards.of(1))

@@ -8,21 +8,20 @@ unchanged) that also gives, per image, its instances with masks at the image's s
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 from ..dataset.imagesize import image_size
 from ..mining import apis_scores, maskal_scores
-from ..mining.base import DETECTION, INSTANCE_SEGMENTATION, algorithm_name
 from ..results import coco_annotations
 from . import detection
 from .candidates import over_candidates, write_scores, write_segmentation
 from .detection import Detector
+from .settings import Batching, Mining
 
 
 class InstanceSegmenter(Detector):
     """A loaded instance-segmentation model (see the module docstring)."""
 
-    mining_algorithms = INSTANCE_SEGMENTATION
 
     def instances(self, prepared: Sequence) -> list:
         """Per image its :class:`~ymir_sdk.results.Instance` list (masks at the image's size, RLE-encoded)."""
@@ -37,7 +36,7 @@ class InstanceSegmenter(Detector):
         raise NotImplementedError
 
 
-def infer(ctx, segmenter: InstanceSegmenter, batch_size: int, workers: int = 0, pin_memory: bool = False) -> None:
+def infer(ctx, segmenter: InstanceSegmenter, batching: Batching) -> None:
     """The instances of every readable candidate (score >= the model's threshold), written as the COCO
     infer-result.json (RLE masks with their own boxes and confidences, contract §5.4), each image's annotations
     made as its batch is done."""
@@ -50,29 +49,24 @@ def infer(ctx, segmenter: InstanceSegmenter, batch_size: int, workers: int = 0, 
             out.append([width, height, coco_annotations(path, width, height, insts, names)])
         return out
 
-    write_segmentation(ctx, over_candidates(ctx, batch, segmenter.load, batch_size, workers, pin_memory))
+    write_segmentation(ctx, over_candidates(ctx, batch, segmenter.load, *batching.loader()))
 
 
-def mine(ctx, make_segmenter: Callable[[], InstanceSegmenter], algorithm: str, batch_size: int, workers: int = 0,
-         pin_memory: bool = False, class_weights: Optional[Sequence[float]] = None, mcd_iterations: int = 10,
-         conf_threshold: float = 0.0) -> None:
-    """Mining scores of every readable candidate, written best first: ``apis`` and ``maskal`` on the masks,
-    the others on the boxes (:func:`ymir_sdk.loops.detection.mine`)."""
-    name = algorithm_name(algorithm, 4, INSTANCE_SEGMENTATION)
+def mine(ctx, make_segmenter: Callable[[], InstanceSegmenter], mining: Mining) -> None:
+    """Mining scores of every readable candidate, written best first: ``apis`` and ``maskal`` on the masks
+    (MaskAL: ``mining.options["mcd_iterations"]`` passes, default 10), the others on the boxes
+    (:func:`ymir_sdk.loops.detection.mine`)."""
+    name = mining.algorithm
     if name not in ("apis", "maskal"):
-        return detection.mine(ctx, make_segmenter, name, batch_size, workers, pin_memory, class_weights,
-                              supported=DETECTION, conf_threshold=conf_threshold)
+        return detection.mine(ctx, make_segmenter, mining)
     segmenter = make_segmenter()
-    n = len(ctx.class_names)
+    n, iterations = len(ctx.class_names), int(mining.options.get("mcd_iterations", 10))
 
     def scores(items):
         prepared = [p for _, (_, p) in items]
         if name == "apis":
             return apis_scores(segmenter.segment(prepared)).tolist()
-        return maskal_scores(segmenter.mc_passes(prepared, mcd_iterations), n).tolist()
+        return maskal_scores(segmenter.mc_passes(prepared, iterations), n).tolist()
 
-    write_scores(ctx, over_candidates(ctx, scores, segmenter.load, batch_size, workers, pin_memory))
+    write_scores(ctx, over_candidates(ctx, scores, segmenter.load, *mining.batching.loader()))
     return None
-
-
-__all__ = ["InstanceSegmenter", "infer", "mine"]

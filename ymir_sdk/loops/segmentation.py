@@ -10,16 +10,16 @@ batch is done; masks as RLE, never full-size masks of the whole pool), the minin
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..dist import world
 from ..mining import ripu_scores, rsal_regions
-from ..mining.base import SEMANTIC_SEGMENTATION, algorithm_name
 from ..mining.semantic import region_class_counts, rsal_image_score, rsal_threshold, rsal_weights, superpixels
 from ..results import coco_annotations, semantic_instances
 from .candidates import mine_randomly, over_candidates, shard_folder, write_scores, write_segmentation
+from .settings import Batching, Mining
 
 #: the longer side of the probability maps mining works on: uncertainty of regions, not of single pixels
 #: (a 12 MP image's C x H x W map would be gigabytes); RSAL's superpixels are computed at 320 px anyway
@@ -57,7 +57,7 @@ class Segmenter:
         return (self.rgb(image) if keep_image else None), self.prepare(image)
 
 
-def infer(ctx, segmenter: Segmenter, batch_size: int, workers: int = 0, pin_memory: bool = False) -> None:
+def infer(ctx, segmenter: Segmenter, batching: Batching) -> None:
     """One RLE annotation per task class present in each readable candidate, written as the COCO
     infer-result.json (contract §5.4), each image's annotations made as its batch is done."""
     names = ctx.class_names
@@ -70,36 +70,43 @@ def infer(ctx, segmenter: Segmenter, batch_size: int, workers: int = 0, pin_memo
             out.append([w, h, coco_annotations(path, w, h, insts, names)])
         return out
 
-    write_segmentation(ctx, over_candidates(ctx, batch, segmenter.load, batch_size, workers, pin_memory))
+    write_segmentation(ctx, over_candidates(ctx, batch, segmenter.load, *batching.loader()))
 
 
-def mine(ctx, make_segmenter: Callable[[], Segmenter], algorithm: str, batch_size: int, workers: int = 0,
-         pin_memory: bool = False, superpixel_algorithm: str = "slico", max_superpixels: int = 1024,
-         max_kept: int = 5000, topk: int = 3, class_balance: bool = True, radius: int = 1) -> None:
+#: the semantic family's mining options (:attr:`Mining.options <ymir_sdk.loops.settings.Mining.options>`) and
+#: their defaults (seed 000's)
+OPTIONS = {"superpixel_algorithm": "slico", "max_superpixels": 1024, "max_kept": 5000, "topk": 3,
+           "class_balance": True, "radius": 1}
+
+
+def mine(ctx, make_segmenter: Callable[[], Segmenter], mining: Mining) -> None:
     """Mining scores of every readable candidate, written best first (result.tsv; the unreadable ones last).
     ``rsal``: superpixel regions per image on each rank, kept on disk, then the pool-level class balance and
-    threshold over the regions of every rank (:func:`_rsal`); ``ripu``: per image; ``random``: no model."""
-    name = algorithm_name(algorithm, 3, SEMANTIC_SEGMENTATION)
+    threshold over the regions of every rank (:func:`_rsal`); ``ripu``: per image; ``random``: no model.
+    ``mining.options``: :data:`OPTIONS`."""
+    unknown = sorted(set(mining.options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown semantic mining options {unknown}; known: {sorted(OPTIONS)}")
+    o = {**OPTIONS, **mining.options}
+    name = mining.algorithm
     if name == "random":
-        return mine_randomly(ctx, batch_size)
+        return mine_randomly(ctx, mining.batching.batch_size)
     segmenter = make_segmenter()
     if name == "ripu":
         def ripu(items):
-            return ripu_scores(segmenter.probabilities([p for _, (_, p) in items], MINING_SIDE), radius,
-                               topk).tolist()
+            return ripu_scores(segmenter.probabilities([p for _, (_, p) in items], MINING_SIDE), o["radius"],
+                               o["topk"]).tolist()
 
-        return write_scores(ctx, over_candidates(ctx, ripu, segmenter.load, batch_size, workers, pin_memory))
-    superpixels(np.zeros((8, 8, 3), np.uint8), superpixel_algorithm, 4)  # the method checked before any work
-    return _rsal(ctx, segmenter, batch_size, workers, pin_memory, superpixel_algorithm, max_superpixels, max_kept,
-                 topk, class_balance)
+        return write_scores(ctx, over_candidates(ctx, ripu, segmenter.load, *mining.batching.loader()))
+    superpixels(np.zeros((8, 8, 3), np.uint8), o["superpixel_algorithm"], 4)  # the method checked before any work
+    return _rsal(ctx, segmenter, mining.batching, o)
 
 
 #: region scores read at once in RSAL's pool step (512 KB: the step's memory stays a few MB whatever the pool)
 REGION_CHUNK = 1 << 16
 
 
-def _rsal_regions(ctx, segmenter: Segmenter, folder: str, batch_size: int, workers: int, pin_memory: bool,
-                  method: str, max_superpixels: int):
+def _rsal_regions(ctx, segmenter: Segmenter, folder: str, batching: Batching, method: str, max_superpixels: int):
     """RSAL's first pass: this rank's region scores and classes appended to its two files; the shards hold
     (rank, offset, count) per image."""
     rank = world()[0]
@@ -119,8 +126,8 @@ def _rsal_regions(ctx, segmenter: Segmenter, folder: str, batch_size: int, worke
             fs.flush(), fc.flush()
             return out
 
-        return over_candidates(ctx, regions, lambda path: segmenter.load(path, keep_image=True), batch_size,
-                               workers, pin_memory, name="rsal")
+        return over_candidates(ctx, regions, lambda path: segmenter.load(path, keep_image=True), *batching.loader(),
+                               name="rsal")
 
 
 def _region_chunks(folder: str, ranks, kind: str):
@@ -134,26 +141,26 @@ def _region_chunks(folder: str, ranks, kind: str):
                 yield c
 
 
-def _rsal(ctx, segmenter: Segmenter, batch_size: int, workers: int, pin_memory: bool, method: str,
-          max_superpixels: int, max_kept: int, topk: int, class_balance: bool) -> None:
+def _rsal(ctx, segmenter: Segmenter, batching: Batching, o: Dict[str, Any]) -> None:
     """RSAL over the pool in memory that does not grow with it: each rank appends every image's region scores
     and classes to its own two binary files (the shard holds where they are); rank 0 then counts the classes,
     finds the threshold (:func:`~ymir_sdk.mining.semantic.quantile`, bounded) and scores each image from its
     regions, reading the files in chunks."""
     folder = shard_folder(ctx, "rsal")
-    shards = _rsal_regions(ctx, segmenter, folder, batch_size, workers, pin_memory, method, max_superpixels)
+    shards = _rsal_regions(ctx, segmenter, folder, batching, o["superpixel_algorithm"], o["max_superpixels"])
     if shards is None:
         return
     ranks = range(shards.ranks)
     weights = rsal_weights(region_class_counts(_region_chunks(folder, ranks, "classes"),
-                                               len(ctx.class_names) + segmenter.offset), class_balance)
+                                               len(ctx.class_names) + segmenter.offset), o["class_balance"])
 
     def weighted():
         for s, c in zip(_region_chunks(folder, ranks, "scores"), _region_chunks(folder, ranks, "classes")):
             yield s * weights[c]
 
     total = sum(os.path.getsize(_region_file(folder, r, "scores")) // 8 for r in ranks)
-    threshold = rsal_threshold(weighted, total, topk, max_kept) if total else 0.0
+    topk = o["topk"]
+    threshold = rsal_threshold(weighted, total, topk, o["max_kept"]) if total else 0.0
     files = {r: (open(_region_file(folder, r, "scores"), "rb"), open(_region_file(folder, r, "classes"), "rb"))
              for r in ranks}
 

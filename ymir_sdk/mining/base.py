@@ -76,9 +76,39 @@ class HeadMaps:
     input_hw: Tuple[int, int]
 
 
-DETECTION = ("random", "entropy", "aldd", "cald")
-INSTANCE_SEGMENTATION = DETECTION + ("apis", "maskal")  # box-level ones apply to instance models too
-SEMANTIC_SEGMENTATION = ("random", "rsal", "ripu")
+@dataclass(frozen=True)
+class Algorithm:
+    """A mining algorithm of the registry: the task families (object types) that offer it, what it needs from
+    the model, and whether its scores come from inference's own forward pass (mine+infer then runs one pass)."""
+
+    name: str
+    object_types: Tuple[int, ...]
+    needs: str
+    from_inference: bool = False
+
+
+#: every mining algorithm, by name (a family offers them in this order; an executor may offer fewer, e.g. aldd
+#: only with an objectness head, and its template names its default)
+REGISTRY: Dict[str, Algorithm] = {a.name: a for a in (
+    Algorithm("random", (2, 3, 4), "nothing: no model is loaded", from_inference=True),
+    Algorithm("entropy", (2, 4), "the detections (boxes, scores, classes)", from_inference=True),
+    Algorithm("aldd", (2, 4), "dense head maps: objectness x class probability per anchor", from_inference=True),
+    Algorithm("cald", (2, 4), "the detections of the image and of augmented copies"),
+    Algorithm("apis", (4,), "instance masks and their scores"),
+    Algorithm("maskal", (4,), "Monte-Carlo dropout passes of the instance model"),
+    Algorithm("rsal", (3,), "per-pixel class probabilities, superpixels, the pool's class balance"),
+    Algorithm("ripu", (3,), "per-pixel class probabilities"),
+)}
+
+
+def offered_by(object_type: int) -> Tuple[str, ...]:
+    """The algorithms a task family (object type) offers."""
+    return tuple(name for name, a in REGISTRY.items() if object_type in a.object_types)
+
+
+DETECTION = offered_by(2)
+INSTANCE_SEGMENTATION = offered_by(4)  # the box algorithms apply to instance models too
+SEMANTIC_SEGMENTATION = offered_by(3)
 ALGORITHMS: Dict[int, Tuple[str, ...]] = {2: DETECTION, 4: INSTANCE_SEGMENTATION, 3: SEMANTIC_SEGMENTATION}
 
 

@@ -20,7 +20,8 @@ from ..dataset import convert_to_coco
 from ..executor import Executor
 from ..models import pick_weight_file
 from ..loops import detection
-from ..mining.base import DETECTION, algorithm_name
+from ..loops.settings import Batching, Mining
+from ..mining.base import DETECTION
 from . import params
 from .config import (STEPS, TrainingSetup, build_config, config_key, inference_config, parse_cfg_options,
                      resolve_config_file, resolve_model_name, set_nms_iou, set_score_floor)
@@ -148,23 +149,21 @@ class OpenMMLabExecutor(Executor):
 
     def infer(self, ctx) -> None:
         p = ctx.params
-        detection.infer(ctx, self.detector(ctx), p.samples_per_gpu, p.workers_per_gpu,
+        detection.infer(ctx, self.detector(ctx), Batching(p.samples_per_gpu, p.workers_per_gpu),
                         conf_threshold=p.conf_threshold)
 
-    def mine(self, ctx) -> None:
+    def mining(self, ctx) -> Mining:
+        """The mining task's settings, built once: the algorithm's name validated against what the task's model
+        offers (aldd: only with an objectness head, :meth:`algorithms`)."""
         p = ctx.params
-        name = algorithm_name(p.mining_algorithm, 2, self.mining_algorithms)
-        supported = self.algorithms(ctx) if name == "aldd" else self.mining_algorithms
-        detection.mine(ctx, lambda: self.detector(ctx), p.mining_algorithm, p.samples_per_gpu, p.workers_per_gpu,
-                       class_weights=getattr(p, "class_distribution_scores", None), supported=supported,
-                       conf_threshold=p.conf_threshold)
+        aldd = str(p.mining_algorithm or "").strip().lower() == "aldd" and "aldd" in self.mining_algorithms
+        return Mining.of(p.mining_algorithm, 2, Batching(p.samples_per_gpu, p.workers_per_gpu),
+                         supported=self.algorithms(ctx) if aldd else self.mining_algorithms,
+                         class_weights=getattr(p, "class_distribution_scores", None), conf_threshold=p.conf_threshold)
+
+    def mine(self, ctx) -> None:
+        detection.mine(ctx, lambda: self.detector(ctx), self.mining(ctx))
 
     def mine_and_infer(self, mine, infer) -> bool:
-        p = mine.params
-        name = algorithm_name(p.mining_algorithm, 2, self.mining_algorithms)
-        supported = self.algorithms(mine) if name == "aldd" else self.mining_algorithms
-        return detection.mine_and_infer(mine, infer, lambda: self.detector(infer), p.mining_algorithm,
-                                        p.samples_per_gpu, p.workers_per_gpu,
-                                        class_weights=getattr(p, "class_distribution_scores", None),
-                                        supported=supported, mine_conf=p.conf_threshold,
+        return detection.mine_and_infer(mine, infer, lambda: self.detector(infer), self.mining(mine),
                                         infer_conf=infer.params.conf_threshold)

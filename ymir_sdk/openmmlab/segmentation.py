@@ -34,7 +34,8 @@ from ..dataset.imagesize import decode_bgr
 from ..errors import ConfigError
 from ..loops import segmentation
 from ..models import pick_weight_file
-from ..mining.base import SEMANTIC_SEGMENTATION, algorithm_name
+from ..loops.settings import Batching, Mining
+from ..mining.base import SEMANTIC_SEGMENTATION
 from .config import STEPS, TrainingSetup, config_key, parse_cfg_options, _walk
 from . import params
 from .executor import OpenMMLabExecutor
@@ -307,17 +308,18 @@ class SemanticOpenMMLabExecutor(OpenMMLabExecutor):
 
     def infer(self, ctx) -> None:
         p = ctx.params
-        segmentation.infer(ctx, self.segmenter(ctx), p.samples_per_gpu, p.workers_per_gpu)
+        segmentation.infer(ctx, self.segmenter(ctx), Batching(p.samples_per_gpu, p.workers_per_gpu))
 
     def mine(self, ctx) -> None:
         p = ctx.params
-        name = algorithm_name(p.mining_algorithm, 3, self.mining_algorithms)
+        mining = Mining.of(p.mining_algorithm, 3, Batching(p.samples_per_gpu, p.workers_per_gpu),
+                           supported=self.mining_algorithms, options=dict(
+                               superpixel_algorithm=p.superpixel_algorithm, max_superpixels=p.max_superpixel_per_image,
+                               max_kept=p.max_kept_mining_image, topk=p.topk_superpixel_score,
+                               class_balance=p.class_balance, radius=p.ripu_region_radius))
         if str(p.uncertainty_method).lower() != "bvsb":
             raise ConfigError("uncertainty_method", p.uncertainty_method, "BvSB")
-        segmentation.mine(ctx, lambda: self.segmenter(ctx), name, p.samples_per_gpu, p.workers_per_gpu,
-                          superpixel_algorithm=p.superpixel_algorithm, max_superpixels=p.max_superpixel_per_image,
-                          max_kept=p.max_kept_mining_image, topk=p.topk_superpixel_score,
-                          class_balance=p.class_balance, radius=p.ripu_region_radius)
+        segmentation.mine(ctx, lambda: self.segmenter(ctx), mining)
 
 
 __all__ = ["SemanticOpenMMLabExecutor", "MmsegSegmenter", "register", "check_batch", "min_batch",

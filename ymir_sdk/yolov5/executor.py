@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..executor import Executor
 from ..loops import detection
+from ..loops.settings import Batching, Mining
 from ..models import pick_weight_file
 from . import params
 
@@ -19,22 +20,24 @@ class Yolov5Base(Executor):
     loop = detection
 
     @staticmethod
-    def loader(p) -> dict:
+    def loader(p) -> Batching:
         """The family loop's batching from a task's params (every yolov5 template has the same keys)."""
-        return {"batch_size": p.batch_size_per_gpu, "workers": p.num_workers_per_gpu,
-                "pin_memory": p.pin_memory and bool(p.gpu_ids)}
+        return Batching(p.batch_size_per_gpu, p.num_workers_per_gpu, p.pin_memory and bool(p.gpu_ids))
 
     def mining_options(self, p) -> dict:
-        """The family loop's mining settings beyond the algorithm, batching and class weights."""
+        """The family loop's mining options (:attr:`ymir_sdk.loops.settings.Mining.options`)."""
         return {}
 
+    def mining(self, p) -> Mining:
+        """The mining task's settings, built once (the algorithm's name validated here)."""
+        return Mining.of(p.mining_algorithm, self.object_types[0], self.loader(p),
+                         class_weights=p.class_distribution_scores, options=self.mining_options(p))
+
     def infer(self, ctx) -> None:
-        self.loop.infer(ctx, self.task_model(ctx), **self.loader(ctx.params))
+        self.loop.infer(ctx, self.task_model(ctx), self.loader(ctx.params))
 
     def mine(self, ctx) -> None:
-        p = ctx.params
-        self.loop.mine(ctx, lambda: self.task_model(ctx), p.mining_algorithm, class_weights=p.class_distribution_scores,
-                       **self.loader(p), **self.mining_options(p))
+        self.loop.mine(ctx, lambda: self.task_model(ctx), self.mining(ctx.params))
 
     def check_weights(self, key: str, path: str) -> None:
         from .common import check_architecture, model_yaml, prepare_offline
@@ -68,6 +71,4 @@ class Yolov5DetectionExecutor(Yolov5Base):
         train.train_task(ctx, "yolov5.train", train.StageWriter(ctx))
 
     def mine_and_infer(self, mine, infer) -> bool:
-        p = mine.params
-        return detection.mine_and_infer(mine, infer, lambda: self.task_model(infer), p.mining_algorithm,
-                                        class_weights=p.class_distribution_scores, **self.loader(p))
+        return detection.mine_and_infer(mine, infer, lambda: self.task_model(infer), self.mining(mine.params))
