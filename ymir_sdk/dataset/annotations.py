@@ -182,6 +182,19 @@ def angle_problem(angle: float) -> str:
     return ""
 
 
+def inclusive_corners(x1: float, y1: float, x2: float, y2: float) -> Tuple[int, int, int, int]:
+    """An exclusive box (x2 = x1 + width) as YMIR's ark and VOC files write it: whole pixels, inclusive corners
+    (``xmax = x + w - 1``; the inverse of what :func:`parse_ark` and :func:`parse_voc` read)."""
+    x, y = int(round(x1)), int(round(y1))
+    return x, y, x + int(round(x2 - x1)) - 1, y + int(round(y2 - y1)) - 1
+
+
+def ark_line(class_id: int, box: Sequence[float], angle: float = 0.0, quality: float = -1.0) -> str:
+    """One ark line (``class, xmin, ymin, xmax, ymax, quality, angle``) of an exclusive box."""
+    xmin, ymin, xmax, ymax = inclusive_corners(*box)
+    return f"{class_id}, {xmin}, {ymin}, {xmax}, {ymax}, {float(quality)!r}, {float(angle)!r}\n"
+
+
 def parse_ark(text: str, source: str = "<ark>") -> Tuple[list, list, list, list]:
     """Parse ark txt: ``class, xmin, ymin, xmax, ymax[, quality[, angle]]`` per line (comma + space separated,
     inclusive corners). Returns lists (classes, boxes as exclusive x1y1x2y2, qualities, angles)."""

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from ..contract import OBJECT_TYPES, TEMPLATE_FILES
+from ..dataset.annotations import ark_line, inclusive_corners
 from ..dataset.imagesize import image_size
 from ..errors import ConfigError, DatasetError, ImageError, ModelError
 from ..io import link_or_copy
@@ -171,22 +172,14 @@ def _asset_ext(path: str) -> str:
 
 
 def _ark_text(image: LocalImage) -> str:
-    lines = []
-    for o in image.objects:
-        x1, y1, x2, y2 = o.box
-        x, y = int(round(x1)), int(round(y1))
-        w, h = int(round(x2 - x1)), int(round(y2 - y1))
-        lines.append(f"{o.class_id}, {x}, {y}, {x + w - 1}, {y + h - 1}, -1.0, {float(o.angle)!r}\n")
-    return "".join(lines)
+    return "".join(ark_line(o.class_id, o.box, o.angle) for o in image.objects)
 
 
 def _voc_text(image: LocalImage, asset: str, class_names: Sequence[str]) -> str:
     w, h = image_size(asset)
     objs = []
     for o in image.objects:
-        x1, y1, x2, y2 = o.box
-        x, y = int(round(x1)), int(round(y1))
-        xmax, ymax = x + int(round(x2 - x1)) - 1, y + int(round(y2 - y1)) - 1
+        x, y, xmax, ymax = inclusive_corners(*o.box)
         objs.append(f"<object><name>{class_names[o.class_id]}</name><pose>Unspecified</pose><truncated>0</truncated>"
                     f"<occluded>0</occluded><bndbox><xmin>{x}</xmin><ymin>{y}</ymin><xmax>{xmax}</xmax>"
                     f"<ymax>{ymax}</ymax><rotate_angle>{o.angle:.4f}</rotate_angle></bndbox><difficult>0</difficult>"

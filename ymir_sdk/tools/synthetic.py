@@ -8,6 +8,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from ..dataset.annotations import ark_line
+
 CLASSES = ("square", "disc", "triangle")
 COLOURS = ((220, 40, 40), (40, 80, 220), (40, 180, 60))
 
@@ -153,8 +155,7 @@ def write_imbalanced_dataset(root: str, n_train: int = 480, n_val: int = 90, siz
             stem = f"{split}_{i:05d}"
             Image.fromarray(img).save(os.path.join(root, "images", split, f"{stem}.png"))
             with open(os.path.join(root, "annotations", split, f"{stem}.txt"), "w") as f:
-                for cls, (x1, y1, x2, y2) in objects:
-                    f.write(f"{cls}, {x1}, {y1}, {x2 - 1}, {y2 - 1}, -1.0, 0.0\n")
+                f.writelines(ark_line(cls, box) for cls, box in objects)
     return names
 
 
@@ -181,8 +182,7 @@ def write_ark_dataset(root: str, n_train: int = 40, n_val: int = 10, size: Tuple
             stem = f"{split}_{i:05d}"
             Image.fromarray(img).save(os.path.join(root, "images", split, f"{stem}.{ext}"))
             with open(os.path.join(root, "annotations", split, f"{stem}.txt"), "w") as f:
-                for cls, (x1, y1, x2, y2), angle in objects:
-                    f.write(f"{cls}, {x1}, {y1}, {x2 - 1}, {y2 - 1}, -1.0, {angle!r}\n")
+                f.writelines(ark_line(cls, box, angle) for cls, box, angle in objects)
     return names
 
 
