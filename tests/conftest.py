@@ -343,3 +343,11 @@ def run_start(executor_dir, env_file, nproc=1, timeout=600):
     """The executor against env.yaml, as the platform runs its image (under torchrun for ``nproc`` > 1)."""
     env = dict(os.environ, YMIR_ENV_FILE=env_file, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)  # as the image's /app
     return run_process(start_command(executor_dir, nproc), timeout, env)
+
+
+def build_mm_config(tmp_path, config, max_epochs, **kw):
+    """The OpenMMLab glue's training config of ``config`` for three classes, without running anything."""
+    from ymir_sdk.openmmlab.config import build_config
+
+    return build_config(config, work_dir=str(tmp_path), classes=["a", "b", "c"], train_json="/d/train.json",
+                        val_json="/d/val.json", batch_size=2, workers=0, max_epochs=max_epochs, **kw)
