@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -130,8 +130,6 @@ def write_imbalanced_dataset(root: str, n_train: int = 480, n_val: int = 90, siz
     balanced - every class equally often, half hard, no background frames - so its mAP weighs a rare class like
     the others. ``absent``: classes never drawn in either split (a source set for a starting model that has not
     seen them). Three classes (:data:`CLASSES`); returns the class names."""
-    from PIL import Image
-
     rng = np.random.default_rng(seed)
     names = list(CLASSES)
     common = [c for c in range(len(names)) if c not in rare and c not in absent]
@@ -139,46 +137,46 @@ def write_imbalanced_dataset(root: str, n_train: int = 480, n_val: int = 90, siz
                        else (1 - (rare_share if set(rare) - set(absent) else 0)) / len(common)
                        for c in range(len(names))])
     val_p = np.array([0.0 if c in absent else 1.0 for c in range(len(names))])
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, "classes.txt"), "w") as f:
-        f.write("\n".join(names) + "\n")
-    for split, n in (("train", n_train), ("val", n_val)):
-        os.makedirs(os.path.join(root, "images", split), exist_ok=True)
-        os.makedirs(os.path.join(root, "annotations", split), exist_ok=True)
-        for i in range(n):
-            if split == "train" and rng.random() < background:
-                img, objects = rng.normal(128, 20 if rng.random() < hard else 12, (size[1], size[0], 3)), []
-                img = img.clip(0, 255).astype(np.uint8)
-            else:
-                img, objects = make_scene(rng, size, pool_p if split == "train" else val_p,
-                                          hard=bool(rng.random() < hard))
-            stem = f"{split}_{i:05d}"
-            Image.fromarray(img).save(os.path.join(root, "images", split, f"{stem}.png"))
-            with open(os.path.join(root, "annotations", split, f"{stem}.txt"), "w") as f:
-                f.writelines(ark_line(cls, box) for cls, box in objects)
-    return names
+
+    def scene(split: str):
+        if split == "train" and rng.random() < background:
+            img = rng.normal(128, 20 if rng.random() < hard else 12, (size[1], size[0], 3))
+            return img.clip(0, 255).astype(np.uint8), []
+        img, objects = make_scene(rng, size, pool_p if split == "train" else val_p, hard=bool(rng.random() < hard))
+        return img, [(cls, box, 0.0) for cls, box in objects]
+
+    return _write_ark(root, names, {"train": n_train, "val": n_val}, scene)
 
 
 def write_ark_dataset(root: str, n_train: int = 40, n_val: int = 10, size: Tuple[int, int] = (96, 96),
                       classes: int = 2, seed: int = 0, ext: str = "png", rotated: bool = False) -> List[str]:
     """A local ark dataset (``classes.txt``, ``images/<split>/``, ``annotations/<split>/``); returns class names.
     ``rotated``: bars at any angle (:func:`make_rotated_image`), each line with its ``rotate_angle``."""
-    from PIL import Image
-
     rng = np.random.default_rng(seed)
     names = list(CLASSES[:classes])
+
+    def scene(split: str):
+        if rotated:
+            return make_rotated_image(rng, size, classes=classes)
+        img, objects = make_image(rng, size, classes=classes)
+        return img, [(cls, box, 0.0) for cls, box, _ in objects]
+
+    return _write_ark(root, names, {"train": n_train, "val": n_val}, scene, ext)
+
+
+def _write_ark(root: str, names: List[str], counts: Dict[str, int], scene, ext: str = "png") -> List[str]:
+    """A local ark dataset's files: ``classes.txt``, and per split ``counts[split]`` images made by
+    ``scene(split)`` (an image and its objects [(class, exclusive box, angle)]) with their ark annotations."""
+    from PIL import Image
+
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, "classes.txt"), "w") as f:
         f.write("\n".join(names) + "\n")
-    for split, n in (("train", n_train), ("val", n_val)):
+    for split, n in counts.items():
         os.makedirs(os.path.join(root, "images", split), exist_ok=True)
         os.makedirs(os.path.join(root, "annotations", split), exist_ok=True)
         for i in range(n):
-            if rotated:
-                img, objects = make_rotated_image(rng, size, classes=classes)
-            else:
-                img, objects = make_image(rng, size, classes=classes)
-                objects = [(cls, box, 0.0) for cls, box, _ in objects]
+            img, objects = scene(split)
             stem = f"{split}_{i:05d}"
             Image.fromarray(img).save(os.path.join(root, "images", split, f"{stem}.{ext}"))
             with open(os.path.join(root, "annotations", split, f"{stem}.txt"), "w") as f:
