@@ -33,7 +33,7 @@ POOLS = {"uniform": dict(images=224, val=40, initial=64, budget=32, epochs=40),
          "imbalanced": dict(images=480, val=90, initial=32, budget=32, epochs=20)}
 
 
-def source_model(work: str, sets: dict, epochs: int) -> str:
+def source_model(work: str, sets: dict, epochs: int, rare_share: float = 0.06) -> str:
     """The imbalanced pool's starting model: yolov5n trained once on a disjoint source set (other images, its own
     seed, triangles as rare as in the pool: the model knows them a little, as pretrained weights know a rare
     class), cached in ``work``; returns its work folder."""
@@ -42,7 +42,7 @@ def source_model(work: str, sets: dict, epochs: int) -> str:
         return folder
     data = os.path.join(work, "source-dataset")
     if not os.path.exists(os.path.join(data, "classes.txt")):
-        write_imbalanced_dataset(data, n_train=320, n_val=40, background=0.2, seed=100)
+        write_imbalanced_dataset(data, n_train=320, n_val=40, background=0.2, seed=100, rare_share=rare_share)
     cmd = [sys.executable, "-m", "ymir_sdk", "run", "yolov5", "--task", "train", "--dataset", data, "--work", folder]
     for key, value in {**sets, "epochs": str(epochs)}.items():
         cmd += ["--set", f"{key}={value}"]
@@ -64,6 +64,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--epochs", type=int, help="epochs of each round's training")
     ap.add_argument("--source-epochs", type=int, default=60, help="epochs of the starting model (imbalanced)")
+    ap.add_argument("--rare-share", type=float, default=0.06, help="the rare class's share of the objects in the "
+                    "pool and the source set (imbalanced)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--size", type=int, default=128, help="image and network size (a multiple of 32)")
     args = ap.parse_args()
@@ -76,14 +78,15 @@ def main():
         if args.pool == "uniform":
             write_ark_dataset(dataset, n_train=args.images, n_val=args.val, size=(args.size, args.size), classes=3)
         else:
-            write_imbalanced_dataset(dataset, n_train=args.images, n_val=args.val, size=(args.size, args.size))
+            write_imbalanced_dataset(dataset, n_train=args.images, n_val=args.val, size=(args.size, args.size),
+                                     rare_share=args.rare_share)
     sets = {"model": "yolov5n", "img_size": str(args.size), "epochs": str(args.epochs),
             "batch_size_per_gpu": str(args.batch), "num_workers_per_gpu": "2", "save_period": "1000",
             "conf_thres": "0.1"}
     model = None
     if args.pool == "imbalanced":
         train_sets = {k: v for k, v in sets.items() if k != "conf_thres"}
-        model = source_model(work, train_sets, args.source_epochs)
+        model = source_model(work, train_sets, args.source_epochs, args.rare_share)
     settings = Settings("yolov5", dataset, args.initial, args.budget, args.rounds, args.algorithms.split(","),
                         args.repeats, sets=sets, model=model)
     start = time.time()
