@@ -16,8 +16,8 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..dataset.imagesize import image_size
-from ..mining.base import REGISTRY
 from ..mining import DetOutput, HeadMaps, aldd_scores, cald_scores, entropy_scores, random_scores
+from ..mining.base import REGISTRY
 from ..results import Detection, detection_entry
 from .candidates import mine_randomly, over_candidates, write_detections, write_scores
 from .settings import Batching, Mining

@@ -70,3 +70,6 @@ def mine(ctx, make_segmenter: Callable[[], InstanceSegmenter], mining: Mining) -
 
     write_scores(ctx, over_candidates(ctx, scores, segmenter.load, *mining.batching.loader()))
     return None
+
+
+__all__ = ["InstanceSegmenter", "infer", "mine"]

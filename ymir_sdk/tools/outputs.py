@@ -66,12 +66,6 @@ class TaskOutput:
             raise OutputError(f"{TRAINING_RESULT} is not YAML: {e}") from None
         return data if isinstance(data, dict) else {}
 
-    def best_stage(self) -> Tuple[Optional[str], Dict[str, Any]]:
-        """The best stage's name and its entry ({} where result.yaml or the stage is missing)."""
-        result = self.training_result() or {}
-        best = result.get("best_stage_name")
-        return best, (result.get("model_stages") or {}).get(best) or {}
-
     # -------------------------------------------------------------------------------------------- inference
     def infer_result(self) -> Optional[Any]:
         text = self._text(INFER_RESULT)
@@ -101,6 +95,12 @@ class TaskOutput:
 
     def has(self, name: str) -> bool:
         return os.path.exists(self.path(name))
+
+
+def best_stage(result: Dict[str, Any]) -> Tuple[Optional[str], Dict[str, Any]]:
+    """A result.yaml's best stage: its name and its entry ({} where the stage is missing)."""
+    best = result.get("best_stage_name")
+    return best, (result.get("model_stages") or {}).get(best) or {}
 
 
 def numeric_metrics(stage: Dict[str, Any]) -> Dict[str, float]:

@@ -27,9 +27,9 @@ from ..dataset.annotations import ark_line, inclusive_corners
 from ..dataset.imagesize import image_size
 from ..errors import ConfigError, DatasetError, ImageError, ModelError
 from ..io import link_or_copy
-from .localdata import LocalDataset, LocalImage
 from ..monitor import read_fields
-from .outputs import MINING_RESULT, MONITOR, TRAINING_RESULT, TaskOutput, numeric_metrics
+from .localdata import LocalDataset, LocalImage
+from .outputs import MINING_RESULT, MONITOR, TaskOutput, best_stage, numeric_metrics
 
 RUN_TASKS = ("train", "infer", "mine", "mine+infer")
 
@@ -453,10 +453,10 @@ def summary(work: str, task: str, rc: int) -> str:
     lines = [f"task {task}: exit status {rc}"]
     fields = out.monitor_fields()
     lines.append("monitor: " + (" | ".join(fields) if fields else "(missing)"))
-    if task == "train" and out.has(TRAINING_RESULT):
-        best, stage = out.best_stage()
-        stages = (out.training_result() or {}).get("model_stages") or {}
-        lines.append(f"best stage: {best} {numeric_metrics(stage)}; stages: {sorted(stages)}")
+    result = out.training_result() if task == "train" else None
+    if result is not None:
+        best, stage = best_stage(result)
+        lines.append(f"best stage: {best} {numeric_metrics(stage)}; stages: {sorted(result.get('model_stages') or {})}")
     data = out.infer_result() if task.endswith("infer") else None
     if isinstance(data, dict) and "detection" in data:
         n = sum(len(v.get("boxes", [])) for v in data["detection"].values())

@@ -20,8 +20,6 @@ import os
 import re
 from typing import Any, Dict, List
 
-import yaml
-
 from ..errors import ConfigError
 
 TEMPLATES = ("minimal", "torch", "openmmlab")
@@ -172,14 +170,11 @@ def _write_generated(folder: str, name: str, template: str, target: str) -> None
     ``target``: the class as ``module:Class``."""
     from ..config import write_template
     from ..contract import TEMPLATE_FILES
-    from ..executor import MANIFEST_EXECUTOR_KEY
-    from .verify import executor_class
+    from ..executor import MANIFEST_EXECUTOR_KEY, load_executor_class
 
     img_man = os.path.join(folder, "img-man")
     os.makedirs(img_man)
-    with open(os.path.join(img_man, "manifest.yaml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump({MANIFEST_EXECUTOR_KEY: target}, f)
-    cls = executor_class(folder)
+    cls = load_executor_class(target, os.path.dirname(folder))  # the package imports from the folder above it
     with open(os.path.join(img_man, "manifest.yaml"), "w", encoding="utf-8") as f:
         f.write(f"object_type: {cls.object_types[0]}\n# the class the image runs (python3 -m ymir_sdk exec)\n"
                 f"{MANIFEST_EXECUTOR_KEY}: {target}\n")

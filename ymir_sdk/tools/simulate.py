@@ -47,7 +47,7 @@ from ..errors import ConfigError, DatasetError, ReturnCode, YmirError
 from ..io import atomic_output, atomic_write_json, atomic_write_text
 from ..mining.base import ALGORITHMS
 from .localdata import LocalDataset, LocalImage, read_dataset
-from .outputs import TRAINING_RESULT, TaskOutput, numeric_metrics
+from .outputs import TRAINING_RESULT, TaskOutput, best_stage, numeric_metrics
 from .runner import ExecutorSpec, file_sha1, execute, find_executor, lay_out, model_result_file, read_templates
 
 log = logging.getLogger(__name__)
@@ -318,7 +318,7 @@ class Simulation:
 
     def read_metric(self, folder: str) -> float:
         out = TaskOutput(os.path.join(folder, "out"))
-        stage = out.best_stage()[1]
+        stage = best_stage(out.training_result() or {})[1]
         key = self.settings.metric
         if not isinstance(stage.get(key), (int, float)):
             raise ConfigError("--metric", key, f"a metric of the best stage in {out.path(TRAINING_RESULT)}: "

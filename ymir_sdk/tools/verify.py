@@ -55,10 +55,10 @@ def _verify_monitor(out: str) -> List[str]:
 def _verify_training(out: str, object_type: int) -> List[str]:
     try:
         data = TaskOutput(out).training_result()
+        errors = (["models/result.yaml is missing"] if data is None else
+                  contract.check_training_result(data, os.path.join(out, "models"), object_type))
     except OutputError as e:
-        return [str(e)]
-    errors = (["models/result.yaml is missing"] if data is None else
-              contract.check_training_result(data, os.path.join(out, "models"), object_type))
+        errors = [str(e)]
     if not any(files for _, _, files in os.walk(os.path.join(out, "tensorboard"))):
         errors.append(contract.warning("tensorboard/ holds no file (the task's TensorBoard link shows nothing)"))
     return errors
