@@ -75,7 +75,7 @@ def mmdet(args, device, images):
     executor = load_executor_class("executors.mmdet")()
     executor.prepare([])
     config = executor.config_file(executor.TrainParams(config_file="yolox/yolox_s_8xb8-300e_coco.py"))
-    cfg = build_config(config, steps=executor.config_steps, input_size=args.size, work_dir=tempfile.mkdtemp(),
+    cfg = build_config(config, family_steps=executor.family_steps, input_size=args.size, work_dir=tempfile.mkdtemp(),
                        classes=["a", "b"], train_json="/t.json", val_json="/v.json", batch_size=args.batch,
                        workers=0, max_epochs=1, coco_types=executor.coco_types,
                        cfg_options={"model.test_cfg.score_thr": 1e-4})

@@ -52,7 +52,7 @@ def main():
                                                           model_name}))
     torch.manual_seed(0)
     work = tempfile.mkdtemp(prefix="ymir-bench-")
-    cfg = build_config(config, steps=executor.config_steps, input_size=args.size, work_dir=work,
+    cfg = build_config(config, family_steps=executor.family_steps, input_size=args.size, work_dir=work,
                        classes=["a", "b"], train_json="/t.json", val_json="/v.json", batch_size=args.batch,
                        workers=0, max_epochs=1, coco_types=executor.coco_types,
                        cfg_options={"model.test_cfg.score_thr": 1e-4,  # a random model scores low ...
@@ -87,7 +87,7 @@ def semantic(args) -> None:
     config = executor.config_file(executor.TrainParams(config_file=model_name))
     torch.manual_seed(0)
     classes = ["background", "a", "b", "c", "d"]
-    cfg = build_config(config, steps=executor.config_steps, work_dir=tempfile.mkdtemp(prefix="ymir-bench-"),
+    cfg = build_config(config, family_steps=executor.family_steps, work_dir=tempfile.mkdtemp(prefix="ymir-bench-"),
                        classes=classes, train_json="/t.tsv", val_json="/v.tsv", batch_size=args.batch,
                        workers=0, max_epochs=1, max_iters=1, coco_types=executor.coco_types,
                        cfg_options={"val_dataloader.dataset.pipeline.1.scale": (args.size, args.size)})

@@ -83,7 +83,7 @@ def _config(tmp_path, model="rtmdet_tiny", img_size=256, **kw):
                           val_json="/d/val.json", batch_size=2, workers=0, max_epochs=12,
                           coco_types=executor.coco_types, input_size=img_size,
                           evaluators=[executor.evaluator("/d/val.json", _module().TrainParams())], **kw)
-    return build_config(resolve_model_name(model, executor.models, "mmrotate"), setup, executor.config_steps)
+    return build_config(resolve_model_name(model, executor.models, "mmrotate"), setup, executor.family_steps)
 
 
 def _sizes(cfg):
@@ -119,7 +119,7 @@ def test_an_augmented_config_scales_its_multi_scale_range(tmp_path):
     setup = TrainingSetup(work_dir=str(tmp_path), classes=["a"], train_json="/t.json", val_json="/v.json",
                           batch_size=2, workers=0, max_epochs=12, coco_types=executor.coco_types, input_size=512)
     cfg = build_config(resolve_config_file("rotated_rtmdet/rotated_rtmdet_l-100e-aug-dota.py", "mmrotate"), setup,
-                       executor.config_steps)
+                       executor.family_steps)
     sizes = _sizes(cfg)
     assert sizes[("mmdet.Pad", "size")] == {(512, 512)} and sizes[("mmdet.CachedMosaic", "img_scale")] == {(512, 512)}
     assert sizes[("mmdet.RandomResize", "scale")] == {(1024, 1024), (512, 512)}  # 2x jitter stays 2x

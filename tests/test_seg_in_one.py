@@ -149,7 +149,7 @@ def _config(tmp_path, config="configs/fastscnn/fast_scnn_lr0.12_8x4_160k_citysca
                   coco_types=executor.coco_types, evaluators=[dict(type="YmirSegMetric", background=True)])
     fields.update(kw)
     return build_config(resolve_config_file(config, "mmseg", executor.aliases), TrainingSetup(**fields),
-                        executor.config_steps)
+                        executor.family_steps)
 
 
 def test_iterations_validation_batches_and_schedule(tmp_path):

@@ -14,7 +14,7 @@ hooks), inference and mining (the SDK's detection loop) are written here once::
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..dataset import convert_to_coco
 from ..executor import Executor
@@ -23,7 +23,7 @@ from ..loops import detection
 from ..loops.settings import Batching, Mining
 from ..mining.base import DETECTION
 from . import params
-from .config import (STEPS, TrainingSetup, build_config, config_key, inference_config, parse_cfg_options,
+from .config import (Step, TrainingSetup, build_config, config_key, inference_config, parse_cfg_options,
                      resolve_config_file, resolve_model_name, set_nms_iou, set_score_floor)
 from .train import apply_train_args, check_keep, dump_config, parse_train_args, run_training
 
@@ -48,8 +48,13 @@ class OpenMMLabExecutor(Executor):
     #: the validation metric (registered by :mod:`.hooks`) and how its results become stage metrics
     metric_type = "YmirDetMetric"
     metric_map: Mapping[str, str] = DETECTION_METRICS
-    #: the structural config transforms (:data:`ymir_sdk.openmmlab.config.STEPS`)
-    config_steps: Sequence[Callable[[Any, TrainingSetup], None]] = STEPS
+    #: the family's own config transforms, run after the common ones (:data:`ymir_sdk.openmmlab.config.STEPS`)
+    #: and before the user's ``cfg_options`` (:func:`ymir_sdk.openmmlab.config.build_config`)
+    family_steps: Tuple[Step, ...] = ()
+    #: the stage metric that ranks the stages, and how a stage's evaluation config is written (None: detection's,
+    #: IoU 0.5 and the model's score threshold: :func:`.train.run_training`)
+    main_metric = "mAP"
+    stage_evaluate_config: Optional[Mapping[str, float]] = None
     #: the pipeline step that takes a decoded image, in place of the config's LoadImageFromFile
     ndarray_type = "LoadImageFromNDArray"
     #: how the training data's boxes are written (:func:`ymir_sdk.dataset.convert_to_coco` ``segmentation``)
@@ -82,36 +87,65 @@ class OpenMMLabExecutor(Executor):
         check_config_weights(resolve_config_file(key, self.package, self.aliases), path)
 
     # ------------------------------------------------------------------------------------------- training
-    def training_setup(self, ctx, config: str) -> TrainingSetup:
-        """The dataset as the SDK's COCO json, the initial weights, and the params, for :func:`build_config`."""
-        p = ctx.params
-        train_pairs = ctx.training_pairs()
-        jsons = convert_to_coco({"train": train_pairs, "val": ctx.validation_pairs()}, ctx.class_names,
-                                ctx.work_dir, segmentation=self.coco_segmentation)
-        ctx.progress(0.8, "preprocess")
-        return TrainingSetup(
-            work_dir=ctx.work_dir, classes=ctx.class_names, train_json=jsons["train"], val_json=jsons["val"],
-            batch_size=p.samples_per_gpu, workers=p.workers_per_gpu, max_epochs=p.max_epochs,
-            val_interval=p.val_interval, load_from=ctx.initial_weights(config_key(config, self.package), (".pth",)),
-            cfg_options=parse_cfg_options(p.cfg_options), tensorboard_dir=ctx.env.output.tensorboard_dir,
-            evaluators=[self.evaluator(jsons["val"], p)], coco_types=self.coco_types, train_size=len(train_pairs),
-            input_size=getattr(p, "img_size", None))
-
-    def evaluator(self, val_json: str, p) -> dict:
-        return dict(type=self.metric_type, ann_file=val_json, iou_type=getattr(p, "metric", "bbox"))
-
     def train(self, ctx) -> None:
+        """Training, one procedure for every family. A family overrides its named steps - what it keeps
+        (:meth:`keep_checkpoints`), its data and classes (:meth:`training_data`), the run's length
+        (:meth:`schedule`), its metric (:meth:`evaluator`), a check of the built config (:meth:`check_config`),
+        the run itself (:meth:`run`) - and adds config transforms at :attr:`family_steps`."""
         p = ctx.params
         config = self.config_file(p)
         args = parse_train_args(p.args_options)
-        check_keep(p.max_keep_checkpoints)
+        keep = self.keep_checkpoints(p)
+        check_keep(keep)
         setup = self.training_setup(ctx, config)
         self.prepare(p.gpu_ids)  # the inputs are checked and converted: now the framework
-        cfg = build_config(config, setup, self.config_steps)
+        cfg = build_config(config, setup, self.family_steps)
+        self.check_config(cfg, p)
         apply_train_args(cfg, args, p.args_options, p.gpu_ids, ctx.model_files())
         config_path = dump_config(cfg, ctx.work_dir, config)
         ctx.progress(1.0, "preprocess")
-        run_training(ctx, cfg, config_path, self.metric_map, p.max_keep_checkpoints)
+        self.run(ctx, cfg, config_path, setup, keep)
+
+    def keep_checkpoints(self, p) -> int:
+        """How many model stages to keep (-1: all)."""
+        return p.max_keep_checkpoints
+
+    def training_data(self, ctx) -> Tuple[Sequence[str], str, str, int]:
+        """The model's classes, the training and validation files the family's datasets read (the SDK's COCO
+        json), and the number of training images."""
+        train_pairs = ctx.training_pairs()
+        jsons = convert_to_coco({"train": train_pairs, "val": ctx.validation_pairs()}, ctx.class_names,
+                                ctx.work_dir, segmentation=self.coco_segmentation)
+        return ctx.class_names, jsons["train"], jsons["val"], len(train_pairs)
+
+    def schedule(self, p) -> Dict[str, Any]:
+        """The run's length and validation interval, as :class:`TrainingSetup` fields."""
+        return dict(max_epochs=p.max_epochs, val_interval=p.val_interval)
+
+    def evaluator(self, val_file: str, p) -> dict:
+        """The validation metric's config."""
+        return dict(type=self.metric_type, ann_file=val_file, iou_type=getattr(p, "metric", "bbox"))
+
+    def training_setup(self, ctx, config: str) -> TrainingSetup:
+        """The task's data (:meth:`training_data`), initial weights and params, for :func:`build_config`."""
+        p = ctx.params
+        classes, train_file, val_file, n_train = self.training_data(ctx)
+        ctx.progress(0.8, "preprocess")
+        return TrainingSetup(
+            work_dir=ctx.work_dir, classes=classes, train_json=train_file, val_json=val_file,
+            batch_size=p.samples_per_gpu, workers=p.workers_per_gpu, **self.schedule(p),
+            load_from=ctx.initial_weights(config_key(config, self.package), (".pth",)),
+            cfg_options=parse_cfg_options(p.cfg_options), tensorboard_dir=ctx.env.output.tensorboard_dir,
+            evaluators=[self.evaluator(val_file, p)], coco_types=self.coco_types, train_size=n_train,
+            input_size=getattr(p, "img_size", None))
+
+    def check_config(self, cfg, p) -> None:
+        """A check of the built config against the params, before anything trains (none here)."""
+
+    def run(self, ctx, cfg, config_path: str, setup: TrainingSetup, keep: int) -> None:
+        """mmengine's runner with the SDK's hooks (:func:`.train.run_training`)."""
+        run_training(ctx, cfg, config_path, self.metric_map, keep, main_metric=self.main_metric,
+                     classes=setup.classes, evaluate_config=self.stage_evaluate_config)
 
     # ------------------------------------------------------------------------------------------- model use
     def model_config(self, ctx):

@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 
-from .config import STEPS, TrainingSetup
+from .config import TrainingSetup
 from .executor import OpenMMLabExecutor
 
 #: pipeline keys that hold an (h, w) or (w, h) input size
@@ -157,7 +157,7 @@ class RotatedOpenMMLabExecutor(OpenMMLabExecutor):
     metric_type = "YmirRotatedMetric"
     ndarray_type = "mmdet.LoadImageFromNDArray"  # mmrotate's registries are children of mmengine's, not mmdet's
     mining_algorithms: Tuple[str, ...] = ("random", "entropy")
-    config_steps = STEPS[:-1] + (set_rotated_data,) + STEPS[-1:]  # the user's cfg_options still last
+    family_steps = (set_rotated_data,)
 
     def register(self) -> None:
         register()

@@ -14,7 +14,7 @@ SDK's semantic loop, :mod:`ymir_sdk.loops.segmentation`):
 * **config**: training counts iterations (``max_iters``, validation every ``interval``: :class:`TrainingSetup`
   ``max_iters``); validation and test batches of one image (mmseg's ``SegDataPreProcessor`` refuses a test batch
   of mixed sizes); no ``reduce_zero_label`` (the label maps are the SDK's); SyncBN is plain BN on the CPU's gloo
-  path (:func:`.config.plain_batchnorm`);
+  path (:func:`.config.distributed.plain_batchnorm`);
 * **batch size**: a model with a pooled BatchNorm branch (FastSCNN's pyramid pooling, PSP and ASPP heads) cannot
   train on one image per GPU (BatchNorm of a 1x1 map of one sample); ``samples_per_gpu`` 1 is a 300001 error
   naming the minimum, checked before any work, and the framework's own error is turned into the same one;
@@ -25,7 +25,7 @@ SDK's semantic loop, :mod:`ymir_sdk.loops.segmentation`):
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -36,10 +36,9 @@ from ..loops import segmentation
 from ..models import pick_weight_file
 from ..loops.settings import Batching, Mining
 from ..mining.base import SEMANTIC_SEGMENTATION
-from .config import STEPS, TrainingSetup, config_key, parse_cfg_options, _walk
+from .config import TrainingSetup, walk_dicts
 from . import params
 from .executor import OpenMMLabExecutor
-from .train import apply_train_args, check_keep, dump_config, parse_train_args, run_training
 
 log = logging.getLogger("ymir_sdk")
 
@@ -111,7 +110,7 @@ def _nanmean(num: np.ndarray, den: np.ndarray) -> float:
 def min_batch(model_cfg) -> Tuple[int, str]:
     """(2, the part) for a model with a pooled BatchNorm branch (:data:`POOLED_BN_TYPES`), else (1, '')."""
     found: List[str] = []
-    _walk(model_cfg, lambda d: found.append(str(d.get("type", "")).split(".")[-1])
+    walk_dicts(model_cfg, lambda d: found.append(str(d.get("type", "")).split(".")[-1])
           if str(d.get("type", "")).split(".")[-1] in POOLED_BN_TYPES else None)
     return (2, found[0]) if found else (1, "")
 
@@ -126,11 +125,11 @@ def check_batch(cfg, batch_size: int, key: str = "samples_per_gpu") -> None:
 def set_segmentation_data(cfg, setup: TrainingSetup) -> None:
     """The SDK's label maps: no ``reduce_zero_label`` anywhere, validation and test batches of one image."""
     register()
-    _walk(cfg.get("train_dataloader"), _no_zero_reduction)
+    walk_dicts(cfg.get("train_dataloader"), _no_zero_reduction)
     for name in ("val_dataloader", "test_dataloader"):
         loader = cfg.get(name)
         if loader:
-            _walk(loader, _no_zero_reduction)
+            walk_dicts(loader, _no_zero_reduction)
             loader["batch_size"] = 1
 
 
@@ -229,7 +228,9 @@ class SemanticOpenMMLabExecutor(OpenMMLabExecutor):
     mining_algorithms: Tuple[str, ...] = SEMANTIC_SEGMENTATION
     TrainParams = params.SemanticTrainParams
     InferParams, MineParams = params.SemanticInferParams, params.SemanticMineParams
-    config_steps = STEPS[:-1] + (set_segmentation_data,) + STEPS[-1:]  # the user's cfg_options still last
+    family_steps = (set_segmentation_data,)
+    main_metric = "mIoU"
+    stage_evaluate_config: Optional[Mapping[str, float]] = {}  # the stages hold no detection evaluation
 
     def register(self) -> None:
         register()
@@ -240,37 +241,32 @@ class SemanticOpenMMLabExecutor(OpenMMLabExecutor):
         return list(class_names) if ignore_unlabelled else [BACKGROUND, *class_names]
 
     # ------------------------------------------------------------------------------------------- training
-    def train(self, ctx) -> None:
-        p = ctx.params
-        config = self.config_file(p)
-        args = parse_train_args(p.args_options)
-        keep = 1 if p.save_least_file else p.max_keep_ckpts
-        check_keep(keep)
-        ignore = bool(p.ignore_black_area)
-        classes = self.classes(ctx.class_names, ignore)
-        index = convert_to_mmseg({"train": ctx.training_pairs(), "val": ctx.validation_pairs()}, ctx.class_names,
-                                 ctx.work_dir, with_background=not ignore)
-        ctx.progress(0.8, "preprocess")
-        setup = TrainingSetup(
-            work_dir=ctx.work_dir, classes=classes, train_json=index["train"], val_json=index["val"],
-            batch_size=p.samples_per_gpu, workers=p.workers_per_gpu, max_epochs=1, max_iters=p.max_iters,
-            val_interval=p.interval, load_from=ctx.initial_weights(config_key(config, self.package), (".pth",)),
-            cfg_options=parse_cfg_options(p.cfg_options), tensorboard_dir=ctx.env.output.tensorboard_dir,
-            evaluators=[dict(type=self.metric_type, background=not ignore)], coco_types=self.coco_types)
-        from .config import build_config
+    def keep_checkpoints(self, p) -> int:
+        return 1 if p.save_least_file else p.max_keep_ckpts
 
-        self.prepare(p.gpu_ids)  # the inputs are checked and converted: now the framework
-        cfg = build_config(config, setup, self.config_steps)
+    def training_data(self, ctx) -> Tuple[Sequence[str], str, str, int]:
+        """mmseg's index files of the label maps; the model's classes (:meth:`classes`)."""
+        ignore = bool(ctx.params.ignore_black_area)
+        train_pairs = ctx.training_pairs()
+        index = convert_to_mmseg({"train": train_pairs, "val": ctx.validation_pairs()}, ctx.class_names,
+                                 ctx.work_dir, with_background=not ignore)
+        return self.classes(ctx.class_names, ignore), index["train"], index["val"], len(train_pairs)
+
+    def schedule(self, p) -> Dict[str, Any]:
+        return dict(max_epochs=1, max_iters=p.max_iters, val_interval=p.interval)
+
+    def evaluator(self, val_file: str, p) -> dict:
+        return dict(type=self.metric_type, background=not bool(p.ignore_black_area))
+
+    def check_config(self, cfg, p) -> None:
         check_batch(cfg, p.samples_per_gpu)
-        apply_train_args(cfg, args, p.args_options, p.gpu_ids, ctx.model_files())
-        config_path = dump_config(cfg, ctx.work_dir, config)
-        ctx.progress(1.0, "preprocess")
+
+    def run(self, ctx, cfg, config_path: str, setup: TrainingSetup, keep: int) -> None:
         try:
-            run_training(ctx, cfg, config_path, self.metric_map, keep, main_metric="mIoU",
-                         classes=classes, evaluate_config={})
+            super().run(ctx, cfg, config_path, setup, keep)
         except ValueError as e:
             if "Expected more than 1 value per channel when training" in str(e):
-                raise ConfigError("samples_per_gpu", p.samples_per_gpu, "at least 2: the model has a pooled "
+                raise ConfigError("samples_per_gpu", setup.batch_size, "at least 2: the model has a pooled "
                                   "BatchNorm branch, which cannot train on one image per GPU") from None
             raise
 
