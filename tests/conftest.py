@@ -351,3 +351,14 @@ def build_mm_config(tmp_path, config, max_epochs, **kw):
 
     return build_config(config, work_dir=str(tmp_path), classes=["a", "b", "c"], train_json="/d/train.json",
                         val_json="/d/val.json", batch_size=2, workers=0, max_epochs=max_epochs, **kw)
+
+
+def tensorboard_content(folder):
+    """A TensorBoard folder read back with tensorboard's own event reader: its tags by kind, and each image tag's
+    (step, width, height) in order."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(folder, size_guidance={"images": 0, "scalars": 0, "tensors": 0})
+    ea.Reload()
+    tags = ea.Tags()
+    return tags, {t: [(e.step, e.width, e.height) for e in ea.Images(t)] for t in tags["images"]}

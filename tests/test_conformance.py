@@ -7,6 +7,7 @@ nothing else happens; the templates are the params and hold the seed; the image'
 when no model is chosen, in a training that also drops an object of a foreign class and an image cut short.
 
 What is special to one executor stays in its own test module (tests/test_<name>.py)."""
+import csv
 import json
 import os
 import shutil
@@ -15,11 +16,14 @@ import pytest
 import yaml
 
 from conftest import (ROOT, cli, executor_log, lay_out_task, monitor_line, only_on_test_stack, require_executor,
-                      run_in_one_process, run_start, sets_args, start_command, write_payload_checkpoint)
+                      run_in_one_process, run_start, sets_args, start_command, tensorboard_content,
+                      write_payload_checkpoint)
 from executor_specs import EXECUTORS
 
 pytestmark = pytest.mark.images  # also on the images' stack
 TEMPLATES = ("training", "infer", "mining")
+#: the executors whose TensorBoard holds pictures (upright boxes); the others: scalars and results.csv
+DRAWN = ("yolov5", "mmdet", "mmyolo")
 
 
 def _spec(name):
@@ -134,7 +138,15 @@ def test_training_passes_verify(name, trained_model):
     result = yaml.safe_load(open(os.path.join(work, "out", "models", "result.yaml")))
     assert result["best_stage_name"] in result["model_stages"] and result["object_type"] == spec.object_type
     assert 0 <= result["model_stages"][result["best_stage_name"]][_main_metric(spec)] <= 1
-    assert os.listdir(os.path.join(work, "out", "tensorboard"))
+    # the TensorBoard, read back: the scheme's scalars, results.csv, and the pictures where they are drawn
+    tags, images = tensorboard_content(os.path.join(work, "out", "tensorboard"))
+    assert f"val/{_main_metric(spec)}" in tags["scalars"] and "train/loss" in tags["scalars"], tags["scalars"]
+    with open(os.path.join(work, "out", "tensorboard", "results.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(float(r[f"val/{_main_metric(spec)}"]) >= 0 for r in rows)
+    if name in DRAWN:
+        assert {"train/batch", "val/pictures/0", "val/confusion"} <= set(images), images
+        assert any(t.startswith("val/PR/") for t in tags["tensors"])
     # no model chosen and an empty weights folder (the shared training's settings): from scratch, with a warning
     text = executor_log(work)
     assert "no pretrained weights for" in text and "training from scratch" in text

@@ -32,7 +32,8 @@ def detection_metrics(records: Sequence[ImageRecord], detections: Mapping[str, S
 
 
 def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_stats: bool = False,
-                 rotated_iou: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None) -> Dict[str, float]:
+                 rotated_iou: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None,
+                 per_class: bool = False) -> Dict[str, float]:
     """pycocotools evaluation of COCO-format detections (``image_id``, ``category_id``, ``score``, ``bbox``
     xywh) with score >= ``conf_thr`` against a COCO dict: ``mAP`` (AP at IoU 0.5, 101-point, all areas, 100
     detections: COCO's AP50), ``mAR`` (recall at IoU 0.5), ``tp/fp/fn`` at IoU 0.5; with ``coco_stats`` also the
@@ -40,7 +41,8 @@ def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_sta
     a size range without ground truth is left out rather than reported as -1). ``rotated_iou``: the boxes are
     rotated (``bbox`` the un-rotated rectangle, ``rotate_angle`` in radians about its centre, as the SDK's COCO
     json and :mod:`ymir_sdk.dataset.rotated` write them) and matched by this (D, G) IoU of ``(cx, cy, w, h,
-    angle)`` arrays."""
+    angle)`` arrays. ``per_class``: also ``AP/<category name>``, each class's AP at IoU 0.5 (classes with
+    ground truth)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -50,6 +52,9 @@ def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_sta
         out = {"mAP": 0.0, "mAR": 0.0, "tp": 0, "fp": len(dets), "fn": n_gt}
         if coco_stats and n_gt:  # nothing detected: every AP/AR over the whole set is 0
             out.update(mAP_50_95=0.0, mAP_75=0.0, AR_1=0.0, AR_10=0.0, AR_100=0.0)
+        if per_class:
+            names = {c["id"]: c["name"] for c in gt.get("categories", [])}
+            out.update({f"AP/{names.get(c, c)}": 0.0 for c in sorted({a["category_id"] for a in gt["annotations"]})})
         return out
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
@@ -77,6 +82,11 @@ def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_sta
         for name, value in zip(COCO_STATS, ev.stats):
             if name != "mAP_50" and value >= 0:
                 out[name] = float(value)
+    if per_class:
+        names = {c["id"]: c["name"] for c in gt.get("categories", [])}
+        for k, cat in enumerate(ev.params.catIds):
+            column = precision[:, k]
+            out[f"AP/{names.get(cat, cat)}"] = float(column[column > -1].mean()) if (column > -1).any() else 0.0
     return out
 
 

@@ -135,7 +135,7 @@ class OpenMMLabExecutor(Executor):
             work_dir=ctx.work_dir, classes=classes, train_json=train_file, val_json=val_file,
             batch_size=p.samples_per_gpu, workers=p.workers_per_gpu, **self.schedule(p),
             load_from=ctx.initial_weights(config_key(config, self.package), (".pth",)),
-            cfg_options=parse_cfg_options(p.cfg_options), tensorboard_dir=ctx.env.output.tensorboard_dir,
+            cfg_options=parse_cfg_options(p.cfg_options),
             evaluators=[self.evaluator(val_file, p)], coco_types=self.coco_types, train_size=n_train,
             input_size=getattr(p, "img_size", None))
 
@@ -145,7 +145,7 @@ class OpenMMLabExecutor(Executor):
     def run(self, ctx, cfg, config_path: str, setup: TrainingSetup, keep: int) -> None:
         """mmengine's runner with the SDK's hooks (:func:`.train.run_training`)."""
         run_training(ctx, cfg, config_path, self.metric_map, keep, main_metric=self.main_metric,
-                     classes=setup.classes, evaluate_config=self.stage_evaluate_config)
+                     classes=setup.classes, evaluate_config=self.stage_evaluate_config, val_file=setup.val_json)
 
     # ------------------------------------------------------------------------------------------- model use
     def model_config(self, ctx):

@@ -54,8 +54,9 @@ class YmirDetMetric(BaseMetric):
         return {"bbox": [x1, y1, x2 - x1, y2 - y1]}
 
     def coco_evaluate(self, gt: dict, dets: List[dict]) -> Dict[str, float]:
-        """The COCO evaluation of the gathered predictions (not BaseMetric.evaluate, which gathers them)."""
-        return coco_metrics(gt, dets, 0.0, coco_stats=True)
+        """The COCO evaluation of the gathered predictions (not BaseMetric.evaluate, which gathers them), with
+        each class's AP (``AP/<class>``, for the TensorBoard)."""
+        return coco_metrics(gt, dets, 0.0, coco_stats=True, per_class=True)
 
     def compute_metrics(self, results: List[Any]) -> Dict[str, float]:
         with open(self.ann_file, encoding="utf-8") as f:
@@ -171,6 +172,119 @@ class YmirStageHook(Hook):
                 self.result.remove_stage(name)
                 log.info("model stage %s removed (max_keep_checkpoints %d)", name, self.keep)
         self.written = [n for n in self.written if n in self.result.stages]
+
+
+class YmirBoardHook(Hook):
+    """The training's TensorBoard (:class:`ymir_sdk.torch.board.TrainingBoard`, rank 0) from the runner's own
+    data: after each validation its scalars in the SDK's scheme - the stage metrics as ``val/<name>``, each
+    class's AP (``ymir/AP/<class>``) as ``val/AP/<class>``, the training losses averaged since the previous
+    validation as ``train/loss*``, ``train/lr`` - and its pictures, PR curves and confusion matrix (upright boxes,
+    against the validation COCO json ``val_file``; the other families get the scalars); the first training batch
+    as the model sees it. In a multi-process run the pictures are rank 0's share of the validation images."""
+
+    priority = "LOW"
+
+    def __init__(self, board, metric_map: Mapping[str, str], val_file: Optional[str] = None,
+                 is_main: Callable[[], bool] = lambda: True) -> None:
+        self.board, self.metric_map, self.val_file, self.is_main = board, dict(metric_map), val_file, is_main
+        self.losses: Dict[str, List[float]] = {}
+        self.truth: Optional[Dict[int, Any]] = None
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        # before the model's data preprocessor, which changes the batch in place (mmyolo 0.6.0's YOLOv5 one turns
+        # the boxes into normalised cx cy w h)
+        if self.is_main() and not self.board.shown_batch and data_batch is not None:
+            self.board.attempt("training_batch", self._training_batch, data_batch)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not self.is_main():
+            return
+        for key, value in (outputs or {}).items():
+            head, _, name = key.rpartition(".")  # mmseg's: decode.loss_ce, aux.loss_ce
+            if name.startswith("loss"):
+                self.losses.setdefault(f"{name}_{head}" if head else name, []).append(float(value))
+
+    def _training_batch(self, data_batch) -> None:
+        import numpy as np
+
+        inputs, samples = data_batch["inputs"], data_batch["data_samples"]
+        images = [np.ascontiguousarray(im.detach().cpu().numpy().transpose(1, 2, 0)[..., ::-1]) for im in inputs]
+        if isinstance(samples, dict):  # mmyolo's yolov5_collate: (batch index, label, x1, y1, x2, y2) rows
+            rows = samples["bboxes_labels"].detach().cpu().numpy().astype(np.float64)
+            truths = [rows[rows[:, 0] == i, 1:6] for i in range(len(images))]
+        else:
+            truths = []
+            for s in samples:
+                g = s.gt_instances
+                boxes = getattr(g.bboxes, "tensor", g.bboxes).detach().cpu().numpy().reshape(len(g.labels), -1)
+                truths.append(np.concatenate([g.labels.cpu().numpy()[:, None], boxes[:, :4]], 1))
+        self.board.training_batch(images, truths)
+
+    def before_val_epoch(self, runner) -> None:
+        if self.is_main():
+            self.board.begin_validation()
+
+    def after_val_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self.is_main():
+            self.board.attempt("validation pictures", self._validation_batch, outputs or ())
+
+    def _validation_batch(self, outputs) -> None:
+        import numpy as np
+
+        for sample in outputs:
+            pred = sample.get("pred_instances") if hasattr(sample, "get") else None
+            boxes = getattr(pred.bboxes, "tensor", pred.bboxes) if pred is not None and "bboxes" in pred else None
+            if boxes is None or boxes.shape[-1] != 4 or not self.val_file:
+                return  # upright boxes only (rotated boxes and label maps: the scalars)
+            rows = np.concatenate([boxes.float().cpu().numpy().reshape(-1, 4), pred.scores.cpu().numpy()[:, None],
+                                   pred.labels.cpu().numpy()[:, None]], 1)
+            truth = self._truth().get(int(sample.img_id), np.zeros((0, 5)))
+            self.board.add_validation_image(_read_rgb(sample.img_path) if self.board.wants_image() else None,
+                                            truth, rows)
+
+    def _truth(self) -> Dict[int, Any]:
+        """The validation COCO json's boxes per image id, as ``class x1 y1 x2 y2`` rows (classes by category id
+        order, as :class:`YmirDetMetric` reads them)."""
+        import numpy as np
+
+        if self.truth is None:
+            with open(str(self.val_file), encoding="utf-8") as f:
+                gt = json.load(f)
+            index = {c: i for i, c in enumerate(sorted(c["id"] for c in gt["categories"]))}
+            rows: Dict[int, List[List[float]]] = {}
+            for a in gt["annotations"]:
+                x, y, w, h = a["bbox"]
+                rows.setdefault(int(a["image_id"]), []).append([index[a["category_id"]], x, y, x + w, y + h])
+            self.truth = {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}
+        return self.truth
+
+    def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
+        if not self.is_main():
+            return
+        from mmengine.runner import IterBasedTrainLoop
+
+        metrics = metrics or {}
+        step = int(runner.iter) if isinstance(runner.train_loop, IterBasedTrainLoop) else int(runner.epoch)
+        values = {f"val/{dst}": float(metrics[src]) for src, dst in self.metric_map.items() if src in metrics}
+        values.update({"val/AP/" + k.split("/AP/", 1)[1]: float(v) for k, v in metrics.items() if "/AP/" in k})
+        values.update({f"train/{k}": sum(v) / len(v) for k, v in self.losses.items() if v})
+        self.losses = {}
+        lr = self.board.attempt("learning rate", lambda: float(runner.message_hub.get_scalar("train/lr").current()))
+        if lr is not None:
+            values["train/lr"] = lr
+        self.board.scalars(step, values)
+        self.board.end_validation(step)
+
+    def after_run(self, runner) -> None:
+        self.board.close()
+
+
+def _read_rgb(path: str):
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 class YmirResumeHook(Hook):

@@ -74,7 +74,7 @@ def register() -> None:
         def coco_evaluate(self, gt, dets):
             from ..evaluate import coco_metrics
 
-            return coco_metrics(gt, dets, 0.0, coco_stats=True, rotated_iou=rotated_iou)
+            return coco_metrics(gt, dets, 0.0, coco_stats=True, rotated_iou=rotated_iou, per_class=True)
 
     DATASETS.register_module(module=YmirRotatedCocoDataset, force=True)
     METRICS.register_module(module=YmirRotatedMetric, force=True)

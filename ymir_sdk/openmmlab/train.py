@@ -111,15 +111,16 @@ def dump_config(cfg, work_dir: str, config_file: str) -> str:
 
 def run_training(ctx, cfg, config_path: str, metric_map: Mapping[str, str],
                  keep: int, main_metric: str = "mAP", classes: Optional[Sequence[str]] = None,
-                 evaluate_config: Optional[Mapping[str, float]] = None) -> None:
-    """mmengine's runner on ``cfg`` with our progress and stage hooks (:mod:`.hooks`); pretrained weights that
-    do not fit the model are refused before training starts. ``classes``: the model's (default the task's),
-    saved with each stage; ``evaluate_config``: the stages' (default: detection's IoU 0.5 and the model's score
-    threshold)."""
+                 evaluate_config: Optional[Mapping[str, float]] = None, val_file: Optional[str] = None) -> None:
+    """mmengine's runner on ``cfg`` with our progress, stage and TensorBoard hooks (:mod:`.hooks`); pretrained
+    weights that do not fit the model are refused before training starts. ``classes``: the model's (default the
+    task's), saved with each stage; ``evaluate_config``: the stages' (default: detection's IoU 0.5 and the model's
+    score threshold); ``val_file``: the validation COCO json the pictures' ground truth comes from."""
     from mmengine.runner import Runner
 
     from ..dist import init_process_group
-    from .hooks import YmirProgressHook, YmirResumeHook, YmirStageHook
+    from ..torch.board import TrainingBoard
+    from .hooks import YmirBoardHook, YmirProgressHook, YmirResumeHook, YmirStageHook
 
     backend = ((cfg.get("env_cfg") or {}).get("dist_cfg") or {}).get("backend")
     if cfg.get("launcher") == "pytorch" and backend == "gloo":
@@ -139,6 +140,8 @@ def run_training(ctx, cfg, config_path: str, metric_map: Mapping[str, str],
                                                         if evaluate_config is None else evaluate_config),
                                        classes=ctx.class_names if classes is None else classes,
                                        main_metric=main_metric, is_main=lambda: world()[0] == 0))
+    board = TrainingBoard(ctx.env.output.tensorboard_dir, ctx.class_names if classes is None else classes)
+    runner.register_hook(YmirBoardHook(board, metric_map, val_file, is_main=lambda: world()[0] == 0))
     runner.train()
     if world()[0] == 0 and not result.stages:
         raise ModelError("training ended without a validated checkpoint")

@@ -23,6 +23,7 @@ import os
 from typing import Any, Dict, Mapping, Optional
 
 from ..results import fraction
+from ..torch.board import yolov5_scalars
 from .train import StageWriter
 
 #: yolov5 7.0.14's segment metric keys (``yolov5.utils.segment.metrics.KEYS``), validation results 4..15
@@ -87,8 +88,7 @@ class SegStageWriter(StageWriter):
             self.best_files = self._write_stage("best", self._best_pt(), self.pending)
             self.pending = None
         values = {k: float(v) for k, v in metrics.items()}
-        for k, v in values.items():
-            self._tb(k, v, epoch)
+        self.board.scalars(epoch + 1, yolov5_scalars(values))  # epochs done, as the stage names
         self.metrics = {k: fraction(v, k, f"epoch_{epoch + 1}") for k, v in self.stage_metrics(values).items()}
         fi = float(fitness(np.array([values[k] for k in KEYS[4:16]]).reshape(1, -1))[0])
         if fi >= self.best_fitness:  # yolov5 saves best.pt when its best fitness equals this epoch's

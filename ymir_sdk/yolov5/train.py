@@ -9,6 +9,8 @@ import shutil
 import tempfile
 from typing import Any, Dict, List, Mapping
 
+import numpy as np
+
 from ..dist import world
 from ..errors import ModelError, YmirError
 from ..io import atomic_output, link_or_copy
@@ -80,11 +82,14 @@ def train(ctx, module, settings: Mapping[str, Any], writer: "StageWriter") -> No
 
 
 class StageWriter:
-    """yolov5 training callbacks -> model stages, TensorBoard scalars and progress, from the runner's own
+    """yolov5 training callbacks -> model stages, the training's TensorBoard and progress, from the runner's own
     validation results and checkpoints (no log parsing, no guessing from file names).
 
-    ``KEYS`` name the values yolov5 passes to ``on_fit_epoch_end``; :meth:`stage_metrics` picks the stage's
-    metrics from them (detection: ``mAP`` = mAP@0.5, ``mAR``)."""
+    ``KEYS`` name the values yolov5 passes to ``on_fit_epoch_end`` (then the learning rates, and per class the AP
+    at 0.5:0.95 and at 0.5); :meth:`stage_metrics` picks the stage's metrics from them (detection: ``mAP`` =
+    mAP@0.5, ``mAR``). The TensorBoard (:class:`ymir_sdk.torch.board.TrainingBoard`) gets the scalars in the SDK's
+    scheme, the first training batch (``on_train_batch_end``) and each validation's pictures, PR curves and
+    confusion matrix (``on_val_batch_end``: the letterboxed images, their labels and the predictions after NMS)."""
 
     KEYS = ("train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision", "metrics/recall",
             "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss", "val/cls_loss")
@@ -92,12 +97,14 @@ class StageWriter:
     EVALUATE_CONFIG = {"iou_thr": 0.5, "conf_thr": 0.001}
 
     def __init__(self, ctx):
+        from ..torch.board import TrainingBoard
+
         self.ctx, self.p = ctx, ctx.params
         self.result = ctx.training_result()
         self.metrics: Dict[str, float] = {}
         self.best_map = -1.0
         self.done = False
-        self.writer = None
+        self.board = TrainingBoard(ctx.env.output.tensorboard_dir, ctx.class_names)
         self.best_files: List[str] = []
 
     def stage_metrics(self, values: Mapping[str, float]) -> Dict[str, float]:
@@ -107,23 +114,53 @@ class StageWriter:
         """Hook into the training module (``yolov5.train``: its callbacks); returns what undoes it."""
         callbacks.register_action("on_fit_epoch_end", callback=self.on_fit_epoch_end)
         callbacks.register_action("on_model_save", callback=self.on_model_save)
+        callbacks.register_action("on_train_batch_end", callback=self.on_train_batch_end)
+        callbacks.register_action("on_val_batch_end", callback=self.on_val_batch_end)
         return lambda: None
 
-    def _tb(self, tag: str, value: float, step: int) -> None:
-        if self.writer is None:
-            from torch.utils.tensorboard import SummaryWriter
+    def on_train_batch_end(self, model, ni, imgs, targets, paths, *rest) -> None:
+        if not self.board.shown_batch:  # the first batch this run trains on
+            self.board.attempt("training_batch", self._training_batch, imgs, targets)
 
-            self.writer = SummaryWriter(self.ctx.env.output.tensorboard_dir)
-        self.writer.add_scalar(tag, value, step)
+    def _training_batch(self, imgs, targets) -> None:
+        images = _rgb(imgs)
+        h, w = images.shape[1:3]
+        t = targets.detach().float().cpu().numpy()
+        scale = (w, h, w, h) if t.size and t[:, 2:6].max() <= 1.01 else (1, 1, 1, 1)  # normalised xywh
+        self.board.training_batch(list(images), [_xyxy(t[t[:, 0] == i, 1:6], scale) for i in range(len(images))])
+
+    def on_val_batch_end(self, batch_i, im, targets, paths, shapes, preds) -> None:
+        if not self.done:
+            self.board.attempt("validation pictures", self._validation_batch, batch_i, im, targets, preds)
+
+    def _validation_batch(self, batch_i, im, targets, preds) -> None:
+        if batch_i == 0:
+            self.board.begin_validation()
+        t = targets.detach().float().cpu().numpy()
+        for i, pred in enumerate(preds):
+            image = _rgb(im[i:i + 1])[0] if self.board.wants_image() else None
+            self.board.add_validation_image(image, _xyxy(t[t[:, 0] == i, 1:6]), pred.detach().float().cpu().numpy())
 
     def on_fit_epoch_end(self, log_vals, epoch, best_fitness, fi) -> None:
         if self.done:  # yolov5 re-validates best.pt after the last epoch: not an epoch of its own
             return
         values = {k: float(v) for k, v in zip(self.KEYS, log_vals)}
-        for k, v in values.items():
-            self._tb(k, v, epoch)
+        # the step is the epochs done, as the stage's name (epoch_<N>) and the OpenMMLab images' steps
+        self.board.scalars(epoch + 1, self.scheme(values, [float(v) for v in log_vals[len(self.KEYS):]]))
+        self.board.end_validation(epoch + 1)
         self.metrics = self.stage_metrics(values)
         self.ctx.progress((epoch + 1) / self.p.epochs)
+
+    def scheme(self, values: Mapping[str, float], rest: List[float]) -> Dict[str, float]:
+        """The epoch's scalars in the SDK's scheme; ``rest``: yolov5 7.0.14's learning rates (3), then per class
+        AP@0.5:0.95 and AP@0.5."""
+        from ..torch.board import yolov5_scalars
+
+        out = yolov5_scalars({**values, **({"x/lr0": rest[0]} if rest else {})})
+        n = len(self.ctx.class_names)
+        if len(rest) == 3 + 2 * n:
+            out.update({f"val/AP/{name}": ap for name, ap in zip(self.ctx.class_names, rest[3 + n:])})
+        return out
 
     def _write_stage(self, name: str, last, metrics: Mapping[str, float]) -> List[str]:
         from yolov5.utils.general import strip_optimizer
@@ -145,8 +182,7 @@ class StageWriter:
             self.done = True
 
     def finish(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        self.board.close()
         if not self.best_files:
             raise ModelError("training ended without a validated checkpoint")
         self.ctx.progress(0.5, "postprocess")
@@ -155,6 +191,21 @@ class StageWriter:
         metrics = {k: v for k, v in best.items() if k in self.metrics}
         self.result.add_stage("best", self.best_files + [onnx], metrics, timestamp=best["timestamp"])
         self.ctx.progress(1.0, "postprocess")
+
+
+def _rgb(images) -> np.ndarray:
+    """A batch tensor (B, 3, H, W) of RGB, 0-255 or 0-1, as (B, H, W, 3) uint8."""
+    x = images.detach().float().cpu().numpy()
+    if x.size and x.max() <= 1.0 + 1e-6:
+        x = x * 255.0
+    return np.clip(x, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def _xyxy(rows, scale=(1, 1, 1, 1)) -> np.ndarray:
+    """yolov5 labels ``class cx cy w h`` (times ``scale``) as ``class x1 y1 x2 y2``."""
+    rows = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+    cx, cy, w, h = (rows[:, 1:5] * np.asarray(scale, dtype=np.float64)).T
+    return np.stack([rows[:, 0], cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
 
 
 def export_onnx(weights: str, img_size: int, opset: int) -> str:

@@ -1,7 +1,7 @@
 """A task's training config: step 1, the config re-derived with the task's variables (:mod:`.rederive`), then
 step 2, the **structure**, one transform per concern (:data:`STEPS`): classes and ``num_classes`` everywhere in the
 model, the SDK's datasets, batch size and workers, epochs and evaluation interval, checkpointing into scratch space
-(model stages are written by :mod:`ymir_sdk.openmmlab.hooks`), TensorBoard, ``load_from`` from
+(model stages and the TensorBoard are written by :mod:`ymir_sdk.openmmlab.hooks`), ``load_from`` from
 ``pretrained_model_params`` only, ``init_cfg`` pretrained weights that would be downloaded removed, schedulers
 clipped to the run; then a family's own transforms (the named point ``family_steps``); and last the user's
 ``cfg_options`` (:func:`merge_options`: they win)."""
@@ -36,7 +36,6 @@ class TrainingSetup:
     val_interval: int = 1
     load_from: Optional[str] = None
     cfg_options: Mapping[str, Any] = field(default_factory=dict)
-    tensorboard_dir: Optional[str] = None
     #: replace the config's val/test evaluator (none: keep the config's)
     evaluators: Sequence[dict] = ()
     #: the dataset types that read the SDK's COCO json (the first replaces any other type)
@@ -161,19 +160,6 @@ def set_hooks(cfg, setup: TrainingSetup) -> None:
     cfg.custom_hooks = list(cfg.get("custom_hooks") or []) + [dict(h) for h in setup.custom_hooks]
 
 
-def set_visualizer(cfg, setup: TrainingSetup) -> None:
-    """TensorBoard scalars into the platform's tensorboard folder."""
-    from mmengine.config import ConfigDict
-
-    if not setup.tensorboard_dir:
-        return
-    vis = cfg.get("visualizer") or ConfigDict(type="Visualizer")
-    backends = [b for b in (vis.get("vis_backends") or []) if "Tensorboard" not in str(b.get("type", ""))]
-    backends.append(dict(type="TensorboardVisBackend", save_dir=setup.tensorboard_dir))
-    vis["vis_backends"] = backends
-    cfg.visualizer = vis
-
-
 def set_runtime(cfg, setup: TrainingSetup) -> None:
     """Weights only from the task (``load_from``), no resuming, scratch work dir, the launcher of this run."""
     cfg.load_from = setup.load_from
@@ -198,7 +184,7 @@ def merge_options(cfg, setup: TrainingSetup) -> None:
 
 #: the structural transforms every training config gets, in order; a family's own run after them and before
 #: :func:`merge_options` (:func:`build_config`'s ``family_steps``)
-STEPS: Tuple[Step, ...] = (set_classes, set_datasets, set_loop, set_hooks, set_visualizer, set_runtime)
+STEPS: Tuple[Step, ...] = (set_classes, set_datasets, set_loop, set_hooks, set_runtime)
 
 
 def build_config(config_file: str, setup: Optional[TrainingSetup] = None, family_steps: Sequence[Step] = (),

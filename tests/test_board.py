@@ -1,0 +1,116 @@
+"""The training's TensorBoard (:mod:`ymir_sdk.torch.board`): written with torch's SummaryWriter and read back with
+tensorboard's own event reader, on every stack (the images draw with their PIL and torch)."""
+import csv
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from conftest import tensorboard_content
+
+pytestmark = pytest.mark.images
+
+NAMES = ["square", "disc", "triangle"]
+
+
+def _image(h=96, w=128, seed=0):
+    return np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
+
+
+def test_matches_make_pr_data_and_a_confusion_matrix():
+    from ymir_sdk.torch.board import Matches
+
+    m = Matches(3)
+    truth = np.array([[0, 10, 10, 30, 30], [1, 50, 50, 80, 80], [2, 0, 0, 5, 5]], dtype=float)
+    pred = np.array([[11, 11, 30, 30, 0.9, 0],   # finds the square
+                     [50, 50, 80, 80, 0.8, 0],   # a disc called a square
+                     [90, 90, 99, 99, 0.7, 1],   # a disc where nothing is
+                     [10, 10, 30, 30, 0.1, 0]])  # a duplicate below the confusion's score
+    m.add(truth, pred)
+    # square: hit (0.9), miss (0.8: on the disc), duplicate (0.1: the square is taken)
+    assert m.scores[0] == [0.9, 0.8, 0.1] and m.found[0] == [True, False, False]
+    # disc: one false prediction, its one object missed (score 0); triangle: missed
+    assert m.scores[1] == [0.7, 0.0] and m.found[1] == [False, True]
+    assert m.scores[2] == [0.0] and m.found[2] == [True]
+    expected = np.zeros((4, 4), dtype=int)
+    expected[0, 0] = 1  # square -> square
+    expected[0, 1] = 1  # disc predicted as square
+    expected[3, 2] = 1  # triangle -> background (missed)
+    expected[1, 3] = 1  # a disc on background
+    assert (m.matrix == expected).all()
+
+
+def test_yolov5_values_in_the_sdk_scheme():
+    from ymir_sdk.torch.board import yolov5_scalars
+
+    out = yolov5_scalars({"train/box_loss": 0.1, "train/obj_loss": 0.2, "train/cls_loss": 0.3,
+                          "metrics/mAP_0.5": 0.5, "metrics/recall": 0.6, "metrics/mAP_0.5(M)": 0.4,
+                          "metrics/recall(M)": 0.45, "metrics/mAP_0.5(B)": 0.55, "val/box_loss": 0.7, "x/lr0": 0.01})
+    assert out == pytest.approx({"train/loss_box": 0.1, "train/loss_obj": 0.2, "train/loss_cls": 0.3,
+                                 "train/loss": 0.6, "val/mAP": 0.55, "val/mAR": 0.6, "val/maskAP": 0.4,
+                                 "val/maskAR": 0.45, "val/loss_box": 0.7, "train/lr": 0.01})
+
+
+def test_the_board_writes_scalars_pictures_curves_and_results_csv(tmp_path):
+    from ymir_sdk.torch.board import PICTURE_SIDE, TrainingBoard
+
+    board = TrainingBoard(str(tmp_path), NAMES, pictures=2)
+    board.training_batch([_image(seed=i) for i in range(5)], [np.array([[0, 5, 5, 40, 40]])] * 5)
+    for step in (1, 2):
+        board.begin_validation()
+        for i in range(3):
+            truth = np.array([[i, 10, 10, 60, 60]], dtype=float)
+            pred = np.array([[12, 12, 60, 60, 0.8, i], [0, 0, 20, 20, 0.3, 2]], dtype=float)
+            board.add_validation_image(_image(seed=10 + i) if board.wants_image() else None, truth, pred)
+        board.scalars(step, {"train/loss": 1.0 / step, "val/mAP": 0.3 * step, "val/AP/disc": 0.2})
+        board.end_validation(step)
+    board.close()
+
+    tags, images = tensorboard_content(str(tmp_path))
+    assert {"train/loss", "val/mAP", "val/AP/disc"} <= set(tags["scalars"])
+    assert set(images) == {"train/batch", "val/pictures/0", "val/pictures/1", "val/confusion"}
+    assert {f"val/PR/{n}" for n in NAMES} <= set(tags["tensors"])
+    for tag, shots in images.items():
+        assert [s for s, _, _ in shots] == ([0] if tag == "train/batch" else [1, 2]), tag
+        assert all(max(w, h) <= PICTURE_SIDE for _, w, h in shots), tag
+    w, h = images["val/pictures/0"][0][1:]
+    assert w > 2 * h  # ground truth and prediction side by side
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["step"], float(r["val/mAP"]), float(r["train/loss"])) for r in rows] == [("1", 0.3, 1.0),
+                                                                                     ("2", 0.6, 0.5)]
+
+
+def test_a_failure_to_draw_is_logged_once_and_the_training_goes_on(tmp_path, caplog):
+    from ymir_sdk.torch.board import TrainingBoard
+
+    board = TrainingBoard(str(tmp_path), NAMES)
+    with caplog.at_level(logging.WARNING, logger="ymir_sdk"):
+        for step in (1, 2):
+            board.begin_validation()
+            board.add_validation_image(np.zeros((4,)), np.zeros((0, 5)), np.zeros((0, 6)))  # not an image
+            board.scalars(step, {"val/mAP": 0.5})
+            board.end_validation(step)
+        board.training_batch([np.zeros((2,))], [np.zeros((0, 5))])
+    board.close()
+    failures = [r.getMessage() for r in caplog.records if "TensorBoard" in r.getMessage()]
+    assert len(failures) == 2, failures  # the pictures once, the training batch once
+    assert all("the training goes on" in m for m in failures)
+    tags, _ = tensorboard_content(str(tmp_path))
+    assert "val/mAP" in tags["scalars"]
+
+
+def test_pictures_stop_at_the_budget_and_scalars_go_on(tmp_path):
+    from ymir_sdk.torch.board import TrainingBoard
+
+    board = TrainingBoard(str(tmp_path), NAMES, pictures=1, budget=1)
+    for step in (1, 2, 3):
+        board.begin_validation()
+        board.add_validation_image(_image(), np.zeros((0, 5)), np.zeros((0, 6)))
+        board.scalars(step, {"val/mAP": 0.1 * step})
+        board.end_validation(step)
+    board.close()
+    tags, images = tensorboard_content(str(tmp_path))
+    assert [s for s, _, _ in images["val/pictures/0"]] == [1]  # the first picture spends the budget
+    assert os.path.getsize(tmp_path / "results.csv") and "val/mAP" in tags["scalars"]

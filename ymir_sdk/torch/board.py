@@ -1,0 +1,376 @@
+"""What a training shows in YMIR's TensorBoard link (the task's ``tensorboard_dir``), written once for every image:
+the yolov5 callbacks (:mod:`ymir_sdk.yolov5.train`) and the OpenMMLab hook (:mod:`ymir_sdk.openmmlab.hooks`) feed
+one :class:`TrainingBoard`.
+
+* **Scalars, one naming scheme across images** (:data:`SCHEME`): ``train/loss`` (the sum) and its parts
+  ``train/loss_<part>`` (the framework's part names), ``train/lr``; ``val/mAP`` (AP at IoU 0.5), ``val/mAR``,
+  ``val/mIoU``, ``val/maskAP`` ...; per class ``val/AP/<class>``. Steps are epochs (iterations for a run counted in
+  iterations).
+* **results.csv** beside the event files: one row per evaluation, every scalar of that evaluation (rewritten
+  whole and atomically, columns in first-seen order).
+* **Pictures at each evaluation**: the first :data:`PICTURES` validation images, ground truth and prediction side
+  by side (``val/pictures/<i>``, at most :data:`PICTURE_SIDE` px), a precision-recall curve per class
+  (``val/PR/<class>``, TensorBoard's PR plugin) and a confusion matrix at IoU 0.5 and score 0.25
+  (``val/confusion``); the first training batch as the model sees it, augmentation included, once
+  (``train/batch``). Pictures stop when they have used :data:`PICTURE_BUDGET` bytes (scalars and results.csv go on).
+* **Never fails the training**: any error while writing or drawing is logged once per kind and the training goes
+  on.
+
+Boxes are ``(n, 5)`` ``class x1 y1 x2 y2`` arrays for ground truth and ``(n, 6)`` ``x1 y1 x2 y2 score class`` for
+predictions, in the picture's pixels; images ``(h, w, 3)`` uint8 RGB.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import logging
+import os
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..io import atomic_write_text
+
+log = logging.getLogger("ymir_sdk")
+
+#: the tags every image writes (the parts of ``train/loss_*`` are the framework's own)
+SCHEME = ("train/loss", "train/loss_<part>", "train/lr", "val/mAP", "val/mAR", "val/mIoU", "val/maskAP",
+          "val/AP/<class>", "val/PR/<class>", "val/confusion", "val/pictures/<i>", "train/batch")
+#: validation images drawn at each evaluation, the longest side of a picture, the bytes pictures may use in all
+PICTURES = 4
+PICTURE_SIDE = 640
+PICTURE_BUDGET = 32 * 2 ** 20
+#: the confusion matrix's matching: IoU and the lowest score that counts as a prediction
+MATCH_IOU = 0.5
+CONFUSION_SCORE = 0.25
+#: predictions per image kept for the PR curves (the highest scores)
+PR_TOP = 100
+
+
+def _guarded(fn: Callable) -> Callable:
+    """A board method whose failure is logged once (per method) and never reaches the training."""
+
+    @functools.wraps(fn)
+    def run(self, *args, **kwargs):
+        return self.attempt(fn.__name__, fn, self, *args, **kwargs)
+
+    return run
+
+
+def colour(class_id: int) -> Tuple[int, int, int]:
+    """A distinct colour per class (the same in every picture)."""
+    palette = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
+               (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40), (128, 0, 0))
+    return palette[int(class_id) % len(palette)]
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of xyxy boxes."""
+    a, b = np.asarray(a, dtype=np.float64).reshape(-1, 4), np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
+    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def draw(image: np.ndarray, truth: Optional[np.ndarray], pred: Optional[np.ndarray], names: Sequence[str],
+         scale: float = 1.0, min_score: float = CONFUSION_SCORE):
+    """The image, resized by ``scale``, with its ground truth (``truth``) or predictions (``pred``, those scoring
+    ``min_score`` or more) drawn in their classes' colours, labelled; a PIL image."""
+    from PIL import Image, ImageDraw
+
+    img = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).convert("RGB")
+    if scale != 1.0:
+        img = img.resize((max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale))))
+    pen = ImageDraw.Draw(img)
+    width = max(1, round(max(img.size) / 320))
+    rows = []
+    if truth is not None:
+        rows = [(int(r[0]), r[1:5], None) for r in np.asarray(truth, dtype=np.float64).reshape(-1, 5)]
+    if pred is not None:
+        rows = [(int(r[5]), r[:4], float(r[4])) for r in np.asarray(pred, dtype=np.float64).reshape(-1, 6)
+                if r[4] >= min_score]
+    for cls, box, score in rows:
+        x1, y1, x2, y2 = (float(v) * scale for v in box)
+        c = colour(cls)
+        pen.rectangle([x1, y1, max(x1, x2), max(y1, y2)], outline=c, width=width)
+        name = names[cls] if 0 <= cls < len(names) else str(cls)
+        label = name if score is None else f"{name} {score:.2f}"
+        pen.rectangle(pen.textbbox((x1, y1), label), fill=c)
+        pen.text((x1, y1), label, fill=(255, 255, 255))
+    return img
+
+
+def side_by_side(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, names: Sequence[str],
+                 side: int = PICTURE_SIDE) -> np.ndarray:
+    """Ground truth (left) and prediction (right) of one image, scaled (up or down) so the picture's longest side
+    is ``side``; (h, w, 3) uint8."""
+    from PIL import Image
+
+    h, w = np.asarray(image).shape[:2]
+    scale = side / max(2 * w + 4, h)
+    left, right = draw(image, truth, None, names, scale), draw(image, None, pred, names, scale)
+    out = Image.new("RGB", (2 * left.size[0] + 4, left.size[1]), (255, 255, 255))
+    out.paste(left, (0, 0))
+    out.paste(right, (left.size[0] + 4, 0))
+    return np.asarray(out)
+
+
+def grid(images: Sequence[np.ndarray], truths: Sequence[np.ndarray], names: Sequence[str],
+         side: int = PICTURE_SIDE) -> np.ndarray:
+    """Images with their boxes in a square-ish grid whose longest side is ``side`` px (a training batch)."""
+    from PIL import Image
+
+    cols = int(np.ceil(np.sqrt(len(images))))
+    rows = int(np.ceil(len(images) / cols))
+    h = max(np.asarray(im).shape[0] for im in images)
+    w = max(np.asarray(im).shape[1] for im in images)
+    scale = side / max(cols * w, rows * h)
+    drawn = [draw(im, t, None, names, scale) for im, t in zip(images, truths)]
+    cw, ch = max(d.size[0] for d in drawn), max(d.size[1] for d in drawn)
+    out = Image.new("RGB", (cols * cw, rows * ch), (255, 255, 255))
+    for i, d in enumerate(drawn):
+        out.paste(d, ((i % cols) * cw, (i // cols) * ch))
+    return np.asarray(out)
+
+
+def confusion_picture(matrix: np.ndarray, names: Sequence[str], side: int = PICTURE_SIDE) -> np.ndarray:
+    """A confusion matrix (rows: predicted, columns: true, the last of each: background) as a picture: each
+    column normalised to the true class's count, the count written in each cell."""
+    from PIL import Image, ImageDraw
+
+    labels = [*names, "background"]
+    n = len(labels)
+    cell = max(16, min(48, (side - 80) // max(1, n)))
+    margin = 80
+    img = Image.new("RGB", (margin + n * cell, margin + n * cell), (255, 255, 255))
+    pen = ImageDraw.Draw(img)
+    totals = matrix.sum(0)
+    for r in range(n):
+        for c in range(n):
+            v = matrix[r, c] / totals[c] if totals[c] else 0.0
+            shade = int(255 - 200 * v)
+            x, y = margin + c * cell, margin + r * cell
+            pen.rectangle([x, y, x + cell - 1, y + cell - 1], fill=(shade, shade, 255), outline=(200, 200, 200))
+            if matrix[r, c]:
+                pen.text((x + 2, y + cell // 3), str(int(matrix[r, c])), fill=(0, 0, 0))
+    for i, name in enumerate(labels):
+        pen.text((2, margin + i * cell + cell // 3), name[:12], fill=(0, 0, 0))
+        pen.text((margin + i * cell + 2, margin - 14 - 10 * (i % 2)), name[:6], fill=(0, 0, 0))
+    pen.text((2, 2), "predicted (rows) / true (columns)", fill=(0, 0, 0))
+    out = img if max(img.size) <= side else img.resize((side, side))
+    return np.asarray(out)
+
+
+class Matches:
+    """A validation's predictions matched to its ground truth at IoU :data:`MATCH_IOU`, image by image: per class
+    the scores of its predictions and whether each found an object (missed objects count as score 0: the PR
+    curve's recall is over all objects), and the confusion matrix of the predictions scoring
+    :data:`CONFUSION_SCORE` or more (rows predicted, columns true, index ``n`` background)."""
+
+    def __init__(self, n_classes: int) -> None:
+        self.n = n_classes
+        self.scores: List[List[float]] = [[] for _ in range(n_classes)]
+        self.found: List[List[bool]] = [[] for _ in range(n_classes)]
+        self.matrix = np.zeros((n_classes + 1, n_classes + 1), dtype=np.int64)
+
+    def add(self, truth: np.ndarray, pred: np.ndarray) -> None:
+        truth = np.asarray(truth, dtype=np.float64).reshape(-1, 5)
+        pred = np.asarray(pred, dtype=np.float64).reshape(-1, 6)
+        pred = pred[np.argsort(-pred[:, 4], kind="stable")][:PR_TOP]
+        for c in range(self.n):
+            t, p = truth[truth[:, 0] == c, 1:5], pred[pred[:, 5] == c]
+            iou = box_iou(p[:, :4], t) if len(t) else np.zeros((len(p), 0))
+            taken = np.zeros(len(t), dtype=bool)
+            for i in range(len(p)):
+                free = np.where(~taken & (iou[i] >= MATCH_IOU))[0] if len(t) else []
+                hit = len(free) > 0
+                if hit:
+                    taken[free[np.argmax(iou[i, free])]] = True
+                self.scores[c].append(float(p[i, 4]))
+                self.found[c].append(bool(hit))
+            self.scores[c] += [0.0] * int((~taken).sum())
+            self.found[c] += [True] * int((~taken).sum())
+        self._confuse(truth, pred[pred[:, 4] >= CONFUSION_SCORE])
+
+    def _confuse(self, truth: np.ndarray, pred: np.ndarray) -> None:
+        iou = box_iou(truth[:, 1:5], pred[:, :4]) if len(truth) and len(pred) else np.zeros((len(truth), len(pred)))
+        used = np.zeros(len(pred), dtype=bool)
+        for j in range(len(truth)):
+            cands = np.where(~used & (iou[j] >= MATCH_IOU))[0] if len(pred) else []
+            if len(cands):
+                k = cands[np.argmax(iou[j, cands])]
+                used[k] = True
+                self.matrix[int(pred[k, 5]), int(truth[j, 0])] += 1
+            else:
+                self.matrix[self.n, int(truth[j, 0])] += 1
+        for k in np.where(~used)[0]:
+            self.matrix[int(pred[k, 5]), self.n] += 1
+
+
+class TrainingBoard:
+    """The training's TensorBoard and results.csv (see the module docstring); rank 0's only. A validation is
+    :meth:`begin_validation`, :meth:`add_validation_image` per image, :meth:`end_validation`; the evaluation's
+    scalars go to :meth:`scalars` with the same step."""
+
+    def __init__(self, folder: str, class_names: Sequence[str], pictures: int = PICTURES,
+                 budget: int = PICTURE_BUDGET) -> None:
+        self.folder, self.names = folder, list(class_names)
+        self.pictures, self.budget, self.spent = pictures, budget, 0
+        self.failed: set = set()
+        self.writer = None
+        self.rows: List[Dict[str, float]] = []
+        self.columns: List[str] = []
+        self.shown_batch = False
+        self.matches: Optional[Matches] = None
+        self.drawn: List[Tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def attempt(self, what: str, fn: Callable, *args, **kwargs):
+        """``fn(*args, **kwargs)``; an error is logged once per ``what`` and never reaches the training (a caller's
+        conversion of its framework's data for the board runs this way too)."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - a picture or a scalar must never fail a training
+            if what not in self.failed:
+                self.failed.add(what)
+                log.warning("TensorBoard: %s not written (%s: %s); the training goes on", what, type(e).__name__, e)
+            return None
+
+    def _writer(self):
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(self.folder)
+        return self.writer
+
+    @_guarded
+    def scalars(self, step: int, values: Mapping[str, float]) -> None:
+        """Scalars named in :data:`SCHEME`, at ``step``; an evaluation's (any ``val/`` tag) also become a row of
+        results.csv."""
+        writer = self._writer()
+        clean = {k: float(v) for k, v in values.items() if v is not None and np.isfinite(float(v))}
+        for tag, value in clean.items():
+            writer.add_scalar(tag, value, step)
+        writer.flush()
+        if any(k.startswith("val/") for k in clean):
+            self._row(step, clean)
+
+    def _row(self, step: int, values: Mapping[str, float]) -> None:
+        row = dict(values, step=step)
+        if self.rows and self.rows[-1]["step"] == step:  # the training scalars of the same epoch, merged
+            row = {**self.rows.pop(), **row}
+        self.rows.append(row)
+        for k in row:
+            if k not in self.columns:
+                self.columns.append(k)
+        columns = ["step", *[c for c in self.columns if c != "step"]]
+        text = io.StringIO()
+        out = csv.DictWriter(text, fieldnames=columns, restval="", lineterminator="\n")
+        out.writeheader()
+        for r in self.rows:
+            out.writerow({k: (int(v) if k == "step" else f"{v:.6g}") for k, v in r.items()})
+        atomic_write_text(os.path.join(self.folder, "results.csv"), text.getvalue())
+
+    def _image(self, tag: str, picture: np.ndarray, step: int) -> bool:
+        """Add a (h, w, 3) picture unless the budget is spent (then say so once)."""
+        if self.spent >= self.budget:
+            if "budget" not in self.failed:
+                self.failed.add("budget")
+                log.info("TensorBoard: pictures stop here (%d MiB written); scalars go on", self.spent >> 20)
+            return False
+        self.spent += _png_size(picture)
+        self._writer().add_image(tag, picture, step, dataformats="HWC")
+        return True
+
+    @_guarded
+    def training_batch(self, images: Sequence[np.ndarray], truths: Sequence[np.ndarray], step: int = 0) -> None:
+        """The first training batch, as the model sees it (augmented), once."""
+        if self.shown_batch or not len(images):
+            return
+        self.shown_batch = True
+        self._image("train/batch", grid(images[:16], truths[:16], self.names), step)
+
+    def begin_validation(self) -> None:
+        self.matches, self.drawn = Matches(len(self.names)), []
+
+    @_guarded
+    def add_validation_image(self, image: Optional[np.ndarray], truth: np.ndarray, pred: np.ndarray) -> None:
+        """One validation image's ground truth and predictions (``image`` only needed for the first ones: None
+        for the others spares the caller converting it)."""
+        if self.matches is None:
+            self.begin_validation()
+        self.matches.add(truth, pred)
+        if image is not None and len(self.drawn) < self.pictures:
+            self.drawn.append((np.asarray(image), np.asarray(truth), np.asarray(pred)))
+
+    def wants_image(self) -> bool:
+        """Whether the next validation image's picture is drawn (so the caller converts it only then)."""
+        return len(self.drawn) < self.pictures
+
+    @_guarded
+    def end_validation(self, step: int) -> None:
+        """The validation's pictures, PR curves and confusion matrix, at ``step``."""
+        matches, drawn = self.matches, self.drawn
+        self.matches, self.drawn = None, []
+        if matches is None:
+            return
+        writer = self._writer()
+        for i, (image, truth, pred) in enumerate(drawn):
+            if not self._image(f"val/pictures/{i}", side_by_side(image, truth, pred, self.names), step):
+                break
+        for c, name in enumerate(self.names):
+            if matches.scores[c]:
+                writer.add_pr_curve(f"val/PR/{name}", np.asarray(matches.found[c], dtype=bool),
+                                    np.clip(np.asarray(matches.scores[c], dtype=np.float64), 0, 1), step)
+        self._image("val/confusion", confusion_picture(matches.matrix, self.names), step)
+        writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except Exception as e:  # noqa: BLE001
+                log.warning("TensorBoard: closing the event file failed (%s)", e)
+
+
+def _png_size(picture: np.ndarray) -> int:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG")
+    return buf.tell()
+
+
+#: yolov5's metric names -> (box, mask) names in :data:`SCHEME`
+_YOLOV5_METRICS = {"mAP_0.5": ("mAP", "maskAP"), "recall": ("mAR", "maskAR"),
+                   "precision": ("precision", "maskPrecision"), "mAP_0.5:0.95": ("mAP_50_95", "maskAP_50_95")}
+
+
+def yolov5_scalars(values: Mapping[str, float]) -> Dict[str, float]:
+    """yolov5's (and yolov5-seg's) epoch values in :data:`SCHEME`: ``train/box_loss`` -> ``train/loss_box``
+    (and their sum ``train/loss``), ``metrics/mAP_0.5`` -> ``val/mAP``, ``metrics/recall`` -> ``val/mAR``,
+    ``(M)`` mask metrics -> ``val/mask...``, ``x/lr0`` -> ``train/lr``."""
+    out: Dict[str, float] = {}
+    for key, value in values.items():
+        group, _, name = key.partition("/")
+        if group in ("train", "val") and name.endswith("_loss"):
+            out[f"{group}/loss_{name[:-len('_loss')]}"] = value
+        elif group == "metrics":
+            mask = name.endswith("(M)")
+            base = name[:-3] if name.endswith(("(M)", "(B)")) else name
+            if base in _YOLOV5_METRICS:
+                out["val/" + _YOLOV5_METRICS[base][mask]] = value
+        elif key == "x/lr0":
+            out["train/lr"] = value
+    losses = [v for k, v in out.items() if k.startswith("train/loss_")]
+    if losses:
+        out["train/loss"] = float(sum(losses))
+    return out
+
+
+__all__ = ["Matches", "SCHEME", "TrainingBoard", "box_iou", "confusion_picture", "draw", "grid", "side_by_side",
+           "yolov5_scalars"]
