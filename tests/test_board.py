@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import tensorboard_content
+from conftest import TOY, cli, tensorboard_content
 
 pytestmark = pytest.mark.images
 
@@ -114,3 +114,41 @@ def test_pictures_stop_at_the_budget_and_scalars_go_on(tmp_path):
     tags, images = tensorboard_content(str(tmp_path))
     assert [s for s, _, _ in images["val/pictures/0"]] == [1]  # the first picture spends the budget
     assert os.path.getsize(tmp_path / "results.csv") and "val/mAP" in tags["scalars"]
+
+
+def test_verify_warns_when_a_training_s_tensorboard_holds_no_image(ark_dataset, tmp_path):
+    import shutil
+
+    from ymir_sdk.torch.board import TrainingBoard
+    from ymir_sdk.tools.verify import holds_image
+
+    work = str(tmp_path / "w")
+    assert cli("run", TOY, "--task", "train", "--dataset", ark_dataset, "--work", work, "--no-progress").returncode == 0
+    folder = os.path.join(work, "out", "tensorboard")
+    shutil.rmtree(folder)
+    board = TrainingBoard(folder, NAMES)
+    board.scalars(1, {"val/mAP": 0.5})
+    board.close()
+    assert holds_image(folder) is False
+    r = cli("verify", work, "--task", "train")
+    assert r.returncode == 0 and "warning: tensorboard/ holds no image" in r.stdout, r.stdout
+    board = TrainingBoard(folder, NAMES)
+    board.training_batch([_image()], [np.zeros((0, 5))])
+    board.close()
+    assert holds_image(folder) is True
+    assert "holds no image" not in cli("verify", work, "--task", "train").stdout
+
+
+def test_pictures_can_be_switched_off(tmp_path, monkeypatch):
+    from ymir_sdk.torch.board import TrainingBoard
+
+    monkeypatch.setenv("YMIR_BOARD_PICTURES", "0")
+    board = TrainingBoard(str(tmp_path), NAMES)
+    board.training_batch([_image()], [np.zeros((0, 5))])
+    board.begin_validation()
+    board.add_validation_image(_image() if board.wants_image() else None, np.zeros((0, 5)), np.zeros((0, 6)))
+    board.scalars(1, {"val/mAP": 0.5})
+    board.end_validation(1)
+    board.close()
+    tags, images = tensorboard_content(str(tmp_path))
+    assert not images and not tags["tensors"] and "val/mAP" in tags["scalars"]

@@ -90,7 +90,7 @@ def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_sta
     return out
 
 
-def _rboxes(anns: Sequence[dict]) -> np.ndarray:
+def rotated_boxes(anns: Sequence[dict]) -> np.ndarray:
     """(N, 5) ``cx, cy, w, h, angle`` of COCO annotations with an un-rotated ``bbox`` and a ``rotate_angle``."""
     from .dataset.rotated import rboxes_from_boxes
 
@@ -115,6 +115,6 @@ def _rotated_cocoeval(cocoeval, iou: Callable[[np.ndarray, np.ndarray], np.ndarr
                 return []
             order = np.argsort([-d["score"] for d in dt], kind="mergesort")
             dt = [dt[i] for i in order][:p.maxDets[-1]]
-            return iou(_rboxes(dt), _rboxes(gt))
+            return iou(rotated_boxes(dt), rotated_boxes(gt))
 
     return RotatedCOCOeval

@@ -145,7 +145,12 @@ class OpenMMLabExecutor(Executor):
     def run(self, ctx, cfg, config_path: str, setup: TrainingSetup, keep: int) -> None:
         """mmengine's runner with the SDK's hooks (:func:`.train.run_training`)."""
         run_training(ctx, cfg, config_path, self.metric_map, keep, main_metric=self.main_metric,
-                     classes=setup.classes, evaluate_config=self.stage_evaluate_config, val_file=setup.val_json)
+                     classes=setup.classes, evaluate_config=self.stage_evaluate_config, val_file=setup.val_json,
+                     rotated_iou=self.rotated_iou())
+
+    def rotated_iou(self):
+        """The IoU of rotated boxes ``(D, 5), (G, 5) -> (D, G)`` where the family predicts them (None: upright)."""
+        return None
 
     # ------------------------------------------------------------------------------------------- model use
     def model_config(self, ctx):

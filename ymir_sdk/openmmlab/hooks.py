@@ -179,8 +179,9 @@ class YmirBoardHook(Hook):
     data: after each validation its scalars in the SDK's scheme - the stage metrics as ``val/<name>``, each
     class's AP (``ymir/AP/<class>``) as ``val/AP/<class>``, the training losses averaged since the previous
     validation as ``train/loss*``, ``train/lr`` - and its pictures, PR curves and confusion matrix (upright boxes,
-    against the validation COCO json ``val_file``; the other families get the scalars); the first training batch
-    as the model sees it. In a multi-process run the pictures are rank 0's share of the validation images."""
+    and rotated boxes against the validation COCO json ``val_file``, label maps against the validation's own) and
+    the first training batch as the model sees it. In a multi-process run the pictures are rank 0's share of the
+    validation images."""
 
     priority = "LOW"
 
@@ -215,9 +216,12 @@ class YmirBoardHook(Hook):
         else:
             truths = []
             for s in samples:
-                g = s.gt_instances
+                if "gt_sem_seg" in s:  # a label map
+                    truths.append(s.gt_sem_seg.data[0].cpu().numpy())
+                    continue
+                g = s.gt_instances  # boxes, or rotated boxes (cx cy w h angle)
                 boxes = getattr(g.bboxes, "tensor", g.bboxes).detach().cpu().numpy().reshape(len(g.labels), -1)
-                truths.append(np.concatenate([g.labels.cpu().numpy()[:, None], boxes[:, :4]], 1))
+                truths.append(np.concatenate([g.labels.cpu().numpy()[:, None], boxes], 1))
         self.board.training_batch(images, truths)
 
     def before_val_epoch(self, runner) -> None:
@@ -232,30 +236,45 @@ class YmirBoardHook(Hook):
         import numpy as np
 
         for sample in outputs:
-            pred = sample.get("pred_instances") if hasattr(sample, "get") else None
-            boxes = getattr(pred.bboxes, "tensor", pred.bboxes) if pred is not None and "bboxes" in pred else None
-            if boxes is None or boxes.shape[-1] != 4 or not self.val_file:
-                return  # upright boxes only (rotated boxes and label maps: the scalars)
-            rows = np.concatenate([boxes.float().cpu().numpy().reshape(-1, 4), pred.scores.cpu().numpy()[:, None],
-                                   pred.labels.cpu().numpy()[:, None]], 1)
-            truth = self._truth().get(int(sample.img_id), np.zeros((0, 5)))
-            self.board.add_validation_image(_read_rgb(sample.img_path) if self.board.wants_image() else None,
-                                            truth, rows)
+            wanted = self.board.wants_image()
+            if "pred_sem_seg" in sample:  # label maps at the image's size (mmseg loads the truth after resizing)
+                truth = sample.gt_sem_seg.data[0].cpu().numpy() if "gt_sem_seg" in sample else None
+                if truth is None:
+                    return
+                self.board.add_validation_map(_read_rgb(sample.img_path) if wanted else None, truth,
+                                              sample.pred_sem_seg.data[0].cpu().numpy())
+                continue
+            pred = sample.get("pred_instances")
+            if pred is None or "bboxes" not in pred or not self.val_file:
+                return
+            boxes = getattr(pred.bboxes, "tensor", pred.bboxes).float().cpu().numpy()
+            boxes = boxes.reshape(len(pred.scores), -1)
+            rows = np.concatenate([boxes, pred.scores.cpu().numpy()[:, None], pred.labels.cpu().numpy()[:, None]], 1)
+            truth = self._truth(boxes.shape[1]).get(int(sample.img_id), np.zeros((0, boxes.shape[1] + 1)))
+            self.board.add_validation_image(_read_rgb(sample.img_path) if wanted else None, truth, rows)
 
-    def _truth(self) -> Dict[int, Any]:
-        """The validation COCO json's boxes per image id, as ``class x1 y1 x2 y2`` rows (classes by category id
-        order, as :class:`YmirDetMetric` reads them)."""
+    def _truth(self, width: int) -> Dict[int, Any]:
+        """The validation COCO json's boxes per image id, as ``class x1 y1 x2 y2`` rows (``width`` 4) or rotated
+        ``class cx cy w h angle`` rows (5; the json's ``bbox`` and ``rotate_angle``); classes in category id
+        order, as :class:`YmirDetMetric` reads them."""
         import numpy as np
+
+        from ..evaluate import rotated_boxes
 
         if self.truth is None:
             with open(str(self.val_file), encoding="utf-8") as f:
                 gt = json.load(f)
             index = {c: i for i, c in enumerate(sorted(c["id"] for c in gt["categories"]))}
-            rows: Dict[int, List[List[float]]] = {}
+            anns: Dict[int, List[dict]] = {}
             for a in gt["annotations"]:
-                x, y, w, h = a["bbox"]
-                rows.setdefault(int(a["image_id"]), []).append([index[a["category_id"]], x, y, x + w, y + h])
-            self.truth = {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}
+                anns.setdefault(int(a["image_id"]), []).append(a)
+            self.truth = {}
+            for image_id, items in anns.items():
+                classes = np.asarray([[index[a["category_id"]]] for a in items], dtype=np.float64)
+                xywh = np.asarray([a["bbox"] for a in items], dtype=np.float64).reshape(-1, 4)
+                boxes = (rotated_boxes(items) if width == 5 else
+                         np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1))
+                self.truth[image_id] = np.concatenate([classes, boxes], 1)
         return self.truth
 
     def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:

@@ -162,5 +162,8 @@ class RotatedOpenMMLabExecutor(OpenMMLabExecutor):
     def register(self) -> None:
         register()
 
+    def rotated_iou(self):
+        return rotated_iou
+
 
 __all__ = ["RotatedOpenMMLabExecutor", "register", "rotated_iou", "set_rotated_data"]

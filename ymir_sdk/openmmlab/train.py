@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..dist import world
 from ..errors import ConfigError, ModelError
@@ -111,11 +111,13 @@ def dump_config(cfg, work_dir: str, config_file: str) -> str:
 
 def run_training(ctx, cfg, config_path: str, metric_map: Mapping[str, str],
                  keep: int, main_metric: str = "mAP", classes: Optional[Sequence[str]] = None,
-                 evaluate_config: Optional[Mapping[str, float]] = None, val_file: Optional[str] = None) -> None:
+                 evaluate_config: Optional[Mapping[str, float]] = None, val_file: Optional[str] = None,
+                 rotated_iou: Optional[Callable[[Any, Any], Any]] = None) -> None:
     """mmengine's runner on ``cfg`` with our progress, stage and TensorBoard hooks (:mod:`.hooks`); pretrained
     weights that do not fit the model are refused before training starts. ``classes``: the model's (default the
     task's), saved with each stage; ``evaluate_config``: the stages' (default: detection's IoU 0.5 and the model's
-    score threshold); ``val_file``: the validation COCO json the pictures' ground truth comes from."""
+    score threshold); ``val_file``: the validation COCO json the pictures' ground truth comes from;
+    ``rotated_iou``: how the TensorBoard's PR curves match rotated boxes."""
     from mmengine.runner import Runner
 
     from ..dist import init_process_group
@@ -140,7 +142,8 @@ def run_training(ctx, cfg, config_path: str, metric_map: Mapping[str, str],
                                                         if evaluate_config is None else evaluate_config),
                                        classes=ctx.class_names if classes is None else classes,
                                        main_metric=main_metric, is_main=lambda: world()[0] == 0))
-    board = TrainingBoard(ctx.env.output.tensorboard_dir, ctx.class_names if classes is None else classes)
+    board = TrainingBoard(ctx.env.output.tensorboard_dir, ctx.class_names if classes is None else classes,
+                          rotated_iou=rotated_iou)
     runner.register_hook(YmirBoardHook(board, metric_map, val_file, is_main=lambda: world()[0] == 0))
     runner.train()
     if world()[0] == 0 and not result.stages:

@@ -59,9 +59,29 @@ def _verify_training(out: str, object_type: int) -> List[str]:
                   contract.check_training_result(data, os.path.join(out, "models"), object_type))
     except OutputError as e:
         errors = [str(e)]
-    if not any(files for _, _, files in os.walk(os.path.join(out, "tensorboard"))):
+    board = os.path.join(out, "tensorboard")
+    if not any(files for _, _, files in os.walk(board)):
         errors.append(contract.warning("tensorboard/ holds no file (the task's TensorBoard link shows nothing)"))
+    elif holds_image(board) is False:
+        errors.append(contract.warning("tensorboard/ holds no image (the user sees no prediction before mining "
+                                       "with the model: ymir_sdk.torch.board draws them)"))
     return errors
+
+
+def holds_image(folder: str) -> Optional[bool]:
+    """Whether the event files under ``folder`` hold an image summary, read with tensorboard's own event loader
+    up to the first one (None: tensorboard is not installed)."""
+    try:
+        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    except ImportError:
+        return None
+    for root, _, files in os.walk(folder):
+        for name in sorted(f for f in files if "tfevents" in f):
+            for event in EventFileLoader(os.path.join(root, name)).Load():
+                for value in event.summary.value:
+                    if value.HasField("image") or value.metadata.plugin_data.plugin_name == "images":
+                        return True
+    return False
 
 
 def _verify_inference(out: str, object_type: Optional[int], class_names,

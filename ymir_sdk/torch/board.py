@@ -15,9 +15,14 @@ one :class:`TrainingBoard`.
   (``train/batch``). Pictures stop when they have used :data:`PICTURE_BUDGET` bytes (scalars and results.csv go on).
 * **Never fails the training**: any error while writing or drawing is logged once per kind and the training goes
   on.
+* ``YMIR_BOARD_PICTURES=0`` in the environment: scalars and results.csv only (the drawing benchmark's "without",
+  ``benchmarks/board.py``).
 
 Boxes are ``(n, 5)`` ``class x1 y1 x2 y2`` arrays for ground truth and ``(n, 6)`` ``x1 y1 x2 y2 score class`` for
-predictions, in the picture's pixels; images ``(h, w, 3)`` uint8 RGB.
+predictions, in the picture's pixels; rotated boxes ``(n, 6)`` ``class cx cy w h angle`` and ``(n, 7)`` ``cx cy w h
+angle score class`` (angle in radians, as :mod:`ymir_sdk.dataset.rotated`; matched with the ``rotated_iou`` the
+board is given); label maps ``(h, w)`` class ids (255: ignored), their confusion matrix counted in pixels; images
+``(h, w, 3)`` uint8 RGB.
 """
 from __future__ import annotations
 
@@ -77,6 +82,53 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def rotated_corners(box: Sequence[float]) -> np.ndarray:
+    """The 4 corners of a rotated box ``cx cy w h angle`` (radians, the rectangle turned about its centre)."""
+    cx, cy, w, h, a = (float(v) for v in box)
+    c, s = np.cos(a), np.sin(a)
+    local = np.array([[-w, -h], [w, -h], [w, h], [-w, h]]) / 2
+    return local @ np.array([[c, s], [-s, c]]) + (cx, cy)
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """A label map's class colours over its image (a class named ``background``, ignored and unknown labels
+    clear)."""
+    labels = np.asarray(labels).astype(np.int64)
+    n_classes = len(names)
+    shown = (labels >= 0) & (labels < n_classes)
+    for i, name in enumerate(names):
+        if name == "background":
+            shown &= labels != i
+    out = np.asarray(image, dtype=np.float64).copy()
+    palette = np.array([colour(i) for i in range(max(1, n_classes))], dtype=np.float64)
+    out[shown] = 0.4 * out[shown] + 0.6 * palette[labels[shown]]
+    return out.astype(np.uint8)
+
+
+def label_picture(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, names: Sequence[str],
+                  side: int = PICTURE_SIDE) -> np.ndarray:
+    """Image, ground truth and prediction label maps (class colours over the image, ignored pixels clear) side by
+    side, scaled so the picture is ``side`` px wide, with a legend of the classes below; (h, w, 3) uint8."""
+    from PIL import Image, ImageDraw
+
+    image = np.asarray(image, dtype=np.uint8)
+    h, w = image.shape[:2]
+    scale = side / (3 * w + 8)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    panels = [Image.fromarray(p).resize(size, Image.NEAREST)
+              for p in (image, overlay(image, truth, names), overlay(image, pred, names))]
+    rows = int(np.ceil(len(names) / 4))
+    out = Image.new("RGB", (3 * size[0] + 8, size[1] + 14 * rows + 4), (255, 255, 255))
+    for i, p in enumerate(panels):
+        out.paste(p, (i * (size[0] + 4), 0))
+    pen = ImageDraw.Draw(out)
+    for i, name in enumerate(names):
+        x, y = (i % 4) * (out.size[0] // 4) + 2, size[1] + 4 + 14 * (i // 4)
+        pen.rectangle([x, y, x + 10, y + 10], fill=colour(i))
+        pen.text((x + 14, y), name[:20], fill=(0, 0, 0))
+    return np.asarray(out)
+
+
 def draw(image: np.ndarray, truth: Optional[np.ndarray], pred: Optional[np.ndarray], names: Sequence[str],
          scale: float = 1.0, min_score: float = CONFUSION_SCORE):
     """The image, resized by ``scale``, with its ground truth (``truth``) or predictions (``pred``, those scoring
@@ -90,14 +142,22 @@ def draw(image: np.ndarray, truth: Optional[np.ndarray], pred: Optional[np.ndarr
     width = max(1, round(max(img.size) / 320))
     rows = []
     if truth is not None:
-        rows = [(int(r[0]), r[1:5], None) for r in np.asarray(truth, dtype=np.float64).reshape(-1, 5)]
+        truth = np.asarray(truth, dtype=np.float64)
+        k = truth.shape[-1] - 1 if truth.ndim == 2 and truth.shape[-1] in (5, 6) else 4
+        rows = [(int(r[0]), r[1:1 + k], None) for r in truth.reshape(-1, k + 1)]
     if pred is not None:
-        rows = [(int(r[5]), r[:4], float(r[4])) for r in np.asarray(pred, dtype=np.float64).reshape(-1, 6)
-                if r[4] >= min_score]
+        pred = np.asarray(pred, dtype=np.float64)
+        k = pred.shape[-1] - 2 if pred.ndim == 2 and pred.shape[-1] in (6, 7) else 4
+        rows = [(int(r[k + 1]), r[:k], float(r[k])) for r in pred.reshape(-1, k + 2) if r[k] >= min_score]
     for cls, box, score in rows:
-        x1, y1, x2, y2 = (float(v) * scale for v in box)
         c = colour(cls)
-        pen.rectangle([x1, y1, max(x1, x2), max(y1, y2)], outline=c, width=width)
+        if len(box) == 5:  # rotated: its corners
+            corners = [(float(x) * scale, float(y) * scale) for x, y in rotated_corners(box)]
+            pen.polygon(corners, outline=c, width=width)
+            x1, y1 = min(x for x, _ in corners), min(y for _, y in corners)
+        else:
+            x1, y1, x2, y2 = (float(v) * scale for v in box)
+            pen.rectangle([x1, y1, max(x1, x2), max(y1, y2)], outline=c, width=width)
         name = names[cls] if 0 <= cls < len(names) else str(cls)
         label = name if score is None else f"{name} {score:.2f}"
         pen.rectangle(pen.textbbox((x1, y1), label), fill=c)
@@ -122,7 +182,8 @@ def side_by_side(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, names: 
 
 def grid(images: Sequence[np.ndarray], truths: Sequence[np.ndarray], names: Sequence[str],
          side: int = PICTURE_SIDE) -> np.ndarray:
-    """Images with their boxes in a square-ish grid whose longest side is ``side`` px (a training batch)."""
+    """Images with their boxes (or label maps) in a square-ish grid whose longest side is ``side`` px (a
+    training batch)."""
     from PIL import Image
 
     cols = int(np.ceil(np.sqrt(len(images))))
@@ -130,7 +191,9 @@ def grid(images: Sequence[np.ndarray], truths: Sequence[np.ndarray], names: Sequ
     h = max(np.asarray(im).shape[0] for im in images)
     w = max(np.asarray(im).shape[1] for im in images)
     scale = side / max(cols * w, rows * h)
-    drawn = [draw(im, t, None, names, scale) for im, t in zip(images, truths)]
+    drawn = [draw(overlay(im, t, names), None, None, names, scale)
+             if np.ndim(t) == 2 and np.shape(t) == np.shape(im)[:2] else draw(im, t, None, names, scale)
+             for im, t in zip(images, truths)]  # label maps, or boxes
     cw, ch = max(d.size[0] for d in drawn), max(d.size[1] for d in drawn)
     out = Image.new("RGB", (cols * cw, rows * ch), (255, 255, 255))
     for i, d in enumerate(drawn):
@@ -139,11 +202,11 @@ def grid(images: Sequence[np.ndarray], truths: Sequence[np.ndarray], names: Sequ
 
 
 def confusion_picture(matrix: np.ndarray, names: Sequence[str], side: int = PICTURE_SIDE) -> np.ndarray:
-    """A confusion matrix (rows: predicted, columns: true, the last of each: background) as a picture: each
-    column normalised to the true class's count, the count written in each cell."""
+    """A confusion matrix (rows: predicted, columns: true; for boxes the last of each is background) as a
+    picture: each column normalised to the true class's count, the count written in each cell."""
     from PIL import Image, ImageDraw
 
-    labels = [*names, "background"]
+    labels = list(names) + ["background"] * (len(matrix) - len(names))
     n = len(labels)
     cell = max(16, min(48, (side - 80) // max(1, n)))
     margin = 80
@@ -157,7 +220,8 @@ def confusion_picture(matrix: np.ndarray, names: Sequence[str], side: int = PICT
             x, y = margin + c * cell, margin + r * cell
             pen.rectangle([x, y, x + cell - 1, y + cell - 1], fill=(shade, shade, 255), outline=(200, 200, 200))
             if matrix[r, c]:
-                pen.text((x + 2, y + cell // 3), str(int(matrix[r, c])), fill=(0, 0, 0))
+                text = str(int(matrix[r, c])) if matrix.max() < 1000 else f"{v:.2f}"  # pixels: the fraction
+                pen.text((x + 2, y + cell // 3), text, fill=(0, 0, 0))
     for i, name in enumerate(labels):
         pen.text((2, margin + i * cell + cell // 3), name[:12], fill=(0, 0, 0))
         pen.text((margin + i * cell + 2, margin - 14 - 10 * (i % 2)), name[:6], fill=(0, 0, 0))
@@ -172,44 +236,51 @@ class Matches:
     curve's recall is over all objects), and the confusion matrix of the predictions scoring
     :data:`CONFUSION_SCORE` or more (rows predicted, columns true, index ``n`` background)."""
 
-    def __init__(self, n_classes: int) -> None:
-        self.n = n_classes
+    def __init__(self, n_classes: int, rotated_iou: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None):
+        self.n, self.rotated_iou = n_classes, rotated_iou
         self.scores: List[List[float]] = [[] for _ in range(n_classes)]
         self.found: List[List[bool]] = [[] for _ in range(n_classes)]
         self.matrix = np.zeros((n_classes + 1, n_classes + 1), dtype=np.int64)
 
+    def _iou(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if not len(a) or not len(b):
+            return np.zeros((len(a), len(b)))
+        return box_iou(a, b) if a.shape[1] == 4 else self.rotated_iou(a, b)
+
     def add(self, truth: np.ndarray, pred: np.ndarray) -> None:
-        truth = np.asarray(truth, dtype=np.float64).reshape(-1, 5)
-        pred = np.asarray(pred, dtype=np.float64).reshape(-1, 6)
-        pred = pred[np.argsort(-pred[:, 4], kind="stable")][:PR_TOP]
+        pred = np.asarray(pred, dtype=np.float64)
+        k = pred.shape[1] - 2 if pred.ndim == 2 and pred.shape[1] == 7 else 4  # box numbers: 4, rotated 5
+        truth = np.asarray(truth, dtype=np.float64).reshape(-1, k + 1)
+        pred = pred.reshape(-1, k + 2)
+        pred = pred[np.argsort(-pred[:, k], kind="stable")][:PR_TOP]
         for c in range(self.n):
-            t, p = truth[truth[:, 0] == c, 1:5], pred[pred[:, 5] == c]
-            iou = box_iou(p[:, :4], t) if len(t) else np.zeros((len(p), 0))
+            t, p = truth[truth[:, 0] == c, 1:], pred[pred[:, k + 1] == c]
+            iou = self._iou(p[:, :k], t)
             taken = np.zeros(len(t), dtype=bool)
             for i in range(len(p)):
                 free = np.where(~taken & (iou[i] >= MATCH_IOU))[0] if len(t) else []
                 hit = len(free) > 0
                 if hit:
                     taken[free[np.argmax(iou[i, free])]] = True
-                self.scores[c].append(float(p[i, 4]))
+                self.scores[c].append(float(p[i, k]))
                 self.found[c].append(bool(hit))
             self.scores[c] += [0.0] * int((~taken).sum())
             self.found[c] += [True] * int((~taken).sum())
-        self._confuse(truth, pred[pred[:, 4] >= CONFUSION_SCORE])
+        self._confuse(truth, pred[pred[:, k] >= CONFUSION_SCORE], k)
 
-    def _confuse(self, truth: np.ndarray, pred: np.ndarray) -> None:
-        iou = box_iou(truth[:, 1:5], pred[:, :4]) if len(truth) and len(pred) else np.zeros((len(truth), len(pred)))
+    def _confuse(self, truth: np.ndarray, pred: np.ndarray, k: int) -> None:
+        iou = self._iou(truth[:, 1:], pred[:, :k])
         used = np.zeros(len(pred), dtype=bool)
         for j in range(len(truth)):
             cands = np.where(~used & (iou[j] >= MATCH_IOU))[0] if len(pred) else []
             if len(cands):
-                k = cands[np.argmax(iou[j, cands])]
-                used[k] = True
-                self.matrix[int(pred[k, 5]), int(truth[j, 0])] += 1
+                m = cands[np.argmax(iou[j, cands])]
+                used[m] = True
+                self.matrix[int(pred[m, -1]), int(truth[j, 0])] += 1
             else:
                 self.matrix[self.n, int(truth[j, 0])] += 1
-        for k in np.where(~used)[0]:
-            self.matrix[int(pred[k, 5]), self.n] += 1
+        for i in np.where(~used)[0]:
+            self.matrix[int(pred[i, -1]), self.n] += 1
 
 
 class TrainingBoard:
@@ -218,15 +289,18 @@ class TrainingBoard:
     scalars go to :meth:`scalars` with the same step."""
 
     def __init__(self, folder: str, class_names: Sequence[str], pictures: int = PICTURES,
-                 budget: int = PICTURE_BUDGET) -> None:
-        self.folder, self.names = folder, list(class_names)
+                 budget: int = PICTURE_BUDGET,
+                 rotated_iou: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None) -> None:
+        self.folder, self.names, self.rotated_iou = folder, list(class_names), rotated_iou
         self.pictures, self.budget, self.spent = pictures, budget, 0
+        self.drawing = os.environ.get("YMIR_BOARD_PICTURES", "1") != "0"
         self.failed: set = set()
         self.writer = None
         self.rows: List[Dict[str, float]] = []
         self.columns: List[str] = []
         self.shown_batch = False
         self.matches: Optional[Matches] = None
+        self.pixels: Optional[np.ndarray] = None
         self.drawn: List[Tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def attempt(self, what: str, fn: Callable, *args, **kwargs):
@@ -287,46 +361,80 @@ class TrainingBoard:
         return True
 
     @_guarded
+    def picture(self, tag: str, image: np.ndarray, step: int) -> None:
+        """A picture the framework drew itself (e.g. yolov5-seg's mosaics and result plots), at most
+        :data:`PICTURE_SIDE` px."""
+        from PIL import Image
+
+        if not self.drawing:
+            return
+        img = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
+        scale = min(1.0, PICTURE_SIDE / max(img.size))
+        if scale < 1.0:
+            img = img.resize((max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale))))
+        self._image(tag, np.asarray(img), step)
+
+    @_guarded
     def training_batch(self, images: Sequence[np.ndarray], truths: Sequence[np.ndarray], step: int = 0) -> None:
         """The first training batch, as the model sees it (augmented), once."""
-        if self.shown_batch or not len(images):
+        if self.shown_batch or not len(images) or not self.drawing:
             return
         self.shown_batch = True
         self._image("train/batch", grid(images[:16], truths[:16], self.names), step)
 
     def begin_validation(self) -> None:
-        self.matches, self.drawn = Matches(len(self.names)), []
+        self.matches, self.pixels, self.drawn = None, None, []
 
     @_guarded
     def add_validation_image(self, image: Optional[np.ndarray], truth: np.ndarray, pred: np.ndarray) -> None:
         """One validation image's ground truth and predictions (``image`` only needed for the first ones: None
         for the others spares the caller converting it)."""
+        if not self.drawing:
+            return
         if self.matches is None:
-            self.begin_validation()
+            self.matches = Matches(len(self.names), self.rotated_iou)
         self.matches.add(truth, pred)
         if image is not None and len(self.drawn) < self.pictures:
             self.drawn.append((np.asarray(image), np.asarray(truth), np.asarray(pred)))
 
+    @_guarded
+    def add_validation_map(self, image: Optional[np.ndarray], truth: np.ndarray, pred: np.ndarray) -> None:
+        """One validation image's ground-truth and predicted label maps (semantic segmentation): counted into
+        the pixel confusion matrix, drawn for the first images."""
+        if not self.drawing:
+            return
+        n = len(self.names)
+        truth, pred = np.asarray(truth).astype(np.int64), np.asarray(pred).astype(np.int64)
+        valid = (truth >= 0) & (truth < n) & (pred >= 0) & (pred < n)
+        counts = np.bincount(n * pred[valid] + truth[valid], minlength=n * n).reshape(n, n)
+        self.pixels = counts if self.pixels is None else self.pixels + counts
+        if image is not None and len(self.drawn) < self.pictures:
+            self.drawn.append((np.asarray(image), truth, pred))
+
     def wants_image(self) -> bool:
         """Whether the next validation image's picture is drawn (so the caller converts it only then)."""
-        return len(self.drawn) < self.pictures
+        return self.drawing and len(self.drawn) < self.pictures
 
     @_guarded
     def end_validation(self, step: int) -> None:
         """The validation's pictures, PR curves and confusion matrix, at ``step``."""
-        matches, drawn = self.matches, self.drawn
-        self.matches, self.drawn = None, []
-        if matches is None:
+        matches, pixels, drawn = self.matches, self.pixels, self.drawn
+        self.begin_validation()
+        if matches is None and pixels is None:
             return
         writer = self._writer()
         for i, (image, truth, pred) in enumerate(drawn):
-            if not self._image(f"val/pictures/{i}", side_by_side(image, truth, pred, self.names), step):
+            picture = (label_picture if truth.ndim == 2 and truth.shape == image.shape[:2] else side_by_side)(
+                image, truth, pred, self.names)
+            if not self._image(f"val/pictures/{i}", picture, step):
                 break
-        for c, name in enumerate(self.names):
-            if matches.scores[c]:
-                writer.add_pr_curve(f"val/PR/{name}", np.asarray(matches.found[c], dtype=bool),
-                                    np.clip(np.asarray(matches.scores[c], dtype=np.float64), 0, 1), step)
-        self._image("val/confusion", confusion_picture(matches.matrix, self.names), step)
+        if matches is not None:
+            for c, name in enumerate(self.names):
+                if matches.scores[c]:
+                    writer.add_pr_curve(f"val/PR/{name}", np.asarray(matches.found[c], dtype=bool),
+                                        np.clip(np.asarray(matches.scores[c], dtype=np.float64), 0, 1), step)
+        self._image("val/confusion", confusion_picture(matches.matrix if matches is not None else pixels,
+                                                       self.names), step)
         writer.flush()
 
     def close(self) -> None:
@@ -372,5 +480,5 @@ def yolov5_scalars(values: Mapping[str, float]) -> Dict[str, float]:
     return out
 
 
-__all__ = ["Matches", "SCHEME", "TrainingBoard", "box_iou", "confusion_picture", "draw", "grid", "side_by_side",
-           "yolov5_scalars"]
+__all__ = ["Matches", "SCHEME", "TrainingBoard", "box_iou", "confusion_picture", "draw", "grid", "label_picture",
+           "overlay", "rotated_corners", "side_by_side", "yolov5_scalars"]

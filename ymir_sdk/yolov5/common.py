@@ -30,6 +30,7 @@ def prepare_offline(work_dir: Optional[str] = None) -> None:
             shutil.copyfile(font, os.path.join(cfg, name))
     os.environ["YOLOV5_CONFIG_DIR"] = cfg
     os.environ["YOLO_CONFIG_DIR"] = cfg
+    _font_getsize()
     import yolov5.models.common as common
     import yolov5.models.experimental as experimental
     import yolov5.models.yolo as yolo
@@ -49,6 +50,20 @@ def prepare_offline(work_dir: Optional[str] = None) -> None:
                               (yolo.DetectionModel, "yolov5.models.yolo.Model")])
     # yolov5-seg's Segment head keeps ``self.detect = Detect.forward`` (pickled as getattr(Detect, 'forward'))
     allow_checkpoint_attributes([(yolo.Detect, "forward"), (models.yolo.Detect, "forward")])
+
+
+def _font_getsize() -> None:
+    """yolov5 7.0.14's plots (``Annotator.box_label``: yolov5-seg's mosaics and validation batches) call
+    ``FreeTypeFont.getsize``, which Pillow 10 removed (the images' Pillow 9.5 has it): the same size from
+    ``getbbox``, where it is missing."""
+    from PIL import ImageFont
+
+    if not hasattr(ImageFont.FreeTypeFont, "getsize"):
+        def getsize(font, text, *args, **kwargs):
+            left, top, right, bottom = font.getbbox(text, *args, **kwargs)
+            return right, bottom  # Pillow 9's getsize: the extent from the origin, offsets included
+
+        ImageFont.FreeTypeFont.getsize = getsize
 
 
 _TEMP_DIRS = []

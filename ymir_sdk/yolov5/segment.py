@@ -19,8 +19,11 @@ Stage metrics: ``maskAP`` = mask mAP@0.5, ``boxAP`` = box mAP@0.5 (``metrics/mAP
 """
 from __future__ import annotations
 
+import glob
 import os
 from typing import Any, Dict, Mapping, Optional
+
+import numpy as np
 
 from ..results import fraction
 from ..torch.board import yolov5_scalars
@@ -32,6 +35,10 @@ MASK_AP, BOX_AP = "metrics/mAP_0.5(M)", "metrics/mAP_0.5(B)"
 
 class SegStageWriter(StageWriter):
     """yolov5-seg's logger calls -> model stages (see the module docstring)."""
+
+    #: yolov5-seg draws its pictures (training mosaics with masks, the final validation's batches, confusion matrix
+    #: and curves): :meth:`log_images` puts them on the board
+    plots = True
 
     def __init__(self, ctx):
         super().__init__(ctx)
@@ -46,13 +53,18 @@ class SegStageWriter(StageWriter):
     def install(self, module, callbacks):
         writer, original = self, module.GenericLogger
 
-        class StageLogger:
-            """What ``yolov5.segment.train`` calls on its ``GenericLogger`` (rank 0 only)."""
+        class StageLogger(original):
+            """What ``yolov5.segment.train`` calls on its ``GenericLogger`` (rank 0 only). yolov5's own logger
+            keeps only its results.csv (its plot of the results reads it); no TensorBoard, wandb or neptune of its
+            own (7.0.14's logger without them has no such attributes: set to None)."""
 
             def __init__(self, opt, console_logger=None, include=()):
+                super().__init__(opt, console_logger, include=())
+                self.tb = self.wandb = self.neptune = None
                 writer.save_dir = str(getattr(opt, "save_dir", "") or "")
 
             def log_metrics(self, metrics, epoch):
+                super().log_metrics(metrics, epoch)
                 writer.log_metrics(dict(metrics), int(epoch))
 
             def log_model(self, model_path, epoch=0, metadata=None):
@@ -62,7 +74,7 @@ class SegStageWriter(StageWriter):
                 pass
 
             def log_images(self, files, name="Images", epoch=0):
-                pass
+                writer.board.attempt("pictures", writer.log_images, [str(f) for f in files], str(name), int(epoch))
 
             def log_graph(self, model, imgsz=(640, 640)):
                 pass
@@ -78,7 +90,6 @@ class SegStageWriter(StageWriter):
         return os.path.join(self.save_dir or "", "weights", "best.pt")
 
     def log_metrics(self, metrics: Dict[str, Any], epoch: int) -> None:
-        import numpy as np
         from yolov5.utils.segment.metrics import KEYS, fitness
 
         if "train/box_loss" not in metrics:  # after training: best.pt re-validated
@@ -95,6 +106,20 @@ class SegStageWriter(StageWriter):
             self.best_fitness, self.pending = fi, dict(self.metrics)
         self.ctx.progress((epoch + 1) / self.p.epochs)
 
+    def log_images(self, files, name: str, epoch: int) -> None:
+        """yolov5-seg's plot files on the board: its first mosaic as ``train/batch``, the final validation's
+        batches as ``val/pictures/<file>``, its confusion matrix as ``val/confusion``, its curves under ``val/``."""
+        from PIL import Image
+
+        if name == "Mosaics":
+            self.board.shown_batch = True
+        for path in files[:1] if name == "Mosaics" else files:
+            stem = os.path.splitext(os.path.basename(path))[0]
+            tag = ("train/batch" if name == "Mosaics" else "val/confusion" if stem == "confusion_matrix" else
+                   f"val/pictures/{stem}" if stem.startswith("val_batch") else f"val/{stem}")
+            with Image.open(path) as im:
+                self.board.picture(tag, np.asarray(im.convert("RGB")), epoch)
+
     def log_model(self, path: str, epoch: int) -> None:
         name = os.path.basename(path)
         if name == "best.pt":
@@ -110,4 +135,7 @@ class SegStageWriter(StageWriter):
     def finish(self) -> None:
         if self.pending is not None and os.path.exists(self._best_pt()):
             self.best_files = self._write_stage("best", self._best_pt(), self.pending)
+        if not self.board.shown_batch and self.save_dir:  # yolov5-seg logs its mosaics at iteration 10 only
+            mosaics = sorted(glob.glob(os.path.join(self.save_dir, "train_batch*.jpg")))
+            self.board.attempt("pictures", self.log_images, mosaics, "Mosaics", 0)
         super().finish()

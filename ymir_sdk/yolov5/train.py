@@ -65,7 +65,7 @@ def train(ctx, module, settings: Mapping[str, Any], writer: "StageWriter") -> No
     # yolov5's own periodic checkpoints off unless the writer asks for them (``settings``)
     for k, v in dict({"save_period": -1, **settings}, device=p.gpu_id or "cpu",
                      project=os.path.join(ctx.work_dir, "yolov5"), name="train", exist_ok=True,
-                     noplots=True).items():
+                     noplots=not writer.plots).items():
         setattr(opt, k, v)
     for k, v in parse_args_options(module, p.args_options).items():
         setattr(opt, k, v)
@@ -95,6 +95,8 @@ class StageWriter:
             "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss", "val/cls_loss")
     #: yolov5's validation: conf 0.001, NMS IoU 0.6, AP at IoU 0.5
     EVALUATE_CONFIG = {"iou_thr": 0.5, "conf_thr": 0.001}
+    #: whether yolov5 draws its own plot files (no: the board draws)
+    plots = False
 
     def __init__(self, ctx):
         from ..torch.board import TrainingBoard

@@ -1,0 +1,68 @@
+"""What the training's TensorBoard pictures cost (issue: "drawing never slows training by more than 2%"): the same
+yolov5 training on generated data with the board's pictures (``val/pictures``, PR curves, confusion matrix, the
+training batch) and without (``YMIR_BOARD_PICTURES=0``: scalars and results.csv only), run in turn in one run;
+prints each wall time, the ratio and the event files' bytes per evaluation.
+
+    python benchmarks/board.py [--epochs 10] [--images 320] [--size 128] [--repeats 2]
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from ymir_sdk.tools.synthetic import write_ark_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def train(dataset: str, work: str, args, pictures: bool) -> float:
+    env = dict(os.environ, YMIR_BOARD_PICTURES="1" if pictures else "0")
+    cmd = [sys.executable, "-m", "ymir_sdk", "run", "yolov5", "--task", "train", "--dataset", dataset, "--work", work,
+           "--no-progress"]
+    for key, value in {"model": "yolov5n", "img_size": args.size, "epochs": args.epochs, "batch_size_per_gpu": 16,
+                       "num_workers_per_gpu": 2}.items():
+        cmd += ["--set", f"{key}={value}"]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def board_bytes(work: str) -> int:
+    folder = os.path.join(work, "out", "tensorboard")
+    return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder) if "tfevents" in f)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--images", type=int, default=320)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="ymir-bench-board-")
+    try:
+        dataset = os.path.join(tmp, "data")
+        write_ark_dataset(dataset, n_train=args.images, n_val=40, size=(args.size, args.size), classes=3)
+        times = {True: [], False: []}
+        sizes = {}
+        for r in range(args.repeats):
+            for pictures in (False, True) if r % 2 == 0 else (True, False):  # alternate: drift hits both
+                work = os.path.join(tmp, f"w-{r}-{int(pictures)}")
+                times[pictures].append(train(dataset, work, args, pictures))
+                sizes[pictures] = board_bytes(work)
+                shutil.rmtree(work)
+        with_, without = sum(times[True]), sum(times[False])
+        print(f"yolov5n {args.size} px, {args.images} images, {args.epochs} epochs, {args.repeats} repeats")
+        print(f"without pictures {without / args.repeats:.1f} s, with {with_ / args.repeats:.1f} s: "
+              f"ratio {with_ / without:.3f}")
+        print(f"event files: {sizes[True] / 1e6:.2f} MB with pictures ({sizes[True] / args.epochs / 1e6:.2f} MB per "
+              f"evaluation), {sizes[False] / 1e3:.0f} kB without")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
