@@ -49,8 +49,9 @@ PICTURE_BUDGET = 32 * 2 ** 20
 #: the confusion matrix's matching: IoU and the lowest score that counts as a prediction
 MATCH_IOU = 0.5
 CONFUSION_SCORE = 0.25
-#: predictions per image kept for the PR curves (the highest scores)
+#: predictions per image kept for the PR curves, and drawn in a picture (the highest scores)
 PR_TOP = 100
+DRAWN_BOXES = 50
 
 
 def _guarded(fn: Callable) -> Callable:
@@ -148,7 +149,9 @@ def draw(image: np.ndarray, truth: Optional[np.ndarray], pred: Optional[np.ndarr
     if pred is not None:
         pred = np.asarray(pred, dtype=np.float64)
         k = pred.shape[-1] - 2 if pred.ndim == 2 and pred.shape[-1] in (6, 7) else 4
-        rows = [(int(r[k + 1]), r[:k], float(r[k])) for r in pred.reshape(-1, k + 2) if r[k] >= min_score]
+        pred = pred.reshape(-1, k + 2)
+        pred = pred[np.argsort(-pred[:, k], kind="stable")][:DRAWN_BOXES]
+        rows = [(int(r[k + 1]), r[:k], float(r[k])) for r in pred if r[k] >= min_score]
     for cls, box, score in rows:
         c = colour(cls)
         if len(box) == 5:  # rotated: its corners
@@ -356,8 +359,9 @@ class TrainingBoard:
                 self.failed.add("budget")
                 log.info("TensorBoard: pictures stop here (%d MiB written); scalars go on", self.spent >> 20)
             return False
-        self.spent += _png_size(picture)
-        self._writer().add_image(tag, picture, step, dataformats="HWC")
+        png = _png(picture)
+        self.spent += len(png)
+        self._writer()._get_file_writer().add_summary(_image_summary(tag, picture.shape, png), step)
         return True
 
     @_guarded
@@ -445,12 +449,21 @@ class TrainingBoard:
                 log.warning("TensorBoard: closing the event file failed (%s)", e)
 
 
-def _png_size(picture: np.ndarray) -> int:
+def _png(picture: np.ndarray) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(picture).save(buf, format="PNG")
-    return buf.tell()
+    Image.fromarray(np.ascontiguousarray(picture, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _image_summary(tag: str, shape: Tuple[int, ...], png: bytes):
+    """An image summary of an encoded PNG, as ``SummaryWriter.add_image`` writes one (encoded once: its size is
+    what the budget counts)."""
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    image = Summary.Image(height=int(shape[0]), width=int(shape[1]), colorspace=3, encoded_image_string=png)
+    return Summary(value=[Summary.Value(tag=tag, image=image)])
 
 
 #: yolov5's metric names -> (box, mask) names in :data:`SCHEME`
