@@ -53,8 +53,7 @@ def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_sta
         if coco_stats and n_gt:  # nothing detected: every AP/AR over the whole set is 0
             out.update(mAP_50_95=0.0, mAP_75=0.0, AR_1=0.0, AR_10=0.0, AR_100=0.0)
         if per_class:
-            names = {c["id"]: c["name"] for c in gt.get("categories", [])}
-            out.update({f"AP/{names.get(c, c)}": 0.0 for c in sorted({a["category_id"] for a in gt["annotations"]})})
+            out.update(_class_aps(gt, lambda k: 0.0))
         return out
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
@@ -82,12 +81,17 @@ def coco_metrics(gt: dict, dets: Sequence[dict], conf_thr: float = 0.0, coco_sta
         for name, value in zip(COCO_STATS, ev.stats):
             if name != "mAP_50" and value >= 0:
                 out[name] = float(value)
-    if per_class:
-        names = {c["id"]: c["name"] for c in gt.get("categories", [])}
-        for k, cat in enumerate(ev.params.catIds):
-            column = precision[:, k]
-            out[f"AP/{names.get(cat, cat)}"] = float(column[column > -1].mean()) if (column > -1).any() else 0.0
+    if per_class:  # the evaluated categories (ev.params.catIds) are _class_aps' order
+        out.update(_class_aps(gt, lambda k: float(precision[:, k][precision[:, k] > -1].mean())
+                              if (precision[:, k] > -1).any() else 0.0))
     return out
+
+
+def _class_aps(gt: dict, ap: Callable[[int], float]) -> Dict[str, float]:
+    """``AP/<category name>`` of each category with ground truth, in category-id order; ``ap(k)`` of the k-th."""
+    names = {c["id"]: c["name"] for c in gt.get("categories", [])}
+    cats = sorted({a["category_id"] for a in gt["annotations"]})
+    return {f"AP/{names.get(c, c)}": ap(k) for k, c in enumerate(cats)}
 
 
 def rotated_boxes(anns: Sequence[dict]) -> np.ndarray:

@@ -162,6 +162,13 @@ def check_pixels(path: str) -> None:
         raise ImageError(f"image data does not decode ({type(e).__name__}: {e}): {path}") from None
 
 
+def read_rgb(path: str):
+    """The decoded image as RGB (:func:`decode_bgr`'s pixels, channels reversed)."""
+    import numpy as np
+
+    return np.ascontiguousarray(decode_bgr(path)[:, :, ::-1])
+
+
 def decode_bgr(path: str):
     """The decoded image (OpenCV: BGR, EXIF orientation applied, as the frameworks' loaders read it); an
     ImageError when its pixels do not decode."""

@@ -110,7 +110,8 @@ def _entropy_(p):
 
 
 # ------------------------------------------------------------------------------------------------ CALD
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of x1 y1 x2 y2 boxes."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -205,7 +206,7 @@ def cald_consistency(ref: DetOutput, ref_boxes_aug: np.ndarray, aug: DetOutput, 
         return 0.0 if len(aug) else 1.0
     if not len(aug):
         return 0.0
-    iou = _iou_matrix(ref_boxes_aug, aug.boxes)
+    iou = box_iou(ref_boxes_aug, aug.boxes)
     best = iou.argmax(axis=1)
     p = ref.class_distribution(num_classes)
     q = aug.class_distribution(num_classes)[best]

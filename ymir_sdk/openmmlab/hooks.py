@@ -10,12 +10,13 @@ import json
 import logging
 import os
 import shutil
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.registry import METRICS
 
+from ..dataset.imagesize import read_rgb
 from ..evaluate import coco_metrics
 from ..io import atomic_output
 from ..models import RESUME_FILE
@@ -101,12 +102,18 @@ def save_weights(model, path: str, meta: Mapping[str, Any]) -> None:
         save_checkpoint({"meta": dict(meta), "state_dict": weights_to_cpu(get_state_dict(_unwrap(model)))}, tmp)
 
 
-def stage_name(runner) -> str:
-    """The stage a validation during training makes: ``epoch_<N>``, or ``iter_<N>`` for an iteration loop."""
+def stage_step(runner) -> Tuple[str, int]:
+    """Where a validation during training is: ``("epoch", epochs done)``, or ``("iter", iterations done)`` for an
+    iteration loop (the stage's name and the TensorBoard's step)."""
     from mmengine.runner import IterBasedTrainLoop
 
     by_iter = isinstance(runner.train_loop, IterBasedTrainLoop)
-    return f"iter_{int(runner.iter)}" if by_iter else f"epoch_{int(runner.epoch)}"
+    return ("iter", int(runner.iter)) if by_iter else ("epoch", int(runner.epoch))
+
+
+def stage_name(runner) -> str:
+    """The stage a validation during training makes: ``epoch_<N>``, or ``iter_<N>`` for an iteration loop."""
+    return "%s_%d" % stage_step(runner)
 
 
 class YmirStageHook(Hook):
@@ -241,7 +248,7 @@ class YmirBoardHook(Hook):
                 truth = sample.gt_sem_seg.data[0].cpu().numpy() if "gt_sem_seg" in sample else None
                 if truth is None:
                     return
-                self.board.add_validation_map(_read_rgb(sample.img_path) if wanted else None, truth,
+                self.board.add_validation_map(read_rgb(sample.img_path) if wanted else None, truth,
                                               sample.pred_sem_seg.data[0].cpu().numpy())
                 continue
             pred = sample.get("pred_instances")
@@ -251,7 +258,7 @@ class YmirBoardHook(Hook):
             boxes = boxes.reshape(len(pred.scores), -1)
             rows = np.concatenate([boxes, pred.scores.cpu().numpy()[:, None], pred.labels.cpu().numpy()[:, None]], 1)
             truth = self._truth(boxes.shape[1]).get(int(sample.img_id), np.zeros((0, boxes.shape[1] + 1)))
-            self.board.add_validation_image(_read_rgb(sample.img_path) if wanted else None, truth, rows)
+            self.board.add_validation_image(read_rgb(sample.img_path) if wanted else None, truth, rows)
 
     def _truth(self, width: int) -> Dict[int, Any]:
         """The validation COCO json's boxes per image id, as ``class x1 y1 x2 y2`` rows (``width`` 4) or rotated
@@ -280,10 +287,8 @@ class YmirBoardHook(Hook):
     def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
         if not self.is_main():
             return
-        from mmengine.runner import IterBasedTrainLoop
-
         metrics = metrics or {}
-        step = int(runner.iter) if isinstance(runner.train_loop, IterBasedTrainLoop) else int(runner.epoch)
+        step = stage_step(runner)[1]
         values = {f"val/{dst}": float(metrics[src]) for src, dst in self.metric_map.items() if src in metrics}
         values.update({"val/AP/" + k.split("/AP/", 1)[1]: float(v) for k, v in metrics.items() if "/AP/" in k})
         values.update({f"train/{k}": sum(v) / len(v) for k, v in self.losses.items() if v})
@@ -296,14 +301,6 @@ class YmirBoardHook(Hook):
 
     def after_run(self, runner) -> None:
         self.board.close()
-
-
-def _read_rgb(path: str):
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 class YmirResumeHook(Hook):

@@ -36,6 +36,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..io import atomic_write_text
+from ..mining.detection import box_iou
 
 log = logging.getLogger("ymir_sdk")
 
@@ -69,18 +70,6 @@ def colour(class_id: int) -> Tuple[int, int, int]:
     palette = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
                (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40), (128, 0, 0))
     return palette[int(class_id) % len(palette)]
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of xyxy boxes."""
-    a, b = np.asarray(a, dtype=np.float64).reshape(-1, 4), np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def rotated_corners(box: Sequence[float]) -> np.ndarray:
@@ -493,5 +482,5 @@ def yolov5_scalars(values: Mapping[str, float]) -> Dict[str, float]:
     return out
 
 
-__all__ = ["Matches", "SCHEME", "TrainingBoard", "box_iou", "confusion_picture", "draw", "grid", "label_picture",
+__all__ = ["Matches", "SCHEME", "TrainingBoard", "confusion_picture", "draw", "grid", "label_picture",
            "overlay", "rotated_corners", "side_by_side", "yolov5_scalars"]

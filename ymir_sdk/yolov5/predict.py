@@ -7,15 +7,11 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..dataset.imagesize import decode_bgr
+from ..dataset.imagesize import read_rgb
 from ..errors import ConfigError
 from ..loops.detection import Detector
 from ..loops.instance import InstanceSegmenter
 from ..mining import MAX_DETECTIONS, DetOutput, HeadMaps
-
-
-def read_rgb(path: str) -> np.ndarray:
-    return np.ascontiguousarray(decode_bgr(path)[:, :, ::-1])
 
 
 def letterbox_one(img: np.ndarray, size: int):

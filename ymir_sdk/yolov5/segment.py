@@ -109,7 +109,7 @@ class SegStageWriter(StageWriter):
     def log_images(self, files, name: str, epoch: int) -> None:
         """yolov5-seg's plot files on the board: its first mosaic as ``train/batch``, the final validation's
         batches as ``val/pictures/<file>``, its confusion matrix as ``val/confusion``, its curves under ``val/``."""
-        from PIL import Image
+        from ..dataset.imagesize import read_rgb
 
         if name == "Mosaics":
             self.board.shown_batch = True
@@ -117,8 +117,7 @@ class SegStageWriter(StageWriter):
             stem = os.path.splitext(os.path.basename(path))[0]
             tag = ("train/batch" if name == "Mosaics" else "val/confusion" if stem == "confusion_matrix" else
                    f"val/pictures/{stem}" if stem.startswith("val_batch") else f"val/{stem}")
-            with Image.open(path) as im:
-                self.board.picture(tag, np.asarray(im.convert("RGB")), epoch)
+            self.board.picture(tag, read_rgb(path), epoch)
 
     def log_model(self, path: str, epoch: int) -> None:
         name = os.path.basename(path)
