@@ -97,7 +97,7 @@ def make_scene(rng: np.random.Generator, size: Tuple[int, int], class_p: Sequenc
     """One image of an imbalanced pool (:func:`write_imbalanced_dataset`): 1 to ``max_objects`` shapes, each of
     class ``c`` with probability ``class_p[c]``. Easy: large shapes (1/4 to 1/2 of the side) in their full colour;
     hard: small ones (1/8 to 1/4) whose colour is blended 45/55 into a noisier background. Returns the image and
-    its objects [(class, (x1, y1, x2, y2) exclusive)]."""
+    its objects [(class, (x1, y1, x2, y2) exclusive, mask)]."""
     w, h = size
     img = rng.normal(128, 20 if hard else 12, (h, w, 3)).clip(0, 255)
     lo, hi = (8, 4) if hard else (4, 2)
@@ -117,19 +117,21 @@ def make_scene(rng: np.random.Generator, size: Tuple[int, int], class_p: Sequenc
         occupied[y1:y1 + bh, x1:x1 + bw] = True
         colour = np.asarray(COLOURS[cls], float)
         img[mask] = 0.45 * colour + 0.55 * img[mask] if hard else colour
-        objects.append((cls, box))
+        objects.append((cls, box, mask))
     return img.astype(np.uint8), objects
 
 
 def write_imbalanced_dataset(root: str, n_train: int = 480, n_val: int = 90, size: Tuple[int, int] = (128, 128),
                              rare: Sequence[int] = (2,), rare_share: float = 0.06, background: float = 0.4,
-                             hard: float = 0.5, seed: int = 0, absent: Sequence[int] = ()) -> List[str]:
-    """A local ark dataset whose training split looks like a user's unlabelled pool: a ``background`` share of
+                             hard: float = 0.5, seed: int = 0, absent: Sequence[int] = (),
+                             coco: bool = False) -> List[str]:
+    """A local dataset whose training split looks like a user's unlabelled pool: a ``background`` share of
     frames without objects, a ``hard`` share of the other images with small, faint shapes, and the ``rare``
     classes drawn for a ``rare_share`` of the objects (the others equally often). The validation split is
     balanced - every class equally often, half hard, no background frames - so its mAP weighs a rare class like
     the others. ``absent``: classes never drawn in either split (a source set for a starting model that has not
-    seen them). Three classes (:data:`CLASSES`); returns the class names."""
+    seen them). Ark boxes, or with ``coco`` a COCO dataset with masks (instance and semantic segmentation; the
+    same images for the same seed). Three classes (:data:`CLASSES`); returns the class names."""
     rng = np.random.default_rng(seed)
     names = list(CLASSES)
     common = [c for c in range(len(names)) if c not in rare and c not in absent]
@@ -142,10 +144,17 @@ def write_imbalanced_dataset(root: str, n_train: int = 480, n_val: int = 90, siz
         if split == "train" and rng.random() < background:
             img = rng.normal(128, 20 if rng.random() < hard else 12, (size[1], size[0], 3))
             return img.clip(0, 255).astype(np.uint8), []
-        img, objects = make_scene(rng, size, pool_p if split == "train" else val_p, hard=bool(rng.random() < hard))
-        return img, [(cls, box, 0.0) for cls, box in objects]
+        return make_scene(rng, size, pool_p if split == "train" else val_p, hard=bool(rng.random() < hard))
 
-    return _write_ark(root, names, {"train": n_train, "val": n_val}, scene)
+    counts = {"train": n_train, "val": n_val}
+    if coco:
+        return _write_coco(root, names, counts, scene)
+
+    def boxes(split: str):
+        img, objects = scene(split)
+        return img, [(cls, box, 0.0) for cls, box, _ in objects]
+
+    return _write_ark(root, names, counts, boxes)
 
 
 def write_ark_dataset(root: str, n_train: int = 40, n_val: int = 10, size: Tuple[int, int] = (96, 96),
@@ -187,19 +196,27 @@ def _write_ark(root: str, names: List[str], counts: Dict[str, int], scene, ext: 
 def write_coco_dataset(root: str, n_train: int = 20, n_val: int = 6, size: Tuple[int, int] = (96, 96),
                        classes: int = 2, seed: int = 0, holes: bool = True) -> List[str]:
     """A local COCO dataset with RLE masks (``train.json``, ``val.json``, ``images/``)."""
+    rng = np.random.default_rng(seed)
+    names = list(CLASSES[:classes])
+    return _write_coco(root, names, {"train": n_train, "val": n_val},
+                       lambda split: make_image(rng, size, classes=classes, holes=holes))
+
+
+def _write_coco(root: str, names: List[str], counts: Dict[str, int], scene) -> List[str]:
+    """A local COCO dataset's files: ``images/`` and per split ``<split>.json`` of ``counts[split]`` images made
+    by ``scene(split)`` (an image and its objects [(class, exclusive box, mask)]), masks as RLE."""
     from PIL import Image
     from pycocotools import mask as mask_utils
 
-    rng = np.random.default_rng(seed)
-    names = list(CLASSES[:classes])
     os.makedirs(os.path.join(root, "images"), exist_ok=True)
-    for split, n in (("train", n_train), ("val", n_val)):
+    for split, n in counts.items():
         images, anns = [], []
         for i in range(n):
-            img, objects = make_image(rng, size, classes=classes, holes=holes)
+            img, objects = scene(split)
+            h, w = img.shape[:2]
             name = f"{split}_{i:05d}.png"
             Image.fromarray(img).save(os.path.join(root, "images", name))
-            images.append({"id": i + 1, "file_name": name, "width": size[0], "height": size[1]})
+            images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
             for cls, (x1, y1, x2, y2), mask in objects:
                 rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
                 anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": cls + 1,
