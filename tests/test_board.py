@@ -152,3 +152,23 @@ def test_pictures_can_be_switched_off(tmp_path, monkeypatch):
     board.close()
     tags, images = tensorboard_content(str(tmp_path))
     assert not images and not tags["tensors"] and "val/mAP" in tags["scalars"]
+
+
+def test_instance_pictures_paint_masks_under_their_boxes(tmp_path):
+    from ymir_sdk.torch.board import TrainingBoard, colour, paint
+
+    image = np.full((64, 96, 3), 128, np.uint8)
+    mask = np.zeros((1, 64, 96), bool)
+    mask[0, 10:30, 20:50] = True
+    painted = paint(image, mask, [1])
+    assert (painted[15, 30] == ((128 + np.array(colour(1))) / 2).astype(np.uint8)).all()
+    assert (painted[50, 80] == 128).all() and (painted[~mask[0]] == 128).all()
+    board = TrainingBoard(str(tmp_path), NAMES, pictures=2)
+    truth = np.array([[1, 20, 10, 50, 30]], dtype=float)
+    pred = np.array([[20, 10, 50, 30, 0.9, 1], [0, 0, 5, 5, 0.1, 0]], dtype=float)  # the second not drawn
+    board.instance_pictures(3, [(image, truth, mask, pred, np.concatenate([mask, mask]))] * 3)
+    board.close()
+    _, images = tensorboard_content(str(tmp_path))
+    assert set(images) == {"val/pictures/0", "val/pictures/1"}  # the first two images only
+    (step, w, h), = images["val/pictures/0"]
+    assert step == 3 and 600 <= w <= 640 and w > 2 * h

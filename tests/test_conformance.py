@@ -22,9 +22,9 @@ from executor_specs import EXECUTORS
 
 pytestmark = pytest.mark.images  # also on the images' stack
 TEMPLATES = ("training", "infer", "mining")
-#: the executors whose TensorBoard holds pictures drawn by the SDK (boxes, rotated boxes, label maps); yolov5-seg
-#: draws its own
-DRAWN = ("yolov5", "mmdet", "mmyolo", "mmrotate", "seg-in-one-semantic")
+#: the executors whose TensorBoard holds pictures drawn by the SDK at each evaluation (boxes, rotated boxes, label
+#: maps, instance masks: yolov5-seg's from each epoch's checkpoint, beside the plots it draws itself)
+DRAWN = ("yolov5", "mmdet", "mmyolo", "mmrotate", "seg-in-one-semantic", "seg-in-one-instance")
 
 
 def _spec(name):
@@ -148,7 +148,10 @@ def test_training_passes_verify(name, trained_model):
     assert {"train/batch", "val/confusion"} <= set(images) and any(t.startswith("val/pictures/") for t in images)
     if name in DRAWN:
         assert "val/pictures/0" in images, images
-        assert spec.object_type == 3 or any(t.startswith("val/PR/") for t in tags["tensors"])
+        assert spec.object_type != 2 or any(t.startswith("val/PR/") for t in tags["tensors"])
+    # per class: each box detector's AP, each semantic segmenter's IoU (yolov5-seg: its own curves, pictures)
+    per_class = {2: "val/AP/", 3: "val/IoU/"}.get(spec.object_type)
+    assert not per_class or any(t.startswith(per_class) for t in tags["scalars"]), tags["scalars"]
     # no model chosen and an empty weights folder (the shared training's settings): from scratch, with a warning
     text = executor_log(work)
     assert "no pretrained weights for" in text and "training from scratch" in text

@@ -224,6 +224,8 @@ def test_the_metric_is_fractions_over_the_task_classes():
     assert out["mIoU"] == pytest.approx((2 / 5 + 3 / 4) / 2)
     assert out["mAcc"] == pytest.approx((2 / 4 + 3 / 4) / 2)
     assert out["aAcc"] == pytest.approx((4 + 2 + 3) / 12)
+    # per class for the TensorBoard (val/IoU/<class>): c has none, the background is not a task class
+    assert {k: v for k, v in out.items() if k.startswith("IoU/")} == pytest.approx({"IoU/a": 2 / 5, "IoU/b": 3 / 4})
     assert all(0 <= v <= 1 for v in out.values())
 
 

@@ -184,8 +184,9 @@ class YmirStageHook(Hook):
 class YmirBoardHook(Hook):
     """The training's TensorBoard (:class:`ymir_sdk.torch.board.TrainingBoard`, rank 0) from the runner's own
     data: after each validation its scalars in the SDK's scheme - the stage metrics as ``val/<name>``, each
-    class's AP (``ymir/AP/<class>``) as ``val/AP/<class>``, the training losses averaged since the previous
-    validation as ``train/loss*``, ``train/lr`` - and its pictures, PR curves and confusion matrix (upright boxes,
+    class's AP (``ymir/AP/<class>``) as ``val/AP/<class>`` or its IoU (``ymir/IoU/<class>``) as
+    ``val/IoU/<class>``, the training losses averaged since the previous validation as ``train/loss*``,
+    ``train/lr`` - and its pictures, PR curves and confusion matrix (upright boxes,
     and rotated boxes against the validation COCO json ``val_file``, label maps against the validation's own) and
     the first training batch as the model sees it. In a multi-process run the pictures are rank 0's share of the
     validation images."""
@@ -290,7 +291,8 @@ class YmirBoardHook(Hook):
         metrics = metrics or {}
         step = stage_step(runner)[1]
         values = {f"val/{dst}": float(metrics[src]) for src, dst in self.metric_map.items() if src in metrics}
-        values.update({"val/AP/" + k.split("/AP/", 1)[1]: float(v) for k, v in metrics.items() if "/AP/" in k})
+        values.update({f"val/{part}/" + k.split(f"/{part}/", 1)[1]: float(v) for k, v in metrics.items()
+                       for part in ("AP", "IoU") if f"/{part}/" in k})
         values.update({f"train/{k}": sum(v) / len(v) for k, v in self.losses.items() if v})
         self.losses = {}
         lr = self.board.attempt("learning rate", lambda: float(runner.message_hub.get_scalar("train/lr").current()))

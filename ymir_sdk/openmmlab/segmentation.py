@@ -80,7 +80,8 @@ def register() -> None:
 
     class YmirSegMetric(IoUMetric):
         """mIoU and mAcc over the task's classes (``background`` excluded where the model has one: class 0)
-        and aAcc, as fractions in [0, 1]."""
+        and aAcc, as fractions in [0, 1]; each task class's IoU as ``IoU/<class>`` (for the TensorBoard; a
+        class neither in the labels nor predicted has none)."""
 
         default_prefix = "ymir"
 
@@ -92,9 +93,12 @@ def register() -> None:
             intersect, union, _, label = (np.asarray(sum(r[i] for r in results), dtype=np.float64)
                                           for i in range(4))
             start = 1 if self.background else 0
+            names = list((self.dataset_meta or {}).get("classes") or range(len(union)))
+            per_class = {f"IoU/{names[i]}": float(intersect[i] / union[i])
+                         for i in range(start, min(len(union), len(names))) if union[i] > 0}
             return {"mIoU": _nanmean(intersect[start:], union[start:]),
                     "mAcc": _nanmean(intersect[start:], label[start:]),
-                    "aAcc": float(intersect.sum() / label.sum()) if label.sum() else 0.0}
+                    "aAcc": float(intersect.sum() / label.sum()) if label.sum() else 0.0, **per_class}
 
     DATASETS.register_module(module=YmirSegDataset, force=True)
     METRICS.register_module(module=YmirSegMetric, force=True)

@@ -4,15 +4,16 @@ one :class:`TrainingBoard`.
 
 * **Scalars, one naming scheme across images** (:data:`SCHEME`): ``train/loss`` (the sum) and its parts
   ``train/loss_<part>`` (the framework's part names), ``train/lr``; ``val/mAP`` (AP at IoU 0.5), ``val/mAR``,
-  ``val/mIoU``, ``val/maskAP`` ...; per class ``val/AP/<class>``. Steps are epochs (iterations for a run counted in
-  iterations).
+  ``val/mIoU``, ``val/maskAP`` ...; per class ``val/AP/<class>`` (boxes) or ``val/IoU/<class>`` (label maps).
+  Steps are epochs (iterations for a run counted in iterations).
 * **results.csv** beside the event files: one row per evaluation, every scalar of that evaluation (rewritten
   whole and atomically, columns in first-seen order).
 * **Pictures at each evaluation**: the first :data:`PICTURES` validation images, ground truth and prediction side
   by side (``val/pictures/<i>``, at most :data:`PICTURE_SIDE` px), a precision-recall curve per class
   (``val/PR/<class>``, TensorBoard's PR plugin) and a confusion matrix at IoU 0.5 and score 0.25
   (``val/confusion``); the first training batch as the model sees it, augmentation included, once
-  (``train/batch``). Pictures stop when they have used :data:`PICTURE_BUDGET` bytes (scalars and results.csv go on).
+  (``train/batch``); instance masks painted under their boxes. Pictures stop when they have used
+  :data:`PICTURE_BUDGET` bytes (scalars and results.csv go on).
 * **Never fails the training**: any error while writing or drawing is logged once per kind and the training goes
   on.
 * ``YMIR_BOARD_PICTURES=0`` in the environment: scalars and results.csv only (the drawing benchmark's "without",
@@ -42,7 +43,7 @@ log = logging.getLogger("ymir_sdk")
 
 #: the tags every image writes (the parts of ``train/loss_*`` are the framework's own)
 SCHEME = ("train/loss", "train/loss_<part>", "train/lr", "val/mAP", "val/mAR", "val/mIoU", "val/maskAP",
-          "val/AP/<class>", "val/PR/<class>", "val/confusion", "val/pictures/<i>", "train/batch")
+          "val/AP/<class>", "val/IoU/<class>", "val/PR/<class>", "val/confusion", "val/pictures/<i>", "train/batch")
 #: validation images drawn at each evaluation, the longest side of a picture, the bytes pictures may use in all
 PICTURES = 4
 PICTURE_SIDE = 640
@@ -92,6 +93,14 @@ def overlay(image: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> np.n
     out = np.asarray(image, dtype=np.float64).copy()
     palette = np.array([colour(i) for i in range(max(1, n_classes))], dtype=np.float64)
     out[shown] = 0.4 * out[shown] + 0.6 * palette[labels[shown]]
+    return out.astype(np.uint8)
+
+
+def paint(image: np.ndarray, masks: np.ndarray, classes: Sequence[int]) -> np.ndarray:
+    """Instance masks ``(n, h, w)`` in their classes' colours over the image (later masks over earlier)."""
+    out = np.asarray(image, dtype=np.float64).copy()
+    for mask, cls in zip(np.asarray(masks, dtype=bool).reshape(-1, *out.shape[:2]), classes):
+        out[mask] = 0.5 * out[mask] + 0.5 * np.asarray(colour(int(cls)), dtype=np.float64)
     return out.astype(np.uint8)
 
 
@@ -158,14 +167,15 @@ def draw(image: np.ndarray, truth: Optional[np.ndarray], pred: Optional[np.ndarr
 
 
 def side_by_side(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, names: Sequence[str],
-                 side: int = PICTURE_SIDE) -> np.ndarray:
+                 side: int = PICTURE_SIDE, painted: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> np.ndarray:
     """Ground truth (left) and prediction (right) of one image, scaled (up or down) so the picture's longest side
-    is ``side``; (h, w, 3) uint8."""
+    is ``side``; (h, w, 3) uint8. ``painted``: the two sides' images to draw the boxes on (masks painted)."""
     from PIL import Image
 
     h, w = np.asarray(image).shape[:2]
     scale = side / max(2 * w + 4, h)
-    left, right = draw(image, truth, None, names, scale), draw(image, None, pred, names, scale)
+    under = painted or (image, image)
+    left, right = draw(under[0], truth, None, names, scale), draw(under[1], None, pred, names, scale)
     out = Image.new("RGB", (2 * left.size[0] + 4, left.size[1]), (255, 255, 255))
     out.paste(left, (0, 0))
     out.paste(right, (left.size[0] + 4, 0))
@@ -403,6 +413,25 @@ class TrainingBoard:
         self.pixels = counts if self.pixels is None else self.pixels + counts
         if image is not None and len(self.drawn) < self.pictures:
             self.drawn.append((np.asarray(image), truth, pred))
+
+    @_guarded
+    def instance_pictures(self, step: int, items: Sequence[tuple]) -> None:
+        """Instance segmentation's ``val/pictures/<i>`` at ``step``, for a loop whose validation hands out no
+        predictions (yolov5-seg): per image ``(image, truth, truth masks, pred, pred masks)``, masks ``(n, h, w)``
+        beside their boxes' rows; the predictions scoring :data:`CONFUSION_SCORE` or more drawn (the highest
+        :data:`DRAWN_BOXES`), masks under their boxes."""
+        if not self.drawing:
+            return
+        for i, (image, truth, truth_masks, pred, pred_masks) in enumerate(items[:self.pictures]):
+            truth, pred = np.asarray(truth, dtype=np.float64).reshape(-1, 5), np.asarray(pred).reshape(-1, 6)
+            keep = np.argsort(-pred[:, 4], kind="stable")[:DRAWN_BOXES]
+            keep = keep[pred[keep, 4] >= CONFUSION_SCORE]
+            painted = (paint(image, truth_masks, truth[:, 0]), paint(image, np.asarray(pred_masks)[keep],
+                                                                     pred[keep, 5]))
+            if not self._image(f"val/pictures/{i}", side_by_side(image, truth, pred[keep], self.names,
+                                                                 painted=painted), step):
+                break
+        self._writer().flush()
 
     def wants_image(self) -> bool:
         """Whether the next validation image's picture is drawn (so the caller converts it only then)."""

@@ -10,7 +10,8 @@ TensorBoard scalars and model stages:
   ``best.pt`` is saved right after that call, so the ``best`` stage is written from it at the next call: a
   crash later still leaves a stage;
 * ``log_model(epoch<N>.pt)`` after a periodic save (the run saves every epoch; ``save_period`` decides which
-  are published when ``save_best_only`` is false; the others are deleted);
+  are published when ``save_best_only`` is false; the others are deleted); the checkpoint draws the epoch's
+  validation pictures first (:meth:`SegStageWriter.validation_pictures`);
 * after training, yolov5 re-validates ``best.pt`` (``log_metrics`` of the metric keys only), then
   ``log_model(best.pt)``: the ``best`` stage with those metrics, then its ONNX export.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 
@@ -46,6 +47,7 @@ class SegStageWriter(StageWriter):
         self.pending: Optional[Dict[str, float]] = None
         self.final: Optional[Dict[str, float]] = None
         self.save_dir: Optional[str] = None
+        self.val_records: Optional[list] = None
 
     def stage_metrics(self, values: Mapping[str, float]) -> Dict[str, float]:
         return {"maskAP": values[MASK_AP], "boxAP": values[BOX_AP]}
@@ -127,9 +129,44 @@ class SegStageWriter(StageWriter):
             return
         if name.startswith("epoch") and name.endswith(".pt"):
             done = int(name[len("epoch"):-len(".pt")]) + 1
+            self.board.attempt("validation pictures", self.validation_pictures, path, done)
             if not self.p.save_best_only and self.p.save_period > 0 and done % self.p.save_period == 0:
                 self._write_stage(f"epoch_{done}", path, self.metrics)
             os.unlink(path)  # saved every epoch for this hook; the published ones are copies
+
+    def validation_pictures(self, weights: str, step: int) -> None:
+        """The board's ``val/pictures/<i>`` of an evaluation: the first validation images' masks and boxes,
+        truth | the epoch's checkpoint ``weights`` (yolov5-seg 7.0.14's validation hands out no predictions:
+        they are made here, as the inference task makes them, at a score floor of 0.001 like its validation)."""
+        from pycocotools import mask as mask_utils
+
+        from ..dataset.annotations import load_records
+        from ..dataset.convert import decode_segmentation
+        from ..dataset.imagesize import read_rgb
+        from ..torch.devices import device_for
+        from .common import load_model
+        from .predict import Yolov5SegDetector
+
+        if not self.board.drawing:
+            return
+        if self.val_records is None:
+            self.val_records = list(load_records(self.ctx.validation_pairs()[:self.board.pictures],
+                                                 self.ctx.class_names))
+        device = device_for(self.p.gpu_ids)
+        model = load_model(weights, len(self.ctx.class_names), device)
+        detector = Yolov5SegDetector(model, device, self.p.img_size, 0.001, 0.6)
+        items = []
+        for rec in self.val_records:
+            image = read_rgb(rec.image)
+            h, w = image.shape[:2]
+            truth = np.concatenate([rec.classes[:, None].astype(np.float64), rec.boxes], 1)
+            truth_masks = np.stack([decode_segmentation(seg, h, w) if seg else np.zeros((h, w), np.uint8)
+                                    for seg in rec.segmentations]) if rec.segmentations else np.zeros((0, h, w))
+            found = detector.instances([detector.prepare(image)])[0]
+            masks = np.stack([mask_utils.decode(i.mask) for i in found]) if found else np.zeros((0, h, w))
+            pred = np.array([[*_extent(m), i.score, i.class_id] for i, m in zip(found, masks)]).reshape(-1, 6)
+            items.append((image, truth, truth_masks, pred, masks))
+        self.board.instance_pictures(step, items)
 
     def finish(self) -> None:
         if self.pending is not None and os.path.exists(self._best_pt()):
@@ -138,3 +175,9 @@ class SegStageWriter(StageWriter):
             mosaics = sorted(glob.glob(os.path.join(self.save_dir, "train_batch*.jpg")))
             self.board.attempt("pictures", self.log_images, mosaics, "Mosaics", 0)
         super().finish()
+
+
+def _extent(mask: np.ndarray) -> List[float]:
+    """A mask's box ``x1 y1 x2 y2`` (exclusive)."""
+    ys, xs = np.nonzero(mask)
+    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)] if len(xs) else [0.0] * 4
