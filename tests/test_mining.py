@@ -59,6 +59,21 @@ def test_entropy_one_class_and_max_over_boxes():
         -(0.9 * math.log(0.9) + 0.1 * math.log(0.1)) / math.log(4))
 
 
+def test_an_object_the_model_misses_scores_as_a_background_frame_under_entropy_not_aldd():
+    """The unseen-object trap (README, "Mining that pays"): a rare object the model barely knows gets only a faint
+    box below the mining floor - no detection, entropy 0, the score of a background frame; ALDD reads the dense
+    maps, where the faint activation still disagrees with its neighbours (benchmarks/unseen_objects.py measures
+    both on the imbalanced pool)."""
+    faint = det([[40, 40, 72, 72]], [[0.01, 0.01, 0.05]])
+    blank, missed = DetOutput.empty(3), faint.above(0.1)
+    assert len(missed) == 0 and entropy_scores([blank, missed], 3).tolist() == [0.0, 0.0]
+    background = np.full((1, 16, 16, 3), 0.001, np.float32)
+    unseen = background.copy()
+    unseen[0, 5:9, 5:9, 2] = 0.05  # the faint triangle on a stride-8 grid of a 128 px input
+    s = aldd_scores(HeadMaps([np.stack([background, unseen])], (128, 128)))
+    assert s[0] == pytest.approx(0.0, abs=1e-6) and s[1] > 1e-3, s
+
+
 # ------------------------------------------------------------------ aldd
 def test_aldd_uniform_maps_score_zero_and_checkerboard_by_hand():
     flat = HeadMaps([np.full((1, 64, 64, 1), 0.3, np.float32)], (512, 512))
