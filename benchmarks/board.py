@@ -1,9 +1,11 @@
 """What the training's TensorBoard pictures cost (issue: "drawing never slows training by more than 2%"): the same
-yolov5 training on generated data with the board's pictures (``val/pictures``, PR curves, confusion matrix, the
+training on generated data with the board's pictures (``val/pictures``, PR curves, confusion matrix, the
 training batch) and without (``YMIR_BOARD_PICTURES=0``: scalars and results.csv only), run in turn in one run;
-prints each wall time, the ratio and the event files' bytes per evaluation.
+prints each wall time, the ratio and the event files' bytes per evaluation. ``--task detection``: yolov5n;
+``--task instance``: seg-in-one's yolov5n-seg, whose pictures each epoch's checkpoint draws (and yolov5-seg's own
+plots, which it draws either way).
 
-    python benchmarks/board.py [--epochs 10] [--images 320] [--size 128] [--repeats 2]
+    python benchmarks/board.py [--task detection|instance] [--epochs 10] [--images 320] [--size 128] [--repeats 2]
 """
 import argparse
 import os
@@ -13,16 +15,18 @@ import sys
 import tempfile
 import time
 
-from ymir_sdk.tools.synthetic import write_ark_dataset
+from ymir_sdk.tools.synthetic import write_ark_dataset, write_coco_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def train(dataset: str, work: str, args, pictures: bool) -> float:
     env = dict(os.environ, YMIR_BOARD_PICTURES="1" if pictures else "0")
-    cmd = [sys.executable, "-m", "ymir_sdk", "run", "yolov5", "--task", "train", "--dataset", dataset, "--work", work,
-           "--no-progress"]
-    for key, value in {"model": "yolov5n", "img_size": args.size, "epochs": args.epochs, "batch_size_per_gpu": 16,
+    executor = ["yolov5"] if args.task == "detection" else ["seg-in-one", "--object-type", "4"]
+    cmd = [sys.executable, "-m", "ymir_sdk", "run", *executor, "--task", "train", "--dataset", dataset,
+           "--work", work, "--no-progress"]
+    model = "yolov5n" if args.task == "detection" else "yolov5n-seg"
+    for key, value in {"model": model, "img_size": args.size, "epochs": args.epochs, "batch_size_per_gpu": 16,
                        "num_workers_per_gpu": 2}.items():
         cmd += ["--set", f"{key}={value}"]
     start = time.perf_counter()
@@ -37,6 +41,7 @@ def board_bytes(work: str) -> int:
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--task", choices=["detection", "instance"], default="detection")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--images", type=int, default=320)
     ap.add_argument("--size", type=int, default=128)
@@ -45,7 +50,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="ymir-bench-board-")
     try:
         dataset = os.path.join(tmp, "data")
-        write_ark_dataset(dataset, n_train=args.images, n_val=40, size=(args.size, args.size), classes=3)
+        write = write_ark_dataset if args.task == "detection" else write_coco_dataset
+        write(dataset, n_train=args.images, n_val=40, size=(args.size, args.size), classes=3)
         times = {True: [], False: []}
         sizes = {}
         for r in range(args.repeats):
@@ -55,7 +61,7 @@ def main():
                 sizes[pictures] = board_bytes(work)
                 shutil.rmtree(work)
         with_, without = sum(times[True]), sum(times[False])
-        print(f"yolov5n {args.size} px, {args.images} images, {args.epochs} epochs, {args.repeats} repeats")
+        print(f"{args.task} {args.size} px, {args.images} images, {args.epochs} epochs, {args.repeats} repeats")
         print(f"without pictures {without / args.repeats:.1f} s, with {with_ / args.repeats:.1f} s: "
               f"ratio {with_ / without:.3f}")
         print(f"event files: {sizes[True] / 1e6:.2f} MB with pictures ({sizes[True] / args.epochs / 1e6:.2f} MB per "
