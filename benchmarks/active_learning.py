@@ -14,9 +14,10 @@ epochs (``--source-epochs``: it knows triangles a little, AP about 0.8 on its ow
 leave it blind to them, 100 leave nothing to learn). The README's table: ``--pool imbalanced --repeats 3``.
 
 ``--task instance`` / ``--task semantic`` (imbalanced pool only): the same pool as COCO with masks (320 training
-images, 60 validation), seg-in-one's yolov5n-seg at 96 px (30 source epochs, 20 a round; the learning test's
-hyper-parameters) or FastSCNN at 128 px (600 source iterations, 200 a round, batch 4); apis and maskal, or rsal
-and ripu, against random. Smaller runs than detection's: the README reports them.
+images, 60 validation), seg-in-one's yolov5n-seg at 96 px (30 source epochs with the learning test's
+hyper-parameters, 20 a round with the image's defaults - ``--round-hyp learning``: the source's) or FastSCNN at
+128 px (600 source iterations, 200 a round, batch 4); apis and maskal, or rsal and ripu, against random. Smaller
+runs than detection's: the README reports them.
 
     python benchmarks/active_learning.py [--task detection|instance|semantic] [--pool uniform|imbalanced]
                                          [--work DIR] [--algorithms random,entropy,aldd,cald] [--repeats 1]
@@ -66,6 +67,12 @@ def task_sets(task: str, args, work: str) -> dict:
             "num_workers_per_gpu": "2", "save_period": "1000", "conf_thres": "0.1"}
     if task == "detection":
         return {"model": "yolov5n", **sets}
+    rounds = {"args_options": f"--hyp {instance_hyp(work)}"} if args.round_hyp == "learning" else {}
+    return {"model": "yolov5n-seg", **sets, **rounds}
+
+
+def instance_hyp(work: str) -> str:
+    """The learning test's yolov5-seg hyper-parameters (:data:`INSTANCE_HYP`) as a hyp file in ``work``."""
     import yaml
     import yolov5
 
@@ -75,7 +82,7 @@ def task_sets(task: str, args, work: str) -> dict:
     path = os.path.join(work, "hyp.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(hyp, f)
-    return {"model": "yolov5n-seg", **sets, "args_options": f"--hyp {path}"}
+    return path
 
 
 def source_model(work: str, task: str, sets: dict, source_length: int, rare_share: float,
@@ -95,6 +102,8 @@ def source_model(work: str, task: str, sets: dict, source_length: int, rare_shar
     sets[length] = str(source_length)
     if task == "semantic":
         sets["interval"] = str(max(1, source_length // 2))
+    if task == "instance":  # from scratch: the learning test's hyper-parameters
+        sets["args_options"] = f"--hyp {instance_hyp(work)}"
     spec = TASKS[task]
     cmd = [sys.executable, "-m", "ymir_sdk", "run", spec["executor"], "--task", "train", "--dataset", data,
            "--work", folder, "--no-progress"]
@@ -127,6 +136,9 @@ def main():
                     "pool and the source set (imbalanced)")
     ap.add_argument("--batch", type=int, default=16, help="batch size (semantic: 4)")
     ap.add_argument("--size", type=int, help="image and network size (a multiple of 32; 128, instance 96)")
+    ap.add_argument("--round-hyp", choices=["package", "learning"], default="package",
+                    help="instance: the rounds' hyper-parameters - the image's defaults (yolov5's hyp.scratch-low, "
+                    "lr0 0.01, as the platform runs them) or the starting model's (lr0 0.03, no mosaic)")
     args = ap.parse_args()
     task = TASKS[args.task]
     if args.task != "detection":
