@@ -55,7 +55,7 @@ def test_yolov5_values_in_the_sdk_scheme():
 def test_the_board_writes_scalars_pictures_curves_and_results_csv(tmp_path):
     from ymir_sdk.torch.board import PICTURE_SIDE, TrainingBoard
 
-    board = TrainingBoard(str(tmp_path), NAMES, pictures=2)
+    board = TrainingBoard(str(tmp_path), NAMES, pictures=2, time_share=1.0)  # every evaluation drawn
     board.training_batch([_image(seed=i) for i in range(5)], [np.array([[0, 5, 5, 40, 40]])] * 5)
     for step in (1, 2):
         board.begin_validation()
@@ -104,7 +104,7 @@ def test_a_failure_to_draw_is_logged_once_and_the_training_goes_on(tmp_path, cap
 def test_pictures_stop_at_the_budget_and_scalars_go_on(tmp_path):
     from ymir_sdk.torch.board import TrainingBoard
 
-    board = TrainingBoard(str(tmp_path), NAMES, pictures=1, budget=1)
+    board = TrainingBoard(str(tmp_path), NAMES, pictures=1, budget=1, time_share=1.0)
     for step in (1, 2, 3):
         board.begin_validation()
         board.add_validation_image(_image(), np.zeros((0, 5)), np.zeros((0, 6)))
@@ -172,3 +172,27 @@ def test_instance_pictures_paint_masks_under_their_boxes(tmp_path):
     assert set(images) == {"val/pictures/0", "val/pictures/1"}  # the first two images only
     (step, w, h), = images["val/pictures/0"]
     assert step == 3 and 600 <= w <= 640 and w > 2 * h
+
+
+def test_an_evaluation_gets_pictures_only_while_drawing_stays_within_its_time_share(tmp_path, monkeypatch):
+    from ymir_sdk.torch import board as board_module
+    from ymir_sdk.torch.board import TIME_SHARE, TrainingBoard
+
+    now = [1000.0]
+    monkeypatch.setattr(board_module.time, "monotonic", lambda: now[0])
+    board = TrainingBoard(str(tmp_path), NAMES)
+    for step, elapsed, drawing in ((1, 0.1, 1.0), (2, 20, 1.0), (3, 1.0 / TIME_SHARE + 10, 1.0)):
+        now[0] = 1000.0 + elapsed
+        board.drawing_seconds = drawing  # what the drawing took so far
+        board.begin_validation()
+        board.add_validation_image(_image() if board.wants_image() else None, np.zeros((0, 5)), np.zeros((0, 6)))
+        board.end_validation(step)
+    board.close()
+    _, images = tensorboard_content(str(tmp_path))
+    # the first evaluation is drawn whatever the drawing took; then 1 s of drawing is over 2 % of 20 s (no picture
+    # at step 2) and within 2 % of 60 s (step 3 gets them again)
+    assert [s for s, _, _ in images["val/pictures/0"]] == [1, 3]
+    assert [s for s, _, _ in images["val/confusion"]] == [1, 2, 3]  # the matrix at every evaluation
+    with board.timed():
+        now[0] += 2.5
+    assert board.drawing_seconds >= 3.5

@@ -13,7 +13,8 @@ one :class:`TrainingBoard`.
   (``val/PR/<class>``, TensorBoard's PR plugin) and a confusion matrix at IoU 0.5 and score 0.25
   (``val/confusion``); the first training batch as the model sees it, augmentation included, once
   (``train/batch``); instance masks painted under their boxes. Pictures stop when they have used
-  :data:`PICTURE_BUDGET` bytes (scalars and results.csv go on).
+  :data:`PICTURE_BUDGET` bytes (scalars and results.csv go on); after the first evaluation's, an evaluation gets
+  them only while the drawing has taken at most :data:`TIME_SHARE` (2 %) of the training's time so far.
 * **Never fails the training**: any error while writing or drawing is logged once per kind and the training goes
   on.
 * ``YMIR_BOARD_PICTURES=0`` in the environment: scalars and results.csv only (the drawing benchmark's "without",
@@ -30,8 +31,10 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import contextlib
 import logging
 import os
+import time
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -48,6 +51,9 @@ SCHEME = ("train/loss", "train/loss_<part>", "train/lr", "val/mAP", "val/mAR", "
 PICTURES = 4
 PICTURE_SIDE = 640
 PICTURE_BUDGET = 32 * 2 ** 20
+#: the share of the training's wall time the pictures may take: an evaluation gets pictures only while the drawing
+#: so far stays within it (every evaluation when epochs are long; every few on a CPU's seconds-long epochs)
+TIME_SHARE = 0.02
 #: the confusion matrix's matching: IoU and the lowest score that counts as a prediction
 MATCH_IOU = 0.5
 CONFUSION_SCORE = 0.25
@@ -292,8 +298,10 @@ class TrainingBoard:
 
     def __init__(self, folder: str, class_names: Sequence[str], pictures: int = PICTURES,
                  budget: int = PICTURE_BUDGET,
-                 rotated_iou: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None) -> None:
+                 rotated_iou: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None,
+                 time_share: float = TIME_SHARE) -> None:
         self.folder, self.names, self.rotated_iou = folder, list(class_names), rotated_iou
+        self.time_share = time_share
         self.pictures, self.budget, self.spent = pictures, budget, 0
         self.drawing = os.environ.get("YMIR_BOARD_PICTURES", "1") != "0"
         self.failed: set = set()
@@ -304,6 +312,8 @@ class TrainingBoard:
         self.matches: Optional[Matches] = None
         self.pixels: Optional[np.ndarray] = None
         self.drawn: List[Tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.started, self.drawing_seconds, self.picturing = time.monotonic(), 0.0, True
+        self.pictured = 0  # evaluations drawn
 
     def attempt(self, what: str, fn: Callable, *args, **kwargs):
         """``fn(*args, **kwargs)``; an error is logged once per ``what`` and never reaches the training (a caller's
@@ -383,10 +393,26 @@ class TrainingBoard:
         if self.shown_batch or not len(images) or not self.drawing:
             return
         self.shown_batch = True
-        self._image("train/batch", grid(images[:16], truths[:16], self.names), step)
+        with self.timed():
+            self._image("train/batch", grid(images[:16], truths[:16], self.names), step)
+
+    def affordable(self) -> bool:
+        """Whether an evaluation's pictures drawn now keep the drawing within :data:`TIME_SHARE` of the training's
+        time so far (the first evaluation's always: a user sees the pictures once whatever they cost)."""
+        return not self.pictured or self.drawing_seconds <= self.time_share * (time.monotonic() - self.started)
+
+    @contextlib.contextmanager
+    def timed(self):
+        """Count the enclosed work as drawing time (a caller's own preparation of pictures too)."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.drawing_seconds += time.monotonic() - start
 
     def begin_validation(self) -> None:
         self.matches, self.pixels, self.drawn = None, None, []
+        self.picturing = self.affordable()
 
     @_guarded
     def add_validation_image(self, image: Optional[np.ndarray], truth: np.ndarray, pred: np.ndarray) -> None:
@@ -397,7 +423,7 @@ class TrainingBoard:
         if self.matches is None:
             self.matches = Matches(len(self.names), self.rotated_iou)
         self.matches.add(truth, pred)
-        if image is not None and len(self.drawn) < self.pictures:
+        if image is not None and self.wants_image():
             self.drawn.append((np.asarray(image), np.asarray(truth), np.asarray(pred)))
 
     @_guarded
@@ -411,7 +437,7 @@ class TrainingBoard:
         valid = (truth >= 0) & (truth < n) & (pred >= 0) & (pred < n)
         counts = np.bincount(n * pred[valid] + truth[valid], minlength=n * n).reshape(n, n)
         self.pixels = counts if self.pixels is None else self.pixels + counts
-        if image is not None and len(self.drawn) < self.pictures:
+        if image is not None and self.wants_image():
             self.drawn.append((np.asarray(image), truth, pred))
 
     @_guarded
@@ -419,9 +445,11 @@ class TrainingBoard:
         """Instance segmentation's ``val/pictures/<i>`` at ``step``, for a loop whose validation hands out no
         predictions (yolov5-seg): per image ``(image, truth, truth masks, pred, pred masks)``, masks ``(n, h, w)``
         beside their boxes' rows; the predictions scoring :data:`CONFUSION_SCORE` or more drawn (the highest
-        :data:`DRAWN_BOXES`), masks under their boxes."""
+        :data:`DRAWN_BOXES`), masks under their boxes. The caller times its predictions with these (:meth:`timed`)
+        and asks :meth:`affordable` first."""
         if not self.drawing:
             return
+        self.pictured += bool(len(items))
         for i, (image, truth, truth_masks, pred, pred_masks) in enumerate(items[:self.pictures]):
             truth, pred = np.asarray(truth, dtype=np.float64).reshape(-1, 5), np.asarray(pred).reshape(-1, 6)
             keep = np.argsort(-pred[:, 4], kind="stable")[:DRAWN_BOXES]
@@ -435,7 +463,7 @@ class TrainingBoard:
 
     def wants_image(self) -> bool:
         """Whether the next validation image's picture is drawn (so the caller converts it only then)."""
-        return self.drawing and len(self.drawn) < self.pictures
+        return self.drawing and self.picturing and len(self.drawn) < self.pictures
 
     @_guarded
     def end_validation(self, step: int) -> None:
@@ -444,7 +472,13 @@ class TrainingBoard:
         self.begin_validation()
         if matches is None and pixels is None:
             return
+        with self.timed():
+            self._validation_pictures(step, matches, pixels, drawn)
+
+    def _validation_pictures(self, step: int, matches: Optional["Matches"], pixels: Optional[np.ndarray],
+                             drawn: List[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
         writer = self._writer()
+        self.pictured += bool(drawn)
         for i, (image, truth, pred) in enumerate(drawn):
             picture = (label_picture if truth.ndim == 2 and truth.shape == image.shape[:2] else side_by_side)(
                 image, truth, pred, self.names)

@@ -129,7 +129,9 @@ class SegStageWriter(StageWriter):
             return
         if name.startswith("epoch") and name.endswith(".pt"):
             done = int(name[len("epoch"):-len(".pt")]) + 1
-            self.board.attempt("validation pictures", self.validation_pictures, path, done)
+            if self.board.drawing and self.board.affordable():
+                with self.board.timed():
+                    self.board.attempt("validation pictures", self.validation_pictures, path, done)
             if not self.p.save_best_only and self.p.save_period > 0 and done % self.p.save_period == 0:
                 self._write_stage(f"epoch_{done}", path, self.metrics)
             os.unlink(path)  # saved every epoch for this hook; the published ones are copies
@@ -137,24 +139,24 @@ class SegStageWriter(StageWriter):
     def validation_pictures(self, weights: str, step: int) -> None:
         """The board's ``val/pictures/<i>`` of an evaluation: the first validation images' masks and boxes,
         truth | the epoch's checkpoint ``weights`` (yolov5-seg 7.0.14's validation hands out no predictions:
-        they are made here, as the inference task makes them, at a score floor of 0.001 like its validation)."""
+        they are made here, as the inference task makes them, from the scores the pictures draw)."""
         from pycocotools import mask as mask_utils
 
         from ..dataset.annotations import load_records
         from ..dataset.convert import decode_segmentation
         from ..dataset.imagesize import read_rgb
+        from ..torch import load_checkpoint
+        from ..torch.board import CONFUSION_SCORE
         from ..torch.devices import device_for
-        from .common import load_model
         from .predict import Yolov5SegDetector
 
-        if not self.board.drawing:
-            return
         if self.val_records is None:
             self.val_records = list(load_records(self.ctx.validation_pairs()[:self.board.pictures],
                                                  self.ctx.class_names))
         device = device_for(self.p.gpu_ids)
-        model = load_model(weights, len(self.ctx.class_names), device)
-        detector = Yolov5SegDetector(model, device, self.p.img_size, 0.001, 0.6)
+        ckpt = load_checkpoint(weights)  # the run's own checkpoint, read once (yolov5's EMA weights, as validated)
+        model = (ckpt.get("ema") or ckpt["model"]).float().to(device).eval()
+        detector = Yolov5SegDetector(model, device, self.p.img_size, CONFUSION_SCORE, 0.6)
         items = []
         for rec in self.val_records:
             image = read_rgb(rec.image)
