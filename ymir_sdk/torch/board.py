@@ -381,11 +381,12 @@ class TrainingBoard:
 
         if not self.drawing:
             return
-        img = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
-        scale = min(1.0, PICTURE_SIDE / max(img.size))
-        if scale < 1.0:
-            img = img.resize((max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale))))
-        self._image(tag, np.asarray(img), step)
+        with self.timed():
+            img = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
+            scale = min(1.0, PICTURE_SIDE / max(img.size))
+            if scale < 1.0:
+                img = img.resize((max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale))))
+            self._image(tag, np.asarray(img), step)
 
     @_guarded
     def training_batch(self, images: Sequence[np.ndarray], truths: Sequence[np.ndarray], step: int = 0) -> None:
@@ -494,6 +495,9 @@ class TrainingBoard:
         writer.flush()
 
     def close(self) -> None:
+        if self.drawing:
+            log.info("TensorBoard: %d evaluations drawn, %.1f s of drawing in %.1f s", self.pictured,
+                     self.drawing_seconds, time.monotonic() - self.started)
         if self.writer is not None:
             try:
                 self.writer.close()
