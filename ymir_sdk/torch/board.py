@@ -154,8 +154,7 @@ def draw(image: np.ndarray, truth: Optional[np.ndarray], pred: Optional[np.ndarr
         pred = np.asarray(pred, dtype=np.float64)
         k = pred.shape[-1] - 2 if pred.ndim == 2 and pred.shape[-1] in (6, 7) else 4
         pred = pred.reshape(-1, k + 2)
-        pred = pred[np.argsort(-pred[:, k], kind="stable")][:DRAWN_BOXES]
-        rows = [(int(r[k + 1]), r[:k], float(r[k])) for r in pred if r[k] >= min_score]
+        rows = [(int(r[k + 1]), r[:k], float(r[k])) for r in pred[drawn_predictions(pred[:, k], min_score)]]
     for cls, box, score in rows:
         c = colour(cls)
         if len(box) == 5:  # rotated: its corners
@@ -170,6 +169,13 @@ def draw(image: np.ndarray, truth: Optional[np.ndarray], pred: Optional[np.ndarr
         pen.rectangle(pen.textbbox((x1, y1), label), fill=c)
         pen.text((x1, y1), label, fill=(255, 255, 255))
     return img
+
+
+def drawn_predictions(scores: np.ndarray, min_score: float = CONFUSION_SCORE) -> np.ndarray:
+    """The indices of the predictions a picture draws, best first: the :data:`DRAWN_BOXES` highest scores, those
+    of ``min_score`` or more."""
+    keep = np.argsort(-np.asarray(scores), kind="stable")[:DRAWN_BOXES]
+    return keep[np.asarray(scores)[keep] >= min_score]
 
 
 def side_by_side(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, names: Sequence[str],
@@ -453,8 +459,7 @@ class TrainingBoard:
         self.pictured += bool(len(items))
         for i, (image, truth, truth_masks, pred, pred_masks) in enumerate(items[:self.pictures]):
             truth, pred = np.asarray(truth, dtype=np.float64).reshape(-1, 5), np.asarray(pred).reshape(-1, 6)
-            keep = np.argsort(-pred[:, 4], kind="stable")[:DRAWN_BOXES]
-            keep = keep[pred[keep, 4] >= CONFUSION_SCORE]
+            keep = drawn_predictions(pred[:, 4])
             painted = (paint(image, truth_masks, truth[:, 0]), paint(image, np.asarray(pred_masks)[keep],
                                                                      pred[keep, 5]))
             if not self._image(f"val/pictures/{i}", side_by_side(image, truth, pred[keep], self.names,

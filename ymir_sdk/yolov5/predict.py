@@ -109,23 +109,29 @@ class Yolov5SegDetector(Yolov5Detector, InstanceSegmenter):
     def instances(self, prepared) -> list:
         """Per image its Instances (class, RLE mask at the image's size, score), masks made a few at a time."""
         import torch
-        from yolov5.utils.segment.general import process_mask_native
 
         from ..results import Instance, encoded
 
-        out = []
+        out: list = [[] for _ in prepared]
         with torch.no_grad():
-            items, metas = self._instances(prepared)
-            for (det, coeffs, _, protos), (_, _, (h, w)) in zip(items, metas):
-                insts = []
-                boxes = torch.as_tensor(det.boxes, dtype=torch.float32, device=protos.device)
-                for i in range(0, len(det), MASK_CHUNK):
-                    masks = process_mask_native(protos, coeffs[i:i + MASK_CHUNK], boxes[i:i + MASK_CHUNK], (h, w))
-                    masks = masks.bool().cpu().numpy()
-                    insts += encoded([Instance(int(c), m, float(s)) for c, m, s in
-                                      zip(det.labels[i:i + MASK_CHUNK], masks, det.scores[i:i + MASK_CHUNK])])
-                out.append(insts)
+            for n, det, i, masks in self.mask_chunks(prepared):
+                out[n] += encoded([Instance(int(c), m, float(s)) for c, m, s in
+                                   zip(det.labels[i:i + MASK_CHUNK], masks, det.scores[i:i + MASK_CHUNK])])
         return out
+
+    def mask_chunks(self, prepared):
+        """``(image index, its DetOutput, first detection j, masks of detections j.. (n, h, w) bool at the image's
+        size)``, :data:`MASK_CHUNK` masks at a time; an image without detections yields nothing. Call it under
+        ``torch.no_grad()``."""
+        import torch
+        from yolov5.utils.segment.general import process_mask_native
+
+        items, metas = self._instances(prepared)
+        for n, ((det, coeffs, _, protos), (_, _, (h, w))) in enumerate(zip(items, metas)):
+            boxes = torch.as_tensor(det.boxes, dtype=torch.float32, device=protos.device)
+            for i in range(0, len(det), MASK_CHUNK):
+                masks = process_mask_native(protos, coeffs[i:i + MASK_CHUNK], boxes[i:i + MASK_CHUNK], (h, w))
+                yield n, det, i, masks.bool().cpu().numpy()
 
     def segment(self, prepared) -> list:
         """Per image an InstOutput: the detections and their mask probabilities at the prototypes' resolution

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
@@ -140,7 +140,7 @@ class SegStageWriter(StageWriter):
         """The board's ``val/pictures/<i>`` of an evaluation: the first validation images' masks and boxes,
         truth | the epoch's checkpoint ``weights`` (yolov5-seg 7.0.14's validation hands out no predictions:
         they are made here, as the inference task makes them, from the scores the pictures draw)."""
-        from pycocotools import mask as mask_utils
+        import torch
 
         from ..dataset.annotations import load_records
         from ..dataset.convert import decode_segmentation
@@ -164,10 +164,13 @@ class SegStageWriter(StageWriter):
             truth = np.concatenate([rec.classes[:, None].astype(np.float64), rec.boxes], 1)
             truth_masks = np.stack([decode_segmentation(seg, h, w) if seg else np.zeros((h, w), np.uint8)
                                     for seg in rec.segmentations]) if rec.segmentations else np.zeros((0, h, w))
-            found = detector.instances([detector.prepare(image)])[0]
-            masks = np.stack([mask_utils.decode(i.mask) for i in found]) if found else np.zeros((0, h, w))
-            pred = np.array([[*_extent(m), i.score, i.class_id] for i, m in zip(found, masks)]).reshape(-1, 6)
-            items.append((image, truth, truth_masks, pred, masks))
+            pred, masks = np.zeros((0, 6)), [np.zeros((0, h, w), bool)]
+            with torch.no_grad():
+                for _, det, i, chunk in detector.mask_chunks([detector.prepare(image)]):
+                    if not i:  # the model's boxes, scores and classes, as the inference task writes them
+                        pred = np.concatenate([det.boxes, det.scores[:, None], det.labels[:, None]], 1)
+                    masks.append(chunk)
+            items.append((image, truth, truth_masks, pred, np.concatenate(masks)))
         self.board.instance_pictures(step, items)
 
     def finish(self) -> None:
@@ -178,8 +181,3 @@ class SegStageWriter(StageWriter):
             self.board.attempt("pictures", self.log_images, mosaics, "Mosaics", 0)
         super().finish()
 
-
-def _extent(mask: np.ndarray) -> List[float]:
-    """A mask's box ``x1 y1 x2 y2`` (exclusive)."""
-    ys, xs = np.nonzero(mask)
-    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)] if len(xs) else [0.0] * 4
