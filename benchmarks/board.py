@@ -1,7 +1,8 @@
 """What the training's TensorBoard pictures cost (issue: "drawing never slows training by more than 2%"): the same
 training on generated data with the board's pictures (``val/pictures``, PR curves, confusion matrix, the
 training batch) and without (``YMIR_BOARD_PICTURES=0``: scalars and results.csv only), run in turn in one run;
-prints each wall time, the ratio and the event files' bytes per evaluation. ``--task detection``: yolov5n;
+prints each wall time (with the board's own count of its drawing time), the ratio and the event files' bytes
+per evaluation. ``--task detection``: yolov5n;
 ``--task instance``: seg-in-one's yolov5n-seg, whose pictures each epoch's checkpoint draws (and yolov5-seg's own
 plots, which it draws either way).
 
@@ -9,6 +10,7 @@ plots, which it draws either way).
 """
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,8 +32,17 @@ def train(dataset: str, work: str, args, pictures: bool) -> float:
                        "num_workers_per_gpu": 2}.items():
         cmd += ["--set", f"{key}={value}"]
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    run = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seconds = time.perf_counter() - start
+    if run.returncode:
+        sys.exit(run.stdout[-4000:])
+    with open(os.path.join(work, "out", "ymir-executor-out.log"), errors="replace") as f:
+        clock = re.search(r"TensorBoard: (\d+) evaluations drawn, ([\d.]+) s of drawing", f.read())
+    if clock:  # the board's own count of its drawing time
+        print(f"  with pictures: {seconds:.1f} s, {clock[1]} evaluations drawn, {clock[2]} s of drawing", flush=True)
+    else:
+        print(f"  without pictures: {seconds:.1f} s", flush=True)
+    return seconds
 
 
 def board_bytes(work: str) -> int:

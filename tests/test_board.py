@@ -76,6 +76,13 @@ def test_the_board_writes_scalars_pictures_curves_and_results_csv(tmp_path):
         assert all(max(w, h) <= PICTURE_SIDE for _, w, h in shots), tag
     w, h = images["val/pictures/0"][0][1:]
     assert w > 2 * h  # ground truth and prediction side by side
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    ea.Reload()
+    kinds = {t: ea.Images(t)[-1].encoded_image_string[:4] for t in images}
+    assert kinds["val/pictures/0"][:3] == kinds["train/batch"][:3] == b"\xff\xd8\xff"  # photographs: JPEG
+    assert kinds["val/confusion"] == b"\x89PNG"  # a chart: PNG
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["step"], float(r["val/mAP"]), float(r["train/loss"])) for r in rows] == [("1", 0.3, 1.0),

@@ -203,7 +203,7 @@ class YmirBoardHook(Hook):
         # before the model's data preprocessor, which changes the batch in place (mmyolo 0.6.0's YOLOv5 one turns
         # the boxes into normalised cx cy w h)
         if self.is_main() and not self.board.shown_batch and data_batch is not None:
-            self.board.attempt("training_batch", self._training_batch, data_batch)
+            self.board.draw("training_batch", self._training_batch, data_batch)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if not self.is_main():
@@ -238,7 +238,7 @@ class YmirBoardHook(Hook):
 
     def after_val_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self.is_main():
-            self.board.attempt("validation pictures", self._validation_batch, outputs or ())
+            self.board.draw("validation pictures", self._validation_batch, outputs or ())
 
     def _validation_batch(self, outputs) -> None:
         import numpy as np

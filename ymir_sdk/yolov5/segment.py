@@ -76,7 +76,7 @@ class SegStageWriter(StageWriter):
                 pass
 
             def log_images(self, files, name="Images", epoch=0):
-                writer.board.attempt("pictures", writer.log_images, [str(f) for f in files], str(name), int(epoch))
+                writer.board.draw("pictures", writer.log_images, [str(f) for f in files], str(name), int(epoch))
 
             def log_graph(self, model, imgsz=(640, 640)):
                 pass
@@ -119,7 +119,7 @@ class SegStageWriter(StageWriter):
             stem = os.path.splitext(os.path.basename(path))[0]
             tag = ("train/batch" if name == "Mosaics" else "val/confusion" if stem == "confusion_matrix" else
                    f"val/pictures/{stem}" if stem.startswith("val_batch") else f"val/{stem}")
-            self.board.picture(tag, read_rgb(path), epoch)
+            self.board.picture(tag, read_rgb(path), epoch, photo=tag == "train/batch" or stem.startswith("val_batch"))
 
     def log_model(self, path: str, epoch: int) -> None:
         name = os.path.basename(path)
@@ -129,9 +129,8 @@ class SegStageWriter(StageWriter):
             return
         if name.startswith("epoch") and name.endswith(".pt"):
             done = int(name[len("epoch"):-len(".pt")]) + 1
-            if self.board.drawing and self.board.affordable():
-                with self.board.timed():
-                    self.board.attempt("validation pictures", self.validation_pictures, path, done)
+            if self.board.affordable():
+                self.board.draw("validation pictures", self.validation_pictures, path, done)
             if not self.p.save_best_only and self.p.save_period > 0 and done % self.p.save_period == 0:
                 self._write_stage(f"epoch_{done}", path, self.metrics)
             os.unlink(path)  # saved every epoch for this hook; the published ones are copies
@@ -178,6 +177,6 @@ class SegStageWriter(StageWriter):
             self.best_files = self._write_stage("best", self._best_pt(), self.pending)
         if not self.board.shown_batch and self.save_dir:  # yolov5-seg logs its mosaics at iteration 10 only
             mosaics = sorted(glob.glob(os.path.join(self.save_dir, "train_batch*.jpg")))
-            self.board.attempt("pictures", self.log_images, mosaics, "Mosaics", 0)
+            self.board.draw("pictures", self.log_images, mosaics, "Mosaics", 0)
         super().finish()
 

@@ -38,8 +38,7 @@ def train_task(ctx, module_name: str, writer: "StageWriter", segments: bool = Fa
     from .common import check_architecture, model_yaml, prepare_offline
 
     p = ctx.params
-    data = convert_to_yolo({"train": ctx.training_pairs(), "val": ctx.validation_pairs()}, ctx.class_names,
-                           ctx.work_dir, segments=segments)
+    data = ctx.training_dataset(convert_to_yolo, segments=segments)
     prepare_offline(ctx.work_dir)  # the dataset is checked and converted: now the framework
     module = importlib.import_module(module_name)
     ctx.progress(1.0, "preprocess")
@@ -122,7 +121,7 @@ class StageWriter:
 
     def on_train_batch_end(self, model, ni, imgs, targets, paths, *rest) -> None:
         if not self.board.shown_batch:  # the first batch this run trains on
-            self.board.attempt("training_batch", self._training_batch, imgs, targets)
+            self.board.draw("training_batch", self._training_batch, imgs, targets)
 
     def _training_batch(self, imgs, targets) -> None:
         images = _rgb(imgs)
@@ -133,7 +132,7 @@ class StageWriter:
 
     def on_val_batch_end(self, batch_i, im, targets, paths, shapes, preds) -> None:
         if not self.done:
-            self.board.attempt("validation pictures", self._validation_batch, batch_i, im, targets, preds)
+            self.board.draw("validation pictures", self._validation_batch, batch_i, im, targets, preds)
 
     def _validation_batch(self, batch_i, im, targets, preds) -> None:
         if batch_i == 0:
