@@ -21,6 +21,7 @@ runs than detection's: the README reports them.
 
     python benchmarks/active_learning.py [--task detection|instance|semantic] [--pool uniform|imbalanced]
                                          [--work DIR] [--algorithms random,entropy,aldd,cald] [--repeats 1]
+                                         [--set KEY=VALUE ...]
 
 The same command resumes an interrupted run (finished trainings and minings, and the starting model, are kept).
 """
@@ -139,6 +140,8 @@ def main():
     ap.add_argument("--round-hyp", choices=["package", "learning"], default="package",
                     help="instance: the rounds' hyper-parameters - the image's defaults (yolov5's hyp.scratch-low, "
                     "lr0 0.01, as the platform runs them) or the starting model's (lr0 0.03, no mosaic)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="another template value for every task (e.g. class_distribution_scores=auto)")
     args = ap.parse_args()
     task = TASKS[args.task]
     if args.task != "detection":
@@ -166,9 +169,10 @@ def main():
     model = None
     if args.pool == "imbalanced":
         model = source_model(work, args.task, sets, args.source_epochs, args.rare_share, args.size)
+    extra = dict(item.split("=", 1) for item in args.set)  # not the starting model's: the rounds' tasks
     settings = Settings(task["executor"], dataset, args.initial, args.budget, args.rounds,
-                        (args.algorithms or task["algorithms"]).split(","), args.repeats, sets=sets, model=model,
-                        object_type=task["object_type"])
+                        (args.algorithms or task["algorithms"]).split(","), args.repeats, sets={**sets, **extra},
+                        model=model, object_type=task["object_type"])
     start = time.time()
     os.chdir(ROOT)
     simulate(settings, os.path.join(work, "simulation"))

@@ -15,9 +15,9 @@ import shutil
 import pytest
 import yaml
 
-from conftest import (ROOT, cli, executor_log, lay_out_task, monitor_line, only_on_test_stack, require_executor,
-                      run_in_one_process, run_start, sets_args, start_command, tensorboard_content,
-                      write_payload_checkpoint)
+from conftest import (ROOT, cli, copied_model, executor_log, lay_out_task, monitor_line, only_on_test_stack,
+                      require_executor, run_in_one_process, run_start, sets_args, start_command,
+                      tensorboard_content, write_payload_checkpoint)
 from executor_specs import EXECUTORS
 
 pytestmark = pytest.mark.images  # also on the images' stack
@@ -155,6 +155,11 @@ def test_training_passes_verify(name, trained_model):
     # no model chosen and an empty weights folder (the shared training's settings): from scratch, with a warning
     text = executor_log(work)
     assert "no pretrained weights for" in text and "training from scratch" in text
+    # the training set's objects per class, at the root of models/ and listed in every stage (mining's auto weights)
+    names = yaml.safe_load(open(os.path.join(work, "in", "config.yaml")))["class_names"]
+    counts = json.load(open(os.path.join(work, "out", "models", "class-counts.json")))
+    assert list(counts["objects"]) == names and sum(counts["objects"].values()) > 0 and counts["images"] > 0
+    assert all(stage["files"][-1] == "class-counts.json" for stage in result["model_stages"].values())
 
 
 def _check_model_task(spec, work, task):
@@ -183,6 +188,25 @@ def test_every_mining_algorithm_passes_verify(name, executor_dataset, trained_mo
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for (task, _), work in works.items():
         _check_model_task(spec, work, task)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if "aldd" in EXECUTORS[n].algorithms])
+def test_aldd_weighs_the_classes_by_the_counts_of_the_model_s_training(name, executor_dataset, trained_model,
+                                                                       tmp_path):
+    """``class_distribution_scores: auto``: aldd's class weights from the class counts the model's training listed
+    in its stages (logged with them); a model whose stage lists none is a 300001 naming the key, nothing written."""
+    spec = _spec(name)
+    sets = {**spec.model_task, "mining_algorithm": "aldd", "class_distribution_scores": "auto"}
+    without = copied_model(trained_model(name), str(tmp_path / "model"),
+                           lambda stage_dir, entry: entry["files"].remove("class-counts.json"))
+    works = [str(tmp_path / "auto"), str(tmp_path / "without")]
+    env_files = [_lay_out(spec, executor_dataset(name), work, "mine", sets, model=model)
+                 for work, model in zip(works, (trained_model(name), without))]
+    r = run_in_one_process(spec.module, env_files, timeout=spec.timeout)
+    _check_model_task(spec, works[0], "mine")
+    assert "class_distribution_scores auto: " in r.stdout + r.stderr
+    _failed_with(works[1], 300001, "'class_distribution_scores'", "class-counts.json")
+    assert not os.path.exists(os.path.join(works[1], "out", "result.tsv"))
 
 
 @only_on_test_stack

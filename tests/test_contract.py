@@ -247,6 +247,21 @@ def test_training_writer_converts_numpy_and_tensor_metrics(tmp_path):
     assert os.path.isfile(tmp_path / "models" / "epoch-1" / "w.pt")  # stage folder keeps the '-'
 
 
+def test_every_stage_carries_the_training_s_class_counts(tmp_path):
+    """models/class-counts.json (the dataset conversion's): listed last in each stage (whatever the caller's
+    order) and linked into its folder; a training without it lists only its own files."""
+    w = tmp_path / "w.pt"
+    w.write_text("x")
+    tr = TrainingResult(str(tmp_path / "models"))
+    tr.add_stage("epoch_1", [str(w)], {"mAP": 0.1})
+    (tmp_path / "models" / "class-counts.json").write_text('{"images": 1, "objects": {"a": 1}}')
+    tr.add_stage("epoch_2", [str(w)], {"mAP": 0.2})
+    tr.set_files("epoch_2", ["class-counts.json", "w.pt"])  # listed anywhere: last
+    assert tr.stages["epoch_1"]["files"] == ["w.pt"]
+    assert tr.stages["epoch_2"]["files"] == ["w.pt", "class-counts.json"]
+    assert (tmp_path / "models" / "epoch_2" / "class-counts.json").read_text().startswith('{"images": 1')
+
+
 def test_training_writer_best_bound_and_pruning(tmp_path):
     models = tmp_path / "models"
     tr = TrainingResult(str(models), max_stages=3)

@@ -119,6 +119,18 @@ def test_coco_conversion_and_cache(tmp_path):
     assert len(json.load(open(out["train"]))["annotations"]) == 4
 
 
+def test_a_conversion_publishes_the_training_split_s_class_counts(tmp_path):
+    """Beside the converted data (so a reused cache has them too), and copied to ``counts_to`` (a training's
+    models folder): the training split's images and objects per class, every class named."""
+    pairs = _pairs(tmp_path, [["0, 10, 10, 19, 29"], ["0, 0, 0, 9, 9", "0, 50, 40, 59, 49"], []])
+    for convert in (convert_to_coco, convert_to_yolo):  # (and convert_to_mmseg: the same code)
+        for attempt in ("built", "reused"):
+            models = tmp_path / f"models-{convert.__name__}-{attempt}"
+            convert({"train": pairs, "val": pairs[1:2]}, ["a", "b"], str(tmp_path / "conv"), counts_to=str(models))
+            counts = json.load(open(models / "class-counts.json"))
+            assert counts == {"images": 3, "objects": {"a": 3, "b": 0}}, (convert.__name__, attempt)
+
+
 def test_half_written_cache_is_never_reused(tmp_path):
     target = str(tmp_path / "out")
     calls = []

@@ -103,6 +103,23 @@ def test_web_strings_are_coerced():
     assert p.gpu_ids == [0, 1]
 
 
+def test_class_weights_are_numbers_or_auto():
+    """``class_distribution_scores``: a weight per class, none, or ``auto`` (any case; its count is not checked:
+    the weights are made at mining); anything else a 300001 naming the key."""
+    from ymir_sdk import ClassWeights
+
+    class Mine(HyperParams):
+        class_distribution_scores: ClassWeights = []
+
+    for raw, parsed in (("", []), ("1, 0.5", [1.0, 0.5]), (" Auto ", "auto"), ([2, 1], [2.0, 1.0])):
+        p = Mine.parse({"class_distribution_scores": raw, "class_names": ["a", "b"]})
+        assert p.class_distribution_scores == parsed
+        p.check_task("mine")
+    with pytest.raises(ConfigError) as e:
+        Mine.parse({"class_distribution_scores": "balanced"})
+    assert e.value.key == "class_distribution_scores" and "'auto'" in e.value.message
+
+
 def test_missing_and_blank_keys_take_defaults():
     p = Params.parse({"epochs": "", "conf_thres": None})
     assert p.epochs == 100 and p.conf_thres == 0.25 and p.gpu_id == "" and p.gpu_ids == []

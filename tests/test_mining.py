@@ -113,6 +113,41 @@ def test_aldd_class_weights_and_scales():
     assert first + second == pytest.approx(both, rel=1e-5)
 
 
+def test_auto_class_weights_balance_the_model_s_training_counts(tmp_path):
+    """``class_distribution_scores: auto``: (N + C) / (C (n_c + 1)) from the counts the training wrote, by class
+    name (1 for a balanced set; a class the training lacked weighs most); without counts a 300001 naming the key,
+    with a file that holds none a 300004 naming it."""
+    import json
+
+    from ymir_sdk import ModelError
+    from ymir_sdk.loops.settings import Batching, Mining
+    from ymir_sdk.mining.detection import balanced_class_weights
+
+    assert balanced_class_weights({"a": 9, "b": 9}, ["a", "b"]) == [1.0, 1.0]
+    assert balanced_class_weights({"a": 98, "b": 8, "x": 5}, ["a", "b", "c"]) == pytest.approx(
+        [109 / 297, 109 / 27, 109 / 3])
+
+    class Ctx:
+        class_names = ["a", "b"]
+        files = []
+
+        def model_files(self):
+            return list(self.files)
+
+    ctx, mining = Ctx(), Mining("aldd", Batching(1), class_weights="auto")
+    assert Mining("aldd", Batching(1), class_weights=[1.0, 2.0]).weights(ctx) == [1.0, 2.0]
+    with pytest.raises(ConfigError) as e:
+        mining.weights(ctx)
+    assert e.value.key == "class_distribution_scores" and "class-counts.json" in e.value.message
+    counts = tmp_path / "class-counts.json"
+    ctx.files = [str(tmp_path / "best.pt"), str(counts)]
+    counts.write_text(json.dumps({"images": 4, "objects": {"a": 5, "b": 1}}))
+    assert mining.weights(ctx) == pytest.approx([8 / 12, 8 / 4])
+    counts.write_text(json.dumps({"objects": {"a": -1}}))
+    with pytest.raises(ModelError, match="class-counts.json"):
+        mining.weights(ctx)
+
+
 # ------------------------------------------------------------------ cald
 def _square_image(colour, box=(20, 20, 44, 44), size=64):
     img = np.zeros((size, size, 3), np.uint8)

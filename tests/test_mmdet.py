@@ -56,7 +56,8 @@ def test_training_outputs(trained):
     assert "epoch_24" in stages and 1 <= len(stages) <= 2
     assert result["best_stage_name"] in stages
     for name, stage in stages.items():  # the latest stage carries the training state (--resume)
-        assert stage["files"] == [f"{name}.pth", "yolox_tiny_8xb8-300e_coco.py"] + ["resume.pth"] * (name == "epoch_24")
+        resume = ["resume.pth"] * (name == "epoch_24")
+        assert stage["files"] == [f"{name}.pth", "yolox_tiny_8xb8-300e_coco.py", *resume, "class-counts.json"]
         for f in stage["files"]:
             assert os.path.isfile(os.path.join(trained, "out", "models", name, f))
         # the state moved on with each stage: result.yaml rewritten first, then the older stage's file deleted
@@ -280,6 +281,6 @@ def test_resume_continues_the_latest_stage_s_training(dataset, trained, tmp_path
     assert cli("verify", work, "--task", "train").returncode == 0
     result = yaml.safe_load(open(os.path.join(work, "out", "models", "result.yaml")))
     assert list(result["model_stages"]) == ["epoch_26"]
-    assert result["model_stages"]["epoch_26"]["files"][-1] == "resume.pth"
+    assert result["model_stages"]["epoch_26"]["files"][-2:] == ["resume.pth", "class-counts.json"]
     line = monitor_line(str(tmp_path / "stateless"))
     assert line[3:5] == ["4", "300001"] and "carries no training state" in line[5], line

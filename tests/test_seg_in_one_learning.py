@@ -68,5 +68,5 @@ def test_an_instance_training_learns(tmp_path):
     result, stage_dir, stage = best_stage(work)
     assert result["object_type"] == 4 and result["best_stage_name"] == "best"
     assert stage["maskAP"] >= 0.2 and 0 <= stage["boxAP"] <= 1, stage
-    assert sorted(stage["files"]) == ["best.onnx", "best.pt"]
+    assert sorted(stage["files"]) == ["best.onnx", "best.pt", "class-counts.json"]
     assert os.listdir(os.path.join(work, "out", "tensorboard"))

@@ -86,7 +86,7 @@ def test_training_outputs(trained):
     assert cli("verify", trained, "--task", "train").returncode == 0
     result = yaml.safe_load(open(os.path.join(trained, "out", "models", "result.yaml")))
     assert set(result["model_stages"]) == {"best", "epoch_1", "epoch_2"}
-    assert result["model_stages"]["best"]["files"] == ["best.pt", "best.onnx"]
+    assert result["model_stages"]["best"]["files"] == ["best.pt", "best.onnx", "class-counts.json"]
     assert result["evaluate_config"] == {"iou_thr": 0.5, "conf_thr": 0.001}
     assert os.listdir(os.path.join(trained, "out", "tensorboard"))
 

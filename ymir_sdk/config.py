@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import typing
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator, model_validator
@@ -36,6 +36,19 @@ def _split_commas(value: Any) -> Any:
 FloatList = Annotated[List[float], BeforeValidator(_split_commas)]
 """A list of floats given as a YAML list or as a comma string (``"1.0,0.5"``); ``""`` is the empty list."""
 IntList = Annotated[List[int], BeforeValidator(_split_commas)]
+
+
+def _class_weights(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    return _split_commas(value)
+
+
+#: ``class_distribution_scores: auto``: the weights computed from the model's training set (its objects per class)
+AUTO = "auto"
+ClassWeights = Annotated[Union[Literal["auto"], List[float]], BeforeValidator(_class_weights)]
+"""Per-class weights as a :data:`FloatList`, or ``auto`` (:data:`AUTO`): computed at mining from the class counts
+the model's training wrote beside it (:func:`ymir_sdk.mining.detection.balanced_class_weights`)."""
 StrList = Annotated[List[str], BeforeValidator(_split_commas)]
 
 PLATFORM_KEYS = ("task_id", "class_names", "gpu_id", "gpu_count", "object_type", "pretrained_model_params",
@@ -119,7 +132,7 @@ class HyperParams(BaseModel):
                     raise ConfigError("class_names", self.class_names, f"each class once; {name!r} is there twice")
                 seen.add(key)
         weights = getattr(self, "class_distribution_scores", None)
-        if weights and len(weights) != len(self.class_names):
+        if weights and weights != AUTO and len(weights) != len(self.class_names):
             raise ConfigError("class_distribution_scores", ",".join(map(str, weights)),
                               f"one weight per class ({len(self.class_names)}) or none")
 
@@ -143,10 +156,13 @@ class HyperParams(BaseModel):
             params = cls.model_validate(raw)
         except ValidationError as e:
             err = e.errors()[0]
-            key = ".".join(str(p) for p in err["loc"]) or "config.yaml"
+            # a Union's member is a part of the location (``literal['auto']``): not a key of config.yaml, and the
+            # first member's complaint not the point (the expected types say it all)
+            union = any("[" in str(p) for p in err["loc"])
+            key = ".".join(str(p) for p in err["loc"] if "[" not in str(p)) or "config.yaml"
             field = cls.model_fields.get(str(err["loc"][0])) if err["loc"] else None
             expected = _describe(field.annotation) if field is not None else "a valid value"
-            raise ConfigError(key, err.get("input"), f"{expected} ({err['msg']})") from None
+            raise ConfigError(key, err.get("input"), expected if union else f"{expected} ({err['msg']})") from None
         unknown = sorted(k for k in params.extra_keys if k not in PLATFORM_KEYS)
         if unknown:
             log.warning("config.yaml keys not used by this executor: %s", ", ".join(unknown))

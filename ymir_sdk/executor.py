@@ -77,6 +77,15 @@ class Context:
     def validation_pairs(self) -> List[Tuple[str, str]]:
         return read_pairs(self.env.input.val_index_file, "validation")
 
+    def training_dataset(self, convert: Callable[..., Any], train: Optional[List[Tuple[str, str]]] = None,
+                         **options: Any) -> Any:
+        """A training's splits (``train``: the training pairs when already read) through one of
+        :mod:`ymir_sdk.dataset`'s converters (cached in the work folder), and the training split's class counts
+        published in the models folder, where every stage lists them (mining's ``class_distribution_scores:
+        auto``). Returns what the converter returns."""
+        splits = {"train": self.training_pairs() if train is None else train, "val": self.validation_pairs()}
+        return convert(splits, self.class_names, self.work_dir, counts_to=self.env.output.models_dir, **options)
+
     def candidates(self) -> List[str]:
         return read_candidates(self.env.input.candidate_index_file)
 

@@ -3,11 +3,12 @@ among them. Used by every executor and framework glue."""
 from __future__ import annotations
 
 import _compat_pickle
+import json
 import logging
 import os
 import pickletools
 import zipfile
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import ModelError
 
@@ -141,3 +142,23 @@ def pick_weight_file(files: Sequence[str], suffixes: Sequence[str] = CHECKPOINT_
         return None
     best = [f for f in weights if "best" in os.path.basename(f).lower()]
     return (best or weights)[-1]
+
+
+def read_class_counts(files: Sequence[str]) -> Optional[Dict[str, int]]:
+    """The objects per class of the set a model was trained on (its stage's
+    :data:`~ymir_sdk.results.CLASS_COUNTS`), or None where the stage has none (a model another image or an older
+    one trained); a file that holds no such counts is a :class:`ModelError` naming it."""
+    from .results import CLASS_COUNTS
+
+    path = next((f for f in files if os.path.basename(f) == CLASS_COUNTS), None)
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            objects = json.load(f)["objects"]
+        if isinstance(objects, dict) and all(isinstance(k, str) and type(v) is int and v >= 0
+                                             for k, v in objects.items()):
+            return dict(objects)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    raise ModelError(f"model file {path}: not a training's class counts ({{\"objects\": {{class: count}}}})")

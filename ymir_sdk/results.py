@@ -49,16 +49,27 @@ def _fail_on(findings: List[str], what: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ training
+#: the training set's images and objects per class (JSON), written by the SDK's dataset conversion to ``models/``
+#: and listed in every stage: what mining's ``class_distribution_scores: auto`` weighs the classes by
+CLASS_COUNTS = "class-counts.json"
+
+
 class TrainingResult:
     """``models/result.yaml`` with model stages.
 
     * each stage's files end up in ``models/<stage>/`` (absolute paths elsewhere are linked or copied there);
+      every stage also carries the files of :attr:`CARRIED` found at the root of ``models/`` (linked into its
+      folder);
     * metrics become plain floats, checked to lie in [0, 1]; ``TP/FP/FN`` are written lower-case;
     * the best stage is the one with the highest main metric of the object type (mAP / mIoU / maskAP), the later
       one on a tie;
     * at most ``max_stages`` stages are kept (the oldest non-best goes first), and a stage whose files were
       deleted meanwhile (a framework's checkpoint rotation) is dropped, so the file never points at missing files.
     """
+
+    #: files at the root of ``models/`` that every stage carries when they are there (never replaced in a stage's
+    #: folder once there: a listed file is never missing for a moment)
+    CARRIED = (CLASS_COUNTS,)
 
     def __init__(self, models_dir: str, result_file: Optional[str] = None, object_type: int = 2,
                  max_stages: int = 11):
@@ -96,6 +107,13 @@ class TrainingResult:
                 names.append(f)
         if not names:
             raise ContractError(f"stage {stage!r} has no files")
+        listed, names = set(names), [f for f in names if f not in self.CARRIED]
+        for f in self.CARRIED:  # last, whatever the caller's order
+            if os.path.isfile(os.path.join(self.models_dir, f)):
+                link_or_copy(os.path.join(self.models_dir, f), os.path.join(self.models_dir, stage, f), replace=False)
+                names.append(f)
+            elif f in listed:
+                names.append(f)
         return names
 
     def add_stage(self, name: str, files: Sequence[str], metrics: Mapping[str, Any],

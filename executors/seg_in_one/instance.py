@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ymir_sdk.loops import instance
 from ymir_sdk.yolov5.executor import Yolov5Base
-from ymir_sdk.config import FloatList
+from ymir_sdk.config import ClassWeights
 from ymir_sdk.yolov5 import params
 
 SEG_MODELS = ("yolov5n-seg", "yolov5s-seg", "yolov5m-seg", "yolov5l-seg", "yolov5x-seg")
@@ -31,7 +31,7 @@ class InferParams(params.InferParams):
 class MineParams(params.InferParams):
     mining_algorithm: str = "apis"
     mcd_iterations: int = Field(10, ge=2)
-    class_distribution_scores: FloatList = []
+    class_distribution_scores: ClassWeights = []
 
 
 class YoloSegExecutor(Yolov5Base):

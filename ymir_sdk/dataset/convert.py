@@ -5,7 +5,9 @@
 * :func:`convert_to_mmseg` - PNG label maps for mmsegmentation (with or without a background class).
 
 Every converter goes through :func:`cached`: the output is built in a temporary place, renamed into place, and
-only then is a key file written. A half-written output (a killed run) has no matching key and is rebuilt.
+only then is a key file written. A half-written output (a killed run) has no matching key and is rebuilt. Beside
+each output lies the training split's :func:`class_counts`; a converter given ``counts_to`` (a training's models
+folder) publishes them there as :data:`~ymir_sdk.results.CLASS_COUNTS`, which every model stage lists.
 """
 from __future__ import annotations
 
@@ -28,12 +30,13 @@ except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
 
 from ..errors import DatasetError, ImageError
 from ..io import atomic_output, atomic_write_bytes, atomic_write_text
+from ..results import CLASS_COUNTS
 from . import rotated
 from .annotations import ConversionStats, ImageRecord, RecordSet, load_records, read_bytes
 from .imagesize import check_pixels
 
 log = logging.getLogger("ymir_sdk")
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"  # 2: the class counts beside the output
 Pairs = Sequence[Tuple[str, str]]
 
 
@@ -163,16 +166,34 @@ def decodable(pairs: Pairs, stats: ConversionStats) -> Pairs:
     return [(image, ann) for image, ann in pairs if image not in bad]
 
 
+def class_counts(records: Sequence[ImageRecord], class_names: Sequence[str]) -> dict:
+    """``{"images": n, "objects": {class name: objects}}`` of a split (every class named, 0 where it has none)."""
+    counts = np.zeros(len(class_names), dtype=np.int64)
+    for rec in records:
+        counts += np.bincount(np.asarray(rec.classes, dtype=np.int64), minlength=len(class_names))[:len(class_names)]
+    return {"images": len(records), "objects": {name: int(n) for name, n in zip(class_names, counts)}}
+
+
 def _convert(splits: Dict[str, Pairs], class_names: Sequence[str], out: str, options: tuple,
-             require_objects: bool, write: Callable[[str, Loaded], None]) -> bool:
+             require_objects: bool, write: Callable[[str, Loaded], None], counts_to: Optional[str] = None) -> bool:
     """Load every split and ``write(target, loaded)`` under :func:`cached`, keyed on the index, the class list,
-    ``options`` and the annotation bytes the load has just read."""
+    ``options`` and the annotation bytes the load has just read; the training split's :func:`class_counts` beside
+    it, copied into the folder ``counts_to`` when given."""
     contents: Dict[str, Optional[bytes]] = {}
 
     def build(target: str) -> None:
-        write(target, _load(splits, class_names, require_objects, contents))
+        loaded = _load(splits, class_names, require_objects, contents)
+        write(target, loaded)
+        if "train" in loaded:
+            atomic_write_text(os.path.join(target, CLASS_COUNTS),
+                              json.dumps(class_counts(loaded["train"][0], class_names), indent=1))
 
-    return cached(out, lambda: dataset_key(splits, class_names, *options, contents=contents), build)
+    reused = cached(out, lambda: dataset_key(splits, class_names, *options, contents=contents), build)
+    if counts_to and os.path.isfile(os.path.join(out, CLASS_COUNTS)):
+        os.makedirs(counts_to, exist_ok=True)
+        with open(os.path.join(out, CLASS_COUNTS), "rb") as f:
+            atomic_write_bytes(os.path.join(counts_to, CLASS_COUNTS), f.read())
+    return reused
 
 
 # ----------------------------------------------------------------------------------------------- COCO
@@ -274,7 +295,7 @@ def coco_dict(records: Sequence[ImageRecord], class_names: Sequence[str], segmen
 
 
 def convert_to_coco(splits: Dict[str, Pairs], class_names: Sequence[str], out_dir: str,
-                    segmentation: str = "none") -> Dict[str, str]:
+                    segmentation: str = "none", counts_to: Optional[str] = None) -> Dict[str, str]:
     """One COCO json per split (``<out_dir>/<split>.json``); returns split -> json path."""
     out = os.path.join(out_dir, f"coco-{segmentation}")
 
@@ -284,7 +305,7 @@ def convert_to_coco(splits: Dict[str, Pairs], class_names: Sequence[str], out_di
             with atomic_output(os.path.join(target, f"{split}.json")) as tmp, open(tmp, "w", encoding="utf-8") as f:
                 f.writelines(coco_json_parts(records, class_names, segmentation))
 
-    _convert(splits, class_names, out, ("coco", segmentation), True, write)
+    _convert(splits, class_names, out, ("coco", segmentation), True, write, counts_to)
     return {split: os.path.join(out, f"{split}.json") for split in splits}
 
 
@@ -354,7 +375,7 @@ def yolo_lines(rec: ImageRecord, segments: bool) -> List[str]:
 
 
 def convert_to_yolo(splits: Dict[str, Pairs], class_names: Sequence[str], out_dir: str,
-                    segments: bool = False) -> str:
+                    segments: bool = False, counts_to: Optional[str] = None) -> str:
     """YOLO layout under ``out_dir/yolo[-seg]``: ``images/<split>/<name>`` (links to the assets),
     ``labels/<split>/<stem>.txt`` and ``data.yaml``; returns the data.yaml path."""
     out = os.path.join(out_dir, "yolo-seg" if segments else "yolo")
@@ -381,7 +402,7 @@ def convert_to_yolo(splits: Dict[str, Pairs], class_names: Sequence[str], out_di
         with open(os.path.join(target, "data.yaml"), "w") as f:
             yaml.safe_dump(data, f, sort_keys=False)
 
-    _convert(splits, class_names, out, ("yolo", segments), True, write)
+    _convert(splits, class_names, out, ("yolo", segments), True, write, counts_to)
     return os.path.join(out, "data.yaml")
 
 
@@ -404,7 +425,7 @@ def label_map(rec: ImageRecord, with_background: bool) -> np.ndarray:
 
 
 def convert_to_mmseg(splits: Dict[str, Pairs], class_names: Sequence[str], out_dir: str,
-                     with_background: bool) -> Dict[str, str]:
+                     with_background: bool, counts_to: Optional[str] = None) -> Dict[str, str]:
     """PNG label maps under ``out_dir/mmseg[-bg]/labels/<split>/<stem>.png`` and ``<split>.tsv`` index files
     (``image TAB png``); returns split -> index file."""
     import cv2
@@ -433,5 +454,5 @@ def convert_to_mmseg(splits: Dict[str, Pairs], class_names: Sequence[str], out_d
                             blank, len(records))
             atomic_write_text(os.path.join(target, f"{split}.tsv"), "\n".join(rows) + "\n")
 
-    _convert(splits, class_names, out, ("mmseg", with_background), False, write)
+    _convert(splits, class_names, out, ("mmseg", with_background), False, write, counts_to)
     return {split: os.path.join(out, f"{split}.tsv") for split in splits}

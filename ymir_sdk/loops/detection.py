@@ -85,9 +85,10 @@ def mine(ctx, make_detector: Callable[[], Detector], mining: Mining) -> None:
     name = mining.algorithm
     if name == "random":
         return mine_randomly(ctx, mining.batching.batch_size)
+    weights = mining.weights(ctx) if name == "aldd" else None
     detector = make_detector()
     score = functools.partial(_scores, detector, name, len(ctx.class_names), mining.batching.batch_size,
-                              mining.class_weights, mining.conf_threshold)
+                              weights, mining.conf_threshold)
     write_scores(ctx, over_candidates(ctx, score, functools.partial(detector.load, keep_image=name == "cald"),
                                       *mining.batching.loader()))
     return None
@@ -136,12 +137,12 @@ def mine_and_infer(mine_ctx, infer_ctx, make_detector: Callable[[], Detector], m
         log.info("mine+infer: two passes over the pool (%s)", f"the mining and inference settings differ: {differ}"
                  if differ else f"{name} needs its own forward passes")
         return False
+    weights = mining.weights(mine_ctx) if name == "aldd" else None
     detector, names = make_detector(), infer_ctx.class_names
 
     def both(items):
         dets, heads = detector.detect([p for _, (_, p) in items], heads=name == "aldd")
-        scores = _scores_of(name, [p for p, _ in items], dets, heads, len(names), mining.class_weights,
-                            mining.conf_threshold)
+        scores = _scores_of(name, [p for p, _ in items], dets, heads, len(names), weights, mining.conf_threshold)
         return [[_entry(path, to_detections(d, infer_conf), names), s] for (path, _), d, s in zip(items, dets, scores)]
 
     def progress(fraction):

@@ -3,7 +3,7 @@ image, higher = label first, finite."""
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -98,6 +98,17 @@ def _aldd_batch(torch, head: HeadMaps, class_weights, pool: int, cell: int) -> n
         given = torch.tensor(list(class_weights)[:n_classes], dtype=torch.float32, device=per_class.device)
         weights[: len(given)] = given
     return (per_class * weights).sum(1).cpu().numpy().astype(np.float64)
+
+
+def balanced_class_weights(objects: Mapping[str, int], class_names: Sequence[str]) -> List[float]:
+    """``class_distribution_scores: auto``: aldd's class weights from the objects per class of the model's training
+    set, as scikit-learn's "balanced" class weights, smoothed by one: w_c = (N + C) / (C (n_c + 1)) for C classes,
+    n_c objects of class c, N in all. 1 for every class of a balanced set; a class the model saw 10x less often
+    than the others weighs about 10x as much; a class it never saw the most (counts are looked up by name: a
+    class the training did not have counts 0)."""
+    counts = np.array([max(0, int(objects.get(name, 0))) for name in class_names], dtype=np.float64)
+    c = len(class_names)
+    return ((counts.sum() + c) / (c * (counts + 1))).tolist()
 
 
 def _entropy_(p):

@@ -114,8 +114,7 @@ class OpenMMLabExecutor(Executor):
         """The model's classes, the training and validation files the family's datasets read (the SDK's COCO
         json), and the number of training images."""
         train_pairs = ctx.training_pairs()
-        jsons = convert_to_coco({"train": train_pairs, "val": ctx.validation_pairs()}, ctx.class_names,
-                                ctx.work_dir, segmentation=self.coco_segmentation)
+        jsons = ctx.training_dataset(convert_to_coco, train_pairs, segmentation=self.coco_segmentation)
         return ctx.class_names, jsons["train"], jsons["val"], len(train_pairs)
 
     def schedule(self, p) -> Dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from ..config import FloatList, HyperParams
+from ..config import ClassWeights, HyperParams
 
 
 SHM = "read by the platform (the container's shared memory)"
@@ -51,7 +51,7 @@ class BoxMineParams(HyperParams):
 
 class MineParams(BoxMineParams):
     mining_algorithm: str = Field("aldd", description="aldd (objectness heads), cald, entropy, random")
-    class_distribution_scores: FloatList = Field([], description="aldd class weights, one per class (or none)")
+    class_distribution_scores: ClassWeights = Field([], description="aldd class weights, one per class, auto or none")
 
 
 # The keys the mmyolo and mmrotate seeds (003, 004) share beyond these: a model table, ``iou_threshold`` for the

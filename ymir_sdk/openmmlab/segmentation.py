@@ -252,8 +252,7 @@ class SemanticOpenMMLabExecutor(OpenMMLabExecutor):
         """mmseg's index files of the label maps; the model's classes (:meth:`classes`)."""
         ignore = bool(ctx.params.ignore_black_area)
         train_pairs = ctx.training_pairs()
-        index = convert_to_mmseg({"train": train_pairs, "val": ctx.validation_pairs()}, ctx.class_names,
-                                 ctx.work_dir, with_background=not ignore)
+        index = ctx.training_dataset(convert_to_mmseg, train_pairs, with_background=not ignore)
         return self.classes(ctx.class_names, ignore), index["train"], index["val"], len(train_pairs)
 
     def schedule(self, p) -> Dict[str, Any]:

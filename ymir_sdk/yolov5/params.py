@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from ..config import FloatList, HyperParams
+from ..config import ClassWeights, HyperParams
 from ..errors import ConfigError
 
 
@@ -80,4 +80,4 @@ class InferParams(HyperParams):
 
 class MineParams(InferParams):
     mining_algorithm: str = "aldd"
-    class_distribution_scores: FloatList = []
+    class_distribution_scores: ClassWeights = []
