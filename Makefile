@@ -9,7 +9,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-PIP    := $(PY) -m pip install -q -c constraints.txt
+# one pip at a time in the venv: `make -j3` runs the yolov5 and OpenMMLab parts side by side, and two pips
+# writing one site-packages at once fail (pip's "assert os.path.exists(pyc_path)", seen in a fresh-clone CI run)
+PIP    := flock $(VENV)/.pip-lock $(PY) -m pip install -q -c constraints.txt
 # the frameworks pull opencv-python(-headless); the contrib build (ximgproc superpixels) must own cv2
 CONTRIB := --force-reinstall --no-deps opencv-contrib-python-headless
 hash    = $(shell cat $(1) | sha1sum | cut -c1-12)
