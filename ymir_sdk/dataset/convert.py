@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
     fcntl = None  # type: ignore
 
 from ..errors import DatasetError, ImageError
-from ..io import atomic_output, atomic_write_bytes, atomic_write_text
+from ..io import atomic_output, atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..results import CLASS_COUNTS
 from . import rotated
 from .annotations import ConversionStats, ImageRecord, RecordSet, load_records, read_bytes
@@ -185,8 +185,7 @@ def _convert(splits: Dict[str, Pairs], class_names: Sequence[str], out: str, opt
         loaded = _load(splits, class_names, require_objects, contents)
         write(target, loaded)
         if "train" in loaded:
-            atomic_write_text(os.path.join(target, CLASS_COUNTS),
-                              json.dumps(class_counts(loaded["train"][0], class_names), indent=1))
+            atomic_write_json(os.path.join(target, CLASS_COUNTS), class_counts(loaded["train"][0], class_names))
 
     reused = cached(out, lambda: dataset_key(splits, class_names, *options, contents=contents), build)
     if counts_to and os.path.isfile(os.path.join(out, CLASS_COUNTS)):

@@ -76,15 +76,12 @@ def _guarded(fn: Callable) -> Callable:
 
 
 def _drawing(fn: Callable) -> Callable:
-    """A drawing method of the board: guarded (:func:`_guarded`), its time counted as drawing time, nothing done
-    when the pictures are off."""
+    """A drawing method of the board: run through :meth:`TrainingBoard.draw` (guarded, its time counted as drawing
+    time, nothing done when the pictures are off)."""
 
     @functools.wraps(fn)
     def run(self, *args, **kwargs):
-        if not self.drawing:
-            return None
-        with self.timed():
-            return self.attempt(fn.__name__, fn, self, *args, **kwargs)
+        return self.draw(fn.__name__, fn, self, *args, **kwargs)
 
     return run
 
@@ -191,8 +188,9 @@ def draw(image: np.ndarray, truth: Optional[np.ndarray], pred: Optional[np.ndarr
 def drawn_predictions(scores: np.ndarray, min_score: float = CONFUSION_SCORE) -> np.ndarray:
     """The indices of the predictions a picture draws, best first: the :data:`DRAWN_BOXES` highest scores, those
     of ``min_score`` or more."""
-    keep = np.argsort(-np.asarray(scores), kind="stable")[:DRAWN_BOXES]
-    return keep[np.asarray(scores)[keep] >= min_score]
+    scores = np.asarray(scores)
+    keep = np.argsort(-scores, kind="stable")[:DRAWN_BOXES]
+    return keep[scores[keep] >= min_score]
 
 
 def side_by_side(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, names: Sequence[str],
