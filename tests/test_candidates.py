@@ -273,3 +273,49 @@ def test_mine_and_infer_in_one_pass_writes_what_two_passes_write(tmp_path, algor
     assert sum(calls) == len(paths) and "one pass over the pool" in caplog.text
     assert outputs(mine, infer) == separate
     assert not detection.mine_and_infer(mine, infer, Counting, Mining.of("cald", 2, Batching(2)))
+
+
+def test_a_result_that_is_not_finite_fails_naming_the_image(tmp_path):
+    """A NaN or infinite payload (a mining score, CALD's divergence) is a 300201 naming the image, before anything is
+    written, not the JSON encoder's ValueError."""
+    from ymir_sdk.errors import NanError
+
+    paths = _images(tmp_path, 3)
+    ctx = _context(tmp_path, paths)
+    with pytest.raises(NanError, match="img1.png") as e:
+        loop.over_candidates(ctx, lambda items: [[0.5, float("nan") if p.endswith("img1.png") else 0.1]
+                                                 for p, _ in items], lambda p: None, batch_size=2)
+    assert e.value.code == 300201 and not os.path.exists(ctx.env.output.mining_result_file)
+
+
+def test_cald_stage_two_lifts_the_most_divergent_of_the_least_consistent(tmp_path):
+    """``cald_candidates``: the M best by stage 1 go first, ordered by their divergence from the labelled set's
+    classes (kept beside each score in the shards, reranked once the pool is scored); the rest keep stage 1's
+    order; with 0 the ranking is stage 1's."""
+    from ymir_sdk.loops import detection
+    from ymir_sdk.mining.detection import cald, cald_divergence
+
+    class Model(_Detector, detection.Detector):  # the augmented views through the Detector's own detect_images
+        pass
+
+    paths = _images(tmp_path, 7)
+    counts = tmp_path / "class-counts.json"
+    counts.write_text(json.dumps({"images": 10, "objects": {"a": 30, "b": 2}}))
+
+    def ranking(folder, candidates):
+        folder.mkdir()
+        ctx = _context(folder, paths)
+        ctx._model_files = [str(counts)]
+        detection.mine(ctx, Model, Mining.of("cald", 2, Batching(2), cald_candidates=candidates))
+        return [ln.split("\t") for ln in open(ctx.env.output.mining_result_file).read().splitlines()]
+
+    stage1, stage2 = ranking(tmp_path / "one", 0), ranking(tmp_path / "two", 3)
+    d, divergence = Model(), {}
+    for i in range(0, len(paths), 2):  # batch by batch, as the loop (each batch's cutouts drawn from seed 0)
+        images = [d.read(p) for p in paths[i:i + 2]]
+        maxima = cald(images, d.detect(images)[0], lambda imgs: d.detect(imgs)[0], 2).class_max
+        divergence.update(zip(paths[i:i + 2], cald_divergence(maxima, np.array([3.0, 0.2]))))
+    head = sorted((p for p, _ in stage1[:3]), key=lambda p: -divergence[p])
+    assert [p for p, _ in stage2] == head + [p for p, _ in stage1[3:]]
+    assert [float(s) for _, s in stage2[:3]] == pytest.approx([1 + divergence[p] for p in head])
+    assert len(set(divergence.values())) == len(paths) and head != [p for p, _ in stage1[:3]]  # the test can fail

@@ -226,6 +226,61 @@ def test_cald_ranks_a_pool_of_background_frames_last():
     assert scores[7] > -1.0  # detections only in augmented views: not fully consistent
 
 
+def test_cald_stage_two_by_hand(tmp_path):
+    """CALD's stage 2 (``cald_candidates``, the paper's ``cls_kldiv``): the class maxima are averaged over the five
+    passes; the divergence is JS(softmax(labelled objects per image), softmax(class maxima)); of the M least
+    consistent images those with a detection go first, most divergent first (score 1 + JS), the rest keep stage 1's
+    order; an image with no detection in any pass is never lifted."""
+    import json
+
+    from ymir_sdk.loops.settings import Batching, Mining
+    from ymir_sdk.mining.detection import (cald, cald_class_balance, cald_divergence, labelled_class_mean)
+
+    stable = _square_image((255, 255, 255))
+    refs = [det([[20, 20, 44, 44]], [[0.2, 0.7]]), DetOutput.empty(2)]
+    out = cald([stable, np.zeros_like(stable)], refs, lambda imgs: [refs[0]] + [DetOutput.empty(2)] * (len(imgs) - 1),
+               num_classes=2, augmentations=cald_scores.__defaults__[-1][:1])
+    assert out.class_max.tolist() == [[0.0, 0.7], [0.0, 0.0]]  # (0.7 + 0.7) / 2 passes; nothing in either pass
+
+    labelled = labelled_class_mean({"images": 4, "objects": {"a": 6, "b": 2, "x": 9}}, ["a", "b", "c"])
+    assert labelled.tolist() == [1.5, 0.5, 0.0]
+    maxima = np.array([[0.0, 0.9, 0.0], [0.9, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    d = cald_divergence(maxima, labelled)
+
+    def js(p, q):
+        p, q = np.exp(p) / np.exp(p).sum(), np.exp(q) / np.exp(q).sum()
+        m = (p + q) / 2
+        return 0.5 * (p * np.log(p / m)).sum() + 0.5 * (q * np.log(q / m)).sum()
+
+    assert d[:2] == pytest.approx([js(labelled, maxima[0]), js(labelled, maxima[1])])
+    assert d[0] > d[1] and math.isnan(d[2])  # an image of the rarer class differs more from the labelled set
+
+    scores = np.array([-0.9, -0.1, -0.2, -0.3, -0.05])  # stage 1: 4, 1, 2, 3, 0
+    divergence = np.array([0.5, 0.01, np.nan, 0.02, 0.03])
+    ranked = cald_class_balance(scores, divergence, candidates=3)
+    assert list(np.argsort(-ranked, kind="stable")) == [4, 1, 2, 3, 0]  # 4 and 1 lifted (by JS), 2 has none
+    assert ranked.tolist() == [-0.9, 1.01, -0.2, -0.3, 1.03]
+    assert (cald_class_balance(scores, divergence, 0) == scores).all()
+    assert list(np.argsort(-cald_class_balance(scores, divergence, 5), kind="stable")) == [0, 4, 3, 1, 2]
+
+    class Ctx:
+        class_names = ["a", "b", "c"]
+        files = []
+
+        def model_files(self):
+            return list(self.files)
+
+    ctx = Ctx()
+    assert Mining("cald", Batching(1)).labelled_mean(ctx) is None  # stage 1 only: nothing read
+    with pytest.raises(ConfigError) as e:
+        Mining("cald", Batching(1), cald_candidates=12).labelled_mean(ctx)
+    assert e.value.key == "cald_candidates" and "class-counts.json" in e.value.message
+    counts = tmp_path / "class-counts.json"
+    counts.write_text(json.dumps({"images": 4, "objects": {"a": 6, "b": 2}}))
+    ctx.files = [str(counts)]
+    assert Mining("cald", Batching(1), cald_candidates=12).labelled_mean(ctx).tolist() == [1.5, 0.5, 0.0]
+
+
 # ------------------------------------------------------------------ properties
 det_strategy = st.integers(0, 4).flatmap(lambda n: st.tuples(
     st.lists(st.lists(st.floats(0, 1), min_size=3, max_size=3), min_size=n, max_size=n),

@@ -51,6 +51,10 @@ ClassWeights = Annotated[Union[Literal["auto"], List[float]], BeforeValidator(_c
 the model's training wrote beside it (:func:`ymir_sdk.mining.detection.balanced_class_weights`)."""
 StrList = Annotated[List[str], BeforeValidator(_split_commas)]
 
+#: what every ``cald_candidates`` key does (the mining templates of the executors that offer cald)
+CALD_CANDIDATES = ("cald's stage 2: the N least consistent images, reordered by how far their classes are from the "
+                   "labelled set's (the paper: 1.2 x the images to label); 0: stage 1 only")
+
 PLATFORM_KEYS = ("task_id", "class_names", "gpu_id", "gpu_count", "object_type", "pretrained_model_params",
                  "model_params_path", "run_infer", "run_mining", "export_format", "shm_size", "git_url",
                  "git_branch", "code_config", "openpai_enable", "prompt")

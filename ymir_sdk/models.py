@@ -8,7 +8,7 @@ import logging
 import os
 import pickletools
 import zipfile
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import ModelError
 
@@ -144,10 +144,10 @@ def pick_weight_file(files: Sequence[str], suffixes: Sequence[str] = CHECKPOINT_
     return (best or weights)[-1]
 
 
-def read_class_counts(files: Sequence[str]) -> Optional[Dict[str, int]]:
-    """The objects per class of the set a model was trained on (its stage's
-    :data:`~ymir_sdk.results.CLASS_COUNTS`), or None where the stage has none (a model another image or an older
-    one trained); a file that holds no such counts is a :class:`ModelError` naming it."""
+def read_class_counts(files: Sequence[str]) -> Optional[Dict[str, Any]]:
+    """The class counts of the set a model was trained on (its stage's :data:`~ymir_sdk.results.CLASS_COUNTS`:
+    ``{"images": n, "objects": {class: objects}}``), or None where the stage has none (a model another image or an
+    older one trained); a file that holds no such counts is a :class:`ModelError` naming it."""
     from .results import CLASS_COUNTS
 
     path = next((f for f in files if os.path.basename(f) == CLASS_COUNTS), None)
@@ -155,10 +155,12 @@ def read_class_counts(files: Sequence[str]) -> Optional[Dict[str, int]]:
         return None
     try:
         with open(path, encoding="utf-8") as f:
-            objects = json.load(f)["objects"]
-        if isinstance(objects, dict) and all(isinstance(k, str) and type(v) is int and v >= 0
-                                             for k, v in objects.items()):
-            return dict(objects)
+            counts = json.load(f)
+        images, objects = counts["images"], counts["objects"]
+        if type(images) is int and images >= 0 and isinstance(objects, dict) and all(
+                isinstance(k, str) and type(v) is int and v >= 0 for k, v in objects.items()):
+            return {"images": images, "objects": dict(objects)}
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    raise ModelError(f"model file {path}: not a training's class counts ({{\"objects\": {{class: count}}}})")
+    raise ModelError(f"model file {path}: not a training's class counts "
+                     "({\"images\": n, \"objects\": {class: count}})")

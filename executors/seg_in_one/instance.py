@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ymir_sdk.loops import instance
 from ymir_sdk.yolov5.executor import Yolov5Base
-from ymir_sdk.config import ClassWeights
+from ymir_sdk.config import CALD_CANDIDATES, ClassWeights
 from ymir_sdk.yolov5 import params
 
 SEG_MODELS = ("yolov5n-seg", "yolov5s-seg", "yolov5m-seg", "yolov5l-seg", "yolov5x-seg")
@@ -32,6 +32,7 @@ class MineParams(params.InferParams):
     mining_algorithm: str = "apis"
     mcd_iterations: int = Field(10, ge=2)
     class_distribution_scores: ClassWeights = []
+    cald_candidates: int = Field(0, ge=0, description=CALD_CANDIDATES)
 
 
 class YoloSegExecutor(Yolov5Base):

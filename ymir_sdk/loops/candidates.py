@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..dist import all_ranks, shard_batches, world
-from ..errors import ImageError, YmirError
+from ..errors import ImageError, NanError, YmirError
 from ..dataset.imagesize import image_size
 from ..results import mining_score, write_coco_entries, write_detection_entries, write_ranking
 
@@ -167,7 +167,12 @@ def _write_batch(outs, batch: List[Tuple[int, Any]], fn, paths: Sequence[str], p
         for i, item in batch:
             record = [i, 1, by_index[i][k] if parts else by_index[i]] if i in by_index else \
                 [i, 0, " ".join(str(item).split())]
-            out.write(json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n")
+            try:
+                text = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            except ValueError:  # NaN or infinity: the model's outputs were not finite
+                raise NanError(f"the result of {paths[i]} is not finite ({record[2]!r}; the model's outputs are "
+                               "not)") from None
+            out.write(text + "\n")
         out.flush()  # on disk as the batch is done
     return len(good)
 
@@ -184,19 +189,28 @@ def process_age() -> Optional[float]:
         return None
 
 
-def write_scores(ctx, shards: Optional[Shards], to_score: Optional[Callable[[Any], float]] = None) -> None:
+def write_scores(ctx, shards: Optional[Shards], to_score: Optional[Callable[[Any], float]] = None,
+                 rerank: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None) -> None:
     """result.tsv from shards whose payloads are mining scores, or become scores by ``to_score`` (rank 0; the
     others return): the scores are read back into one array (8 bytes a candidate, what ranking needs), the
-    unreadable candidates listed last."""
+    unreadable candidates listed last. ``rerank``: the payloads are ``[score, key]`` (key a number or None), and
+    the ranked scores are ``rerank(scores, keys)`` of the readable candidates (None: NaN), a ranking's second
+    stage over the whole pool (CALD's class balance) at 8 more bytes a candidate."""
     if shards is None:
         return
     found = np.zeros(len(shards.paths), dtype=bool)
     scores = np.zeros(len(shards.paths), dtype=np.float64)
+    keys = np.full(len(shards.paths), np.nan) if rerank is not None else None
     for k, (path, ok, value) in enumerate(shards.records()):
-        if ok:
-            found[k], scores[k] = True, mining_score(path, value if to_score is None else to_score(value))
+        if not ok:
+            continue
+        if keys is not None:
+            value, key = value
+            keys[k] = np.nan if key is None else mining_score(path, key)
+        found[k], scores[k] = True, mining_score(path, value if to_score is None else to_score(value))
     index = np.flatnonzero(found)
-    write_ranking(ctx.env.output.mining_result_file, _Picked(shards.paths, index), scores[index],
+    ranked = scores[index] if keys is None else rerank(scores[index], keys[index])
+    write_ranking(ctx.env.output.mining_result_file, _Picked(shards.paths, index), ranked,
                   _Picked(shards.paths, np.flatnonzero(~found)), shards.paths)
     log.info("ranked %d candidates (%d unreadable, listed last)", shards.found, shards.skipped)
     shards.remove()

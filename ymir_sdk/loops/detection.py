@@ -16,7 +16,8 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..dataset.imagesize import image_size
-from ..mining import DetOutput, HeadMaps, aldd_scores, cald_scores, entropy_scores, random_scores
+from ..mining import DetOutput, HeadMaps, aldd_scores, entropy_scores, random_scores
+from ..mining.detection import cald, cald_class_balance, cald_divergence
 from ..mining.base import REGISTRY
 from ..results import Detection, detection_entry
 from .candidates import mine_randomly, over_candidates, write_detections, write_scores
@@ -81,22 +82,29 @@ def mine(ctx, make_detector: Callable[[], Detector], mining: Mining) -> None:
     """Mining scores of every readable candidate, written best first (result.tsv; the unreadable ones last).
     ``make_detector`` loads the model (random mining needs none); the box-based algorithms (entropy, cald) see
     only the detections scoring at least ``mining.conf_threshold`` (noise boxes of a low test threshold would tie
-    many images at the top)."""
+    many images at the top). CALD with ``mining.cald_candidates`` also runs its stage 2: each image's divergence
+    from the labelled set's classes is kept beside its score, and the ranking's head reordered by it once every
+    candidate is scored (:func:`~ymir_sdk.mining.detection.cald_class_balance`)."""
     name = mining.algorithm
     if name == "random":
         return mine_randomly(ctx, mining.batching.batch_size)
     weights = mining.weights(ctx) if name == "aldd" else None
+    labelled = mining.labelled_mean(ctx)
     detector = make_detector()
     score = functools.partial(_scores, detector, name, len(ctx.class_names), mining.batching.batch_size,
-                              weights, mining.conf_threshold)
+                              weights, mining.conf_threshold, labelled)
+    rerank = None if labelled is None else functools.partial(cald_class_balance,
+                                                              candidates=mining.cald_candidates)
     write_scores(ctx, over_candidates(ctx, score, functools.partial(detector.load, keep_image=name == "cald"),
-                                      *mining.batching.loader()))
+                                      *mining.batching.loader()), rerank=rerank)
     return None
 
 
 def _scores(detector: Detector, name: str, num_classes: int, batch_size: int,
-            class_weights: Optional[Sequence[float]], conf_threshold: float, items) -> List[float]:
-    """One batch's scores by the named algorithm (the one dispatch from names to :mod:`ymir_sdk.mining`)."""
+            class_weights: Optional[Sequence[float]], conf_threshold: float, labelled: Optional[np.ndarray],
+            items) -> list:
+    """One batch's scores by the named algorithm (the one dispatch from names to :mod:`ymir_sdk.mining`); with
+    ``labelled`` (CALD's stage 2), each image's ``[score, divergence]`` (None: no detection in any pass)."""
     images, prepared = [im for _, (im, _) in items], [p for _, (_, p) in items]
     dets, heads = detector.detect(prepared, heads=name == "aldd")
     if name != "cald":
@@ -105,7 +113,11 @@ def _scores(detector: Detector, name: str, num_classes: int, batch_size: int,
     def detect(imgs):
         return [d.above(conf_threshold) for d in detector.detect_images(imgs, batch_size)]
 
-    return cald_scores(images, [d.above(conf_threshold) for d in dets], detect, num_classes).tolist()
+    out = cald(images, [d.above(conf_threshold) for d in dets], detect, num_classes)
+    if labelled is None:
+        return out.scores.tolist()
+    divergence = cald_divergence(out.class_max, labelled).tolist()
+    return [[s, d if found.any() else None] for s, d, found in zip(out.scores.tolist(), divergence, out.class_max)]
 
 
 #: the algorithms whose scores come from inference's own forward pass (mine+infer runs them in one pass)

@@ -29,13 +29,15 @@ class Batching:
 @dataclass(frozen=True)
 class Mining:
     """A mining task: the algorithm (validated), the batching, the class weights (aldd), the box algorithms'
-    score threshold, and the family's own options (instance: ``mcd_iterations``; semantic: the superpixels and
-    RSAL/RIPU settings)."""
+    score threshold, CALD's stage-2 candidates, and the family's own options (instance: ``mcd_iterations``;
+    semantic: the superpixels and RSAL/RIPU settings)."""
 
     algorithm: str
     batching: Batching
     class_weights: Union[None, str, Sequence[float]] = None  # ``auto``: :meth:`weights`
     conf_threshold: float = 0.0
+    #: ``cald``'s stage 2: the least consistent images it reorders by class distribution (0: stage 1 only)
+    cald_candidates: int = 0
     options: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -56,16 +58,39 @@ class Mining:
         if self.class_weights != AUTO:
             return self.class_weights
         from ..mining.detection import balanced_class_weights
-        from ..models import read_class_counts
-        from ..results import CLASS_COUNTS
 
-        objects = read_class_counts(ctx.model_files())
-        if objects is None:
-            raise ConfigError("class_distribution_scores", AUTO, f"a model whose stage lists {CLASS_COUNTS} (its "
-                              "training's objects per class; this model was trained without): give one weight per "
-                              "class, or none")
+        objects = self.class_counts(ctx, "class_distribution_scores", AUTO, "give one weight per class, or none")
+        objects = objects["objects"]
         weights = balanced_class_weights(objects, ctx.class_names)
         log.info("class_distribution_scores auto: %s (from the model's training set: %s)",
                  ", ".join(f"{n} {w:.3g}" for n, w in zip(ctx.class_names, weights)),
                  ", ".join(f"{n} {objects.get(n, 0)}" for n in ctx.class_names))
         return weights
+
+    def labelled_mean(self, ctx) -> Optional[Any]:
+        """CALD's stage 2 (``cald_candidates`` > 0): the labelled set's objects per image, per class of ``ctx``
+        (:func:`~ymir_sdk.mining.detection.labelled_class_mean`, from the class counts the model's training
+        wrote; a model without them is a 300001 error naming the key); None for stage 1 only."""
+        if self.algorithm != "cald" or self.cald_candidates <= 0:
+            return None
+        from ..mining.detection import labelled_class_mean
+
+        counts = self.class_counts(ctx, "cald_candidates", self.cald_candidates, "or 0 (stage 1 only)")
+        mean = labelled_class_mean(counts, ctx.class_names)
+        log.info("cald stage 2 on the %d least consistent images: objects per labelled image %s (%d images)",
+                 self.cald_candidates, ", ".join(f"{n} {m:.3g}" for n, m in zip(ctx.class_names, mean)),
+                 counts["images"])
+        return mean
+
+    @staticmethod
+    def class_counts(ctx, key: str, value: Any, otherwise: str) -> Dict[str, Any]:
+        """The class counts of the model's training (:func:`~ymir_sdk.models.read_class_counts`); a model whose
+        stage has none is a 300001 error naming ``key``, saying what else to give (``otherwise``)."""
+        from ..models import read_class_counts
+        from ..results import CLASS_COUNTS
+
+        counts = read_class_counts(ctx.model_files())
+        if counts is None:
+            raise ConfigError(key, value, f"a model whose stage lists {CLASS_COUNTS} (its training's objects per "
+                              f"class; this model was trained without): {otherwise}")
+        return counts

@@ -3,7 +3,8 @@ image, higher = label first, finite."""
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Mapping, Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -226,11 +227,30 @@ def cald_consistency(ref: DetOutput, ref_boxes_aug: np.ndarray, aug: DetOutput, 
     return float(np.minimum(1.0, c.min()))  # not min(): min(1.0, nan) is 1.0, a NaN must reach the task's check
 
 
+@dataclass
+class CaldOutput:
+    """What CALD measures of a batch: ``scores`` = -consistency (stage 1's ranking, in [-1, 0]) and
+    ``class_max`` (n, C): per image and class the highest score of a detection of that class, averaged over the
+    reference pass and the augmented ones (all zero: no detection in any pass), what stage 2 compares with the
+    labelled set (:func:`cald_divergence`)."""
+
+    scores: np.ndarray
+    class_max: np.ndarray
+
+
 def cald_scores(images: Sequence[np.ndarray], refs: Sequence[DetOutput],
                 detect: Callable[[List[np.ndarray]], List[DetOutput]], num_classes: int, beta: float = 1.3,
                 seed: int = 0, augmentations=CALD_AUGMENTATIONS) -> np.ndarray:
+    """``cald``'s stage-1 scores (:func:`cald`)."""
+    return cald(images, refs, detect, num_classes, beta, seed, augmentations).scores
+
+
+def cald(images: Sequence[np.ndarray], refs: Sequence[DetOutput],
+         detect: Callable[[List[np.ndarray]], List[DetOutput]], num_classes: int, beta: float = 1.3,
+         seed: int = 0, augmentations=CALD_AUGMENTATIONS) -> CaldOutput:
     """``cald``: Yu et al., "Consistency-based Active Learning for Object Detection" (CVPR 2022 workshop),
-    stage 1 (consistency), as defined by the paper's code (github we1pingyu/CALD ``get_uncertainty``).
+    as defined by the paper's code (github we1pingyu/CALD ``cald_train.py``): stage 1 (consistency,
+    ``get_uncertainty``) and what stage 2 needs (the per-class maxima, ``cls_corrs``).
 
     Each image is augmented four ways (horizontal flip, cutout, resize x0.8, rotation 5 deg) with its reference
     boxes transformed alike, and re-detected (one batched call of ``detect`` per augmentation: five forward
@@ -241,15 +261,65 @@ def cald_scores(images: Sequence[np.ndarray], refs: Sequence[DetOutput],
     (a pool of background frames never fills the top-k); detections that appear only in augmented views are
     inconsistent, 0 for each such view. The paper's code gave an image without reference detections
     consistency 0 (first); the reference executors gave it -beta.
-    Stage 2 of the paper (class-distribution matching against the labelled set) picks a set, not a ranking, and
-    is not part of the score.
+    Stage 2 (class-distribution matching against the labelled set, :func:`cald_class_balance`) reorders the
+    ranking's head; it needs the labelled set's class counts and a number of candidates, which the loop has.
     Needs: a ``detect`` callable on images (as ``images`` are) returning boxes with class probabilities.
     """
     rng = np.random.default_rng(seed)
     ref_boxes = [np.asarray(ref.boxes, dtype=np.float64).reshape(-1, 4) for ref in refs]
     consistency = np.zeros((len(images), len(augmentations)))
+    class_max = np.stack([_class_max(ref, num_classes) for ref in refs]) if len(refs) else \
+        np.zeros((0, num_classes))
     for j, aug in enumerate(augmentations):  # one view of every image at a time: a batch's worth of copies
         views = [aug(image, boxes, rng) for image, boxes in zip(images, ref_boxes)]
         for i, ((_, boxes), det) in enumerate(zip(views, detect([v for v, _ in views]) if views else [])):
             consistency[i, j] = cald_consistency(refs[i], boxes, det, num_classes, beta)
-    return -consistency.mean(axis=1) if len(augmentations) else -np.ones(len(images))
+            class_max[i] += _class_max(det, num_classes)
+    scores = -consistency.mean(axis=1) if len(augmentations) else -np.ones(len(images))
+    return CaldOutput(scores, class_max / (1 + len(augmentations)))
+
+
+def _class_max(det: DetOutput, num_classes: int) -> np.ndarray:
+    """Per class the highest score of the image's detections of that class (0 where none)."""
+    out = np.zeros(num_classes)
+    if len(det):
+        np.maximum.at(out, np.asarray(det.labels, dtype=np.int64), np.asarray(det.scores, dtype=np.float64))
+    return out
+
+
+def labelled_class_mean(counts: Mapping[str, Any], class_names: Sequence[str]) -> np.ndarray:
+    """Objects per labelled image, per class, from a training's class counts (``{"images": n, "objects":
+    {class: objects}}``; a class it lacks counts 0): the labelled distribution CALD's stage 2 compares with."""
+    objects = counts.get("objects", {})
+    return np.array([objects.get(name, 0) for name in class_names], dtype=np.float64) / max(1, counts["images"])
+
+
+def cald_divergence(class_max: np.ndarray, labelled_mean: np.ndarray) -> np.ndarray:
+    """CALD's stage-2 measure (``cls_kldiv``): the Jensen-Shannon divergence between softmax(the labelled set's
+    objects per image, per class) and softmax(the image's :attr:`CaldOutput.class_max`); NaN for an image with
+    no detection in any pass (stage 2 does not lift it: a pool of background frames never fills the top-k; the
+    paper's code put such images first)."""
+    class_max = np.asarray(class_max, dtype=np.float64).reshape(len(class_max), -1)
+    out = _js_divergence(_softmax(np.asarray(labelled_mean, dtype=np.float64))[None], _softmax(class_max))
+    return np.where(class_max.any(axis=1), out, np.nan)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def cald_class_balance(scores: np.ndarray, divergence: np.ndarray, candidates: int) -> np.ndarray:
+    """CALD's stage 2 on a ranking (``cald_candidates``): of the ``candidates`` best images by stage 1's
+    ``scores`` (-consistency, <= 0), those with a ``divergence`` (:func:`cald_divergence`; NaN: no detection)
+    are lifted above every other image, largest divergence first: their score becomes 1 + divergence. Every
+    other image keeps its stage-1 score and order. As the paper's code, the labelled distribution is the same for
+    every image (it is not updated as images are picked): a per-image measure, so the ranking streams. The
+    paper takes M = 1.2 x the budget by consistency and labels the budget's worth of them by divergence; the
+    platform keeps the first K lines, so ``candidates`` = 1.2 K reproduces it."""
+    scores = np.asarray(scores, dtype=np.float64)
+    out = scores.copy()
+    top = np.argsort(-scores, kind="stable")[:max(0, int(candidates))]
+    top = top[~np.isnan(divergence[top])]
+    out[top] = 1.0 + divergence[top]
+    return out

@@ -197,7 +197,8 @@ class OpenMMLabExecutor(Executor):
         aldd = str(p.mining_algorithm or "").strip().lower() == "aldd" and "aldd" in self.mining_algorithms
         return Mining.of(p.mining_algorithm, 2, Batching(p.samples_per_gpu, p.workers_per_gpu),
                          supported=self.algorithms(ctx) if aldd else self.mining_algorithms,
-                         class_weights=getattr(p, "class_distribution_scores", None), conf_threshold=p.conf_threshold)
+                         class_weights=getattr(p, "class_distribution_scores", None), conf_threshold=p.conf_threshold,
+                         cald_candidates=getattr(p, "cald_candidates", 0))
 
     def mine(self, ctx) -> None:
         detection.mine(ctx, lambda: self.detector(ctx), self.mining(ctx))

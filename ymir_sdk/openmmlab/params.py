@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from ..config import ClassWeights, HyperParams
+from ..config import CALD_CANDIDATES, ClassWeights, HyperParams
 
 
 SHM = "read by the platform (the container's shared memory)"
@@ -52,6 +52,7 @@ class BoxMineParams(HyperParams):
 class MineParams(BoxMineParams):
     mining_algorithm: str = Field("aldd", description="aldd (objectness heads), cald, entropy, random")
     class_distribution_scores: ClassWeights = Field([], description="aldd class weights, one per class, auto or none")
+    cald_candidates: int = Field(0, ge=0, description=CALD_CANDIDATES)
 
 
 # The keys the mmyolo and mmrotate seeds (003, 004) share beyond these: a model table, ``iou_threshold`` for the

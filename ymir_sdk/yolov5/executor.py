@@ -31,7 +31,8 @@ class Yolov5Base(Executor):
     def mining(self, p) -> Mining:
         """The mining task's settings, built once (the algorithm's name validated here)."""
         return Mining.of(p.mining_algorithm, self.object_types[0], self.loader(p),
-                         class_weights=p.class_distribution_scores, options=self.mining_options(p))
+                         class_weights=p.class_distribution_scores, cald_candidates=p.cald_candidates,
+                         options=self.mining_options(p))
 
     def infer(self, ctx) -> None:
         self.loop.infer(ctx, self.task_model(ctx), self.loader(ctx.params))

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from ..config import ClassWeights, HyperParams
+from ..config import CALD_CANDIDATES, ClassWeights, HyperParams
 from ..errors import ConfigError
 
 
@@ -81,3 +81,4 @@ class InferParams(HyperParams):
 class MineParams(InferParams):
     mining_algorithm: str = "aldd"
     class_distribution_scores: ClassWeights = []
+    cald_candidates: int = Field(0, ge=0, description=CALD_CANDIDATES)
