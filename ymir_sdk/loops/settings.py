@@ -59,8 +59,8 @@ class Mining:
             return self.class_weights
         from ..mining.detection import balanced_class_weights
 
-        objects = self.class_counts(ctx, "class_distribution_scores", AUTO, "give one weight per class, or none")
-        objects = objects["objects"]
+        objects = self.class_counts(ctx, "class_distribution_scores", AUTO,
+                                    "give one weight per class, or none")["objects"]
         weights = balanced_class_weights(objects, ctx.class_names)
         log.info("class_distribution_scores auto: %s (from the model's training set: %s)",
                  ", ".join(f"{n} {w:.3g}" for n, w in zip(ctx.class_names, weights)),
