@@ -190,44 +190,34 @@ def test_every_mining_algorithm_passes_verify(name, executor_dataset, trained_mo
         _check_model_task(spec, work, task)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if "aldd" in EXECUTORS[n].algorithms])
-def test_aldd_weighs_the_classes_by_the_counts_of_the_model_s_training(name, executor_dataset, trained_model,
-                                                                       tmp_path):
-    """``class_distribution_scores: auto``: aldd's class weights from the class counts the model's training listed
-    in its stages (logged with them); a model whose stage lists none is a 300001 naming the key, nothing written."""
+#: the mining options computed from the class counts a model's training lists in its stages: the key, its value,
+#: what the log says
+FROM_CLASS_COUNTS = {"aldd": ("class_distribution_scores", "auto", "class_distribution_scores auto: "),
+                     "cald": ("cald_candidates", "2", "cald stage 2 on the 2 least consistent images")}
+
+
+@pytest.mark.parametrize("name,algorithm", [(n, a) for n in NAMES for a in FROM_CLASS_COUNTS
+                                            if a in EXECUTORS[n].algorithms])
+def test_mining_reads_the_class_counts_of_the_model_s_training(name, algorithm, executor_dataset, trained_model,
+                                                               tmp_path):
+    """``class_distribution_scores: auto`` (aldd's class weights) and ``cald_candidates`` (CALD's stage 2, which
+    lifts at most that many images: scores above 1) read the class counts the model's training listed in its
+    stages (logged with them); a model whose stage lists none is a 300001 naming the key, nothing written."""
     spec = _spec(name)
-    sets = {**spec.model_task, "mining_algorithm": "aldd", "class_distribution_scores": "auto"}
+    key, value, logged = FROM_CLASS_COUNTS[algorithm]
+    sets = {**spec.model_task, "mining_algorithm": algorithm, key: value}
     without = copied_model(trained_model(name), str(tmp_path / "model"),
                            lambda stage_dir, entry: entry["files"].remove("class-counts.json"))
-    works = [str(tmp_path / "auto"), str(tmp_path / "without")]
+    works = [str(tmp_path / "with"), str(tmp_path / "without")]
     env_files = [_lay_out(spec, executor_dataset(name), work, "mine", sets, model=model)
                  for work, model in zip(works, (trained_model(name), without))]
     r = run_in_one_process(spec.module, env_files, timeout=spec.timeout)
     _check_model_task(spec, works[0], "mine")
-    assert "class_distribution_scores auto: " in r.stdout + r.stderr
-    _failed_with(works[1], 300001, "'class_distribution_scores'", "class-counts.json")
-    assert not os.path.exists(os.path.join(works[1], "out", "result.tsv"))
-
-
-@pytest.mark.parametrize("name", [n for n in NAMES if "cald" in EXECUTORS[n].algorithms])
-def test_cald_stage_two_compares_with_the_classes_of_the_model_s_training(name, executor_dataset, trained_model,
-                                                                        tmp_path):
-    """``cald_candidates``: CALD's stage 2 reads the labelled set's class counts the model's training listed (logged
-    with them) and lifts at most that many images (score above 1); a model whose stage lists none is a 300001
-    naming the key, nothing written."""
-    spec = _spec(name)
-    sets = {**spec.model_task, "mining_algorithm": "cald", "cald_candidates": "2"}
-    without = copied_model(trained_model(name), str(tmp_path / "model"),
-                           lambda stage_dir, entry: entry["files"].remove("class-counts.json"))
-    works = [str(tmp_path / "stage2"), str(tmp_path / "without")]
-    env_files = [_lay_out(spec, executor_dataset(name), work, "mine", sets, model=model)
-                 for work, model in zip(works, (trained_model(name), without))]
-    r = run_in_one_process(spec.module, env_files, timeout=spec.timeout)
-    _check_model_task(spec, works[0], "mine")
-    assert "cald stage 2 on the 2 least consistent images" in r.stdout + r.stderr
-    with open(os.path.join(works[0], "out", "result.tsv")) as f:
-        assert sum(float(line.split("\t")[1]) > 1 for line in f) <= 2
-    _failed_with(works[1], 300001, "'cald_candidates'", "class-counts.json")
+    assert logged in r.stdout + r.stderr
+    if algorithm == "cald":
+        with open(os.path.join(works[0], "out", "result.tsv")) as f:
+            assert sum(float(line.split("\t")[1]) > 1 for line in f) <= 2
+    _failed_with(works[1], 300001, f"'{key}'", "class-counts.json")
     assert not os.path.exists(os.path.join(works[1], "out", "result.tsv"))
 
 
