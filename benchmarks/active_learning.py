@@ -140,6 +140,8 @@ def main():
     ap.add_argument("--round-hyp", choices=["package", "learning"], default="package",
                     help="instance: the rounds' hyper-parameters - the image's defaults (yolov5's hyp.scratch-low, "
                     "lr0 0.01, as the platform runs them) or the starting model's (lr0 0.03, no mosaic)")
+    ap.add_argument("--warm-start", action="store_true",
+                    help="each round fine-tunes the previous round's model (of the same algorithm), not the start")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="another template value for every task (e.g. class_distribution_scores=auto)")
     args = ap.parse_args()
@@ -172,7 +174,7 @@ def main():
     extra = dict(item.split("=", 1) for item in args.set)  # not the starting model's: the rounds' tasks
     settings = Settings(task["executor"], dataset, args.initial, args.budget, args.rounds,
                         (args.algorithms or task["algorithms"]).split(","), args.repeats, sets={**sets, **extra},
-                        model=model, object_type=task["object_type"])
+                        model=model, object_type=task["object_type"], warm_start=args.warm_start)
     start = time.time()
     os.chdir(ROOT)
     simulate(settings, os.path.join(work, "simulation"))
