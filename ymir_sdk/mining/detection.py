@@ -290,7 +290,7 @@ def _class_max(det: DetOutput, num_classes: int) -> np.ndarray:
 def labelled_class_mean(counts: Mapping[str, Any], class_names: Sequence[str]) -> np.ndarray:
     """Objects per labelled image, per class, from a training's class counts (``{"images": n, "objects":
     {class: objects}}``; a class it lacks counts 0): the labelled distribution CALD's stage 2 compares with."""
-    objects = counts.get("objects", {})
+    objects = counts["objects"]
     return np.array([objects.get(name, 0) for name in class_names], dtype=np.float64) / max(1, counts["images"])
 
 
