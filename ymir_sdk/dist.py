@@ -37,17 +37,30 @@ def init_process_group(backend: Optional[str] = None, timeout_minutes: float = 1
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
-        atexit.register(_close_process_group)
+        atexit.register(close_process_group, collect=False)
     return True
 
 
-def _close_process_group() -> None:
-    """Destroy the group before the interpreter exits (a gloo group torn down by exit aborts). No barrier: a
-    rank that failed must exit, so that torchrun stops the others, instead of waiting for them."""
-    import torch.distributed as dist
+def close_process_group(collect: bool = True) -> None:
+    """Leave the group: at a rank's clean end (:func:`ymir_sdk.executor.run`), and at exit (a gloo group torn
+    down by the interpreter's exit aborts). No barrier: a rank that failed must exit, so that torchrun stops the
+    others, instead of waiting for them.
 
+    Destroying the group only forgets it while a DDP model still holds it, and a framework's runner keeps its model
+    in a reference cycle; ``collect`` frees them, so the group's threads end while the interpreter is alive. Left
+    to its teardown, a gloo thread that needs the GIL there is made to exit and the process aborts ("terminate
+    called without an active exception": once in CI, mmyolo on torch 1.11 after its training had finished). Not at
+    the exit of a failed rank: its group's threads may be waiting in a collective the other ranks never join, and
+    freeing the group joins them."""
+    dist = sys.modules.get("torch.distributed")  # not imported: no group (an executor without torch)
+    if dist is None:
+        return
     if dist.is_initialized():
         dist.destroy_process_group()
+    if collect and world()[1] > 1:  # (also where a framework destroyed the group itself: its model holds it)
+        import gc
+
+        gc.collect()
 
 
 def shard_indices(n: int, rank: int, size: int) -> Sequence[int]:

@@ -37,7 +37,7 @@ from . import results
 from .config import HyperParams, load_config
 from .dataset.imagesize import image_size
 from .dataset.index import read_candidates, read_pairs
-from .dist import relaunch_command, this_program
+from .dist import close_process_group, relaunch_command, this_program
 from .env import DEFAULT_OUT_ROOT, EnvConfig, load_env
 from .errors import ConfigError, ImageError, ObjectTypeError, ReturnCode, YmirError, code_for_exception, one_line
 from .models import CHECKPOINT_SUFFIXES, check_model_files, pick_weight_file
@@ -354,6 +354,7 @@ def run(executor_cls: Type[Executor] | Callable[[], Executor], env_file: Optiona
         else:
             for task in tasks:
                 run_task(executor, task, raw, env, monitor)
+        close_process_group()  # a rank's clean end: the group's threads end before the interpreter does
         return 0
     except BaseException as exc:  # noqa: B036 - every failure must reach the monitor
         if isinstance(exc, SystemExit) and exc.code in (0, None):
