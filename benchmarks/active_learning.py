@@ -13,6 +13,10 @@ benchmark trains once (cached in --work) on a disjoint generated source set as i
 epochs (``--source-epochs``: it knows triangles a little, AP about 0.8 on its own validation split; 30 epochs
 leave it blind to them, 100 leave nothing to learn). The README's table: ``--pool imbalanced --repeats 3``.
 
+``--executor mmdet`` (detection): the mmdet executor's default model, YOLOX-tiny, at 128 px as the demo trains it
+(its image scale, multi-scale range and test resize through ``cfg_options``), validated four times a training;
+the same pools, rounds and algorithms.
+
 ``--task instance`` / ``--task semantic`` (imbalanced pool only): the same pool as COCO with masks (320 training
 images, 60 validation), seg-in-one's yolov5n-seg at 96 px (30 source epochs with the learning test's
 hyper-parameters, 20 a round with the image's defaults - ``--round-hyp learning``: the source's) or FastSCNN at
@@ -20,6 +24,7 @@ hyper-parameters, 20 a round with the image's defaults - ``--round-hyp learning`
 runs than detection's: the README reports them.
 
     python benchmarks/active_learning.py [--task detection|instance|semantic] [--pool uniform|imbalanced]
+                                         [--executor yolov5|mmdet]
                                          [--work DIR] [--algorithms random,entropy,aldd,cald] [--repeats 1]
                                          [--set KEY=VALUE ...]
 
@@ -64,6 +69,14 @@ def task_sets(task: str, args, work: str) -> dict:
                 "cfg_options": f"crop_size=({size},{size}) train_dataloader.dataset.pipeline.2.scale=({2 * size},"
                                f"{size}) val_dataloader.dataset.pipeline.1.scale=({size},{size}) "
                                f"test_dataloader.dataset.pipeline.1.scale=({size},{size})"}
+    if task == "detection" and args.executor == "mmdet":
+        size = args.size
+        return {"samples_per_gpu": str(args.batch), "workers_per_gpu": "2", "max_epochs": str(args.epochs),
+                "val_interval": str(max(1, args.epochs // 4)), "args_options": "--seed 0", "conf_threshold": "0.1",
+                "cfg_options": f"img_scale=({size},{size}) model.data_preprocessor.batch_augments.0."
+                               f"random_size_range=({size * 3 // 4},{size * 5 // 4}) "
+                               f"val_dataloader.dataset.pipeline.1.scale=({size},{size}) "
+                               f"test_dataloader.dataset.pipeline.1.scale=({size},{size})"}
     sets = {"img_size": str(args.size), "epochs": str(args.epochs), "batch_size_per_gpu": str(args.batch),
             "num_workers_per_gpu": "2", "save_period": "1000", "conf_thres": "0.1"}
     if task == "detection":
@@ -86,7 +99,7 @@ def instance_hyp(work: str) -> str:
     return path
 
 
-def source_model(work: str, task: str, sets: dict, source_length: int, rare_share: float,
+def source_model(work: str, task: str, executor: str, sets: dict, source_length: int, rare_share: float,
                  size: int) -> str:
     """The imbalanced pool's starting model: trained once on a disjoint source set (other images, its own seed,
     the rare class as rare as in the pool: the model knows it a little, as pretrained weights know a rare class),
@@ -98,15 +111,17 @@ def source_model(work: str, task: str, sets: dict, source_length: int, rare_shar
     if not os.path.exists(os.path.join(data, "classes.txt" if task == "detection" else "val.json")):
         write_imbalanced_dataset(data, n_train=320, n_val=40, size=(size, size), background=0.2, seed=100,
                                  rare_share=rare_share, coco=task != "detection")
-    length = "max_iters" if task == "semantic" else "epochs"
-    sets = {k: v for k, v in sets.items() if k != "conf_thres"}
+    length = "max_iters" if task == "semantic" else "max_epochs" if "max_epochs" in sets else "epochs"
+    sets = {k: v for k, v in sets.items() if k not in ("conf_thres", "conf_threshold")}
     sets[length] = str(source_length)
     if task == "semantic":
         sets["interval"] = str(max(1, source_length // 2))
+    if "val_interval" in sets:
+        sets["val_interval"] = str(max(1, source_length // 4))
     if task == "instance":  # from scratch: the learning test's hyper-parameters
         sets["args_options"] = f"--hyp {instance_hyp(work)}"
     spec = TASKS[task]
-    cmd = [sys.executable, "-m", "ymir_sdk", "run", spec["executor"], "--task", "train", "--dataset", data,
+    cmd = [sys.executable, "-m", "ymir_sdk", "run", executor, "--task", "train", "--dataset", data,
            "--work", folder, "--no-progress"]
     if spec["object_type"]:
         cmd += ["--object-type", str(spec["object_type"])]
@@ -122,6 +137,8 @@ def main():
     ap.add_argument("--task", choices=sorted(TASKS), default="detection",
                     help="detection (yolov5), instance or semantic segmentation (seg-in-one; imbalanced pool)")
     ap.add_argument("--pool", choices=sorted(POOLS), default="uniform")
+    ap.add_argument("--executor", choices=["yolov5", "mmdet"], help="detection: yolov5 (yolov5n, the default) or "
+                    "mmdet (its default YOLOX-tiny, at --size as the demo trains it)")
     ap.add_argument("--work", help="default: bench-al (uniform), bench-al-imbalanced, bench-al-<task>")
     ap.add_argument("--algorithms", help="default: random and the task's algorithms")
     ap.add_argument("--images", type=int, help="training images (the start set and the pool)")
@@ -146,6 +163,9 @@ def main():
                     help="another template value for every task (e.g. class_distribution_scores=auto)")
     args = ap.parse_args()
     task = TASKS[args.task]
+    if args.executor is not None and args.task != "detection":
+        ap.error("--executor is detection's: instance and semantic segmentation run seg-in-one")
+    args.executor = args.executor or task["executor"]
     if args.task != "detection":
         if args.pool != "imbalanced":
             ap.error(f"--task {args.task} runs on --pool imbalanced only")
@@ -156,7 +176,7 @@ def main():
         if getattr(args, key) is None:
             setattr(args, key, value)
     name = "bench-al" + ("" if args.pool == "uniform" else "-" + args.pool if args.task == "detection"
-                         else "-" + args.task)
+                         else "-" + args.task) + ("" if args.executor == task["executor"] else "-" + args.executor)
     work = os.path.abspath(args.work or os.path.join(ROOT, name))
     os.makedirs(work, exist_ok=True)
     dataset = os.path.join(work, "dataset")
@@ -170,9 +190,9 @@ def main():
     sets = task_sets(args.task, args, work)
     model = None
     if args.pool == "imbalanced":
-        model = source_model(work, args.task, sets, args.source_epochs, args.rare_share, args.size)
+        model = source_model(work, args.task, args.executor, sets, args.source_epochs, args.rare_share, args.size)
     extra = dict(item.split("=", 1) for item in args.set)  # not the starting model's: the rounds' tasks
-    settings = Settings(task["executor"], dataset, args.initial, args.budget, args.rounds,
+    settings = Settings(args.executor, dataset, args.initial, args.budget, args.rounds,
                         (args.algorithms or task["algorithms"]).split(","), args.repeats, sets={**sets, **extra},
                         model=model, object_type=task["object_type"], warm_start=args.warm_start)
     start = time.time()
