@@ -16,7 +16,7 @@ import yaml
 from conftest import ROOT, TOY, cli
 from ymir_sdk.tools.localdata import read_dataset
 from ymir_sdk.tools.runner import file_sha1
-from ymir_sdk.tools.simulate import Point, Settings, images_to_reach, mean_curves, summarise
+from ymir_sdk.tools.simulate import Point, Settings, format_summary, images_to_reach, mean_curves, summarise
 
 ARGS = ["--initial", "6", "--budget", "4", "--rounds", "2", "--algorithms", "entropy,random", "--repeats", "2"]
 
@@ -232,6 +232,10 @@ def test_summary_arithmetic():
     assert curve[0] == (10, pytest.approx(0.3), pytest.approx(0.1)) and curve[2][1] == pytest.approx(0.5)
     partial = summarise(two, Settings("toy", "ds", 10, 10, 2, ["random", "good"], repeats=2, metric="mAP"))
     assert partial["complete"]  # every round has at least one repeat's point
+    assert format_summary(summary, s).startswith("mAP against labelled images (1 repeat, start 10, 10 per round, "
+                                                 "2 rounds)\n")
+    one = Settings("toy", "ds", 10, 10, 1, ["random", "good"], repeats=2, metric="mAP")
+    assert "(2 repeats, start 10, 10 per round, 1 round)" in format_summary(summarise(points[:4], one), one)
 
 
 def test_warm_start_trains_from_the_previous_rounds_model(dataset, tmp_path):

@@ -454,7 +454,7 @@ def format_summary(summary: dict, s: Settings) -> str:
     algs = summary["algorithms"]
     counts = next(iter(algs.values()))["labelled"] if algs else []
     head = (f"{s.metric} against labelled images ({s.repeats} repeat{'s' if s.repeats > 1 else ''}, start "
-            f"{s.initial}, {s.budget} per round, {s.rounds} rounds)")
+            f"{s.initial}, {s.budget} per round, {s.rounds} round{'s' if s.rounds > 1 else ''})")
     if not summary["complete"]:
         head += " - unfinished: rerun the same command to resume"
     header = ["algorithm"] + [str(int(c)) for c in counts]
