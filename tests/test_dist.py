@@ -56,8 +56,8 @@ def test_a_rank_that_finished_leaves_no_thread_of_its_group(tmp_path):
     """A rank's clean end destroys the group and collects the garbage that still holds it (a framework's runner and
     the DDP model in it refer to each other): the group's threads end while the interpreter is alive. Left to the
     interpreter's teardown, a gloo thread that wakes there aborts the process: "terminate called without an active
-    exception" (once in CI: mmyolo on torch 1.11, after its training had finished; this worker, leaving the
-    collection to the exit: 2 runs of 3 on torch 2.14)."""
+    exception" (once in CI: mmyolo on torch 1.11, after its training had finished; here, on torch 2.14, in 2 runs of 3
+    of a worker like this one that left the group to the exit handler without the collection)."""
     worker = os.path.join(os.path.dirname(__file__), "dist_teardown_worker.py")
     r = subprocess.run(relaunch_command(2, [worker, str(tmp_path)]), capture_output=True, text=True,
                        env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
