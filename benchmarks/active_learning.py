@@ -13,9 +13,10 @@ benchmark trains once (cached in --work) on a disjoint generated source set as i
 epochs (``--source-epochs``: it knows triangles a little, AP about 0.8 on its own validation split; 30 epochs
 leave it blind to them, 100 leave nothing to learn). The README's table: ``--pool imbalanced --repeats 3``.
 
-``--executor mmdet`` (detection): the mmdet executor's default model, YOLOX-tiny, at 128 px as the demo trains it
-(its image scale, multi-scale range and test resize through ``cfg_options``), validated four times a training;
-the same pools, rounds and algorithms.
+``--executor mmdet`` / ``--executor mmyolo`` (detection): the mmdet executor's default model, YOLOX-tiny, at 128 px
+as the demo trains it (its image scale, multi-scale range and test resize through ``cfg_options``), or mmyolo's,
+YOLOv8-n, at 128 px with a 40-iteration warm-up; validated four times a training; the same pools, rounds and
+algorithms.
 
 ``--task instance`` / ``--task semantic`` (imbalanced pool only): the same pool as COCO with masks (320 training
 images, 60 validation), seg-in-one's yolov5n-seg at 96 px (30 source epochs with the learning test's
@@ -24,7 +25,7 @@ hyper-parameters, 20 a round with the image's defaults - ``--round-hyp learning`
 runs than detection's: the README reports them.
 
     python benchmarks/active_learning.py [--task detection|instance|semantic] [--pool uniform|imbalanced]
-                                         [--executor yolov5|mmdet]
+                                         [--executor yolov5|mmdet|mmyolo]
                                          [--work DIR] [--algorithms random,entropy,aldd,cald] [--repeats 1]
                                          [--set KEY=VALUE ...]
 
@@ -69,14 +70,17 @@ def task_sets(task: str, args, work: str) -> dict:
                 "cfg_options": f"crop_size=({size},{size}) train_dataloader.dataset.pipeline.2.scale=({2 * size},"
                                f"{size}) val_dataloader.dataset.pipeline.1.scale=({size},{size}) "
                                f"test_dataloader.dataset.pipeline.1.scale=({size},{size})"}
-    if task == "detection" and args.executor == "mmdet":
+    if task == "detection" and args.executor in ("mmdet", "mmyolo"):
         size = args.size
-        return {"samples_per_gpu": str(args.batch), "workers_per_gpu": "2", "max_epochs": str(args.epochs),
-                "val_interval": str(max(1, args.epochs // 4)), "args_options": "--seed 0", "conf_threshold": "0.1",
-                "cfg_options": f"img_scale=({size},{size}) model.data_preprocessor.batch_augments.0."
-                               f"random_size_range=({size * 3 // 4},{size * 5 // 4}) "
-                               f"val_dataloader.dataset.pipeline.1.scale=({size},{size}) "
-                               f"test_dataloader.dataset.pipeline.1.scale=({size},{size})"}
+        sets = {"samples_per_gpu": str(args.batch), "workers_per_gpu": "2", "max_epochs": str(args.epochs),
+                "val_interval": str(max(1, args.epochs // 4)), "args_options": "--seed 0", "conf_threshold": "0.1"}
+        if args.executor == "mmyolo":  # YOLOv8-n; a 40-iteration warm-up, not the config's 1000
+            return {**sets, "model_name": "yolov8_n", "cfg_options": f"img_scale=({size},{size}) "
+                    "default_hooks.param_scheduler.warmup_mim_iter=40"}
+        return {**sets, "cfg_options": f"img_scale=({size},{size}) model.data_preprocessor.batch_augments.0."
+                                       f"random_size_range=({size * 3 // 4},{size * 5 // 4}) "
+                                       f"val_dataloader.dataset.pipeline.1.scale=({size},{size}) "
+                                       f"test_dataloader.dataset.pipeline.1.scale=({size},{size})"}
     sets = {"img_size": str(args.size), "epochs": str(args.epochs), "batch_size_per_gpu": str(args.batch),
             "num_workers_per_gpu": "2", "save_period": "1000", "conf_thres": "0.1"}
     if task == "detection":
@@ -137,8 +141,8 @@ def main():
     ap.add_argument("--task", choices=sorted(TASKS), default="detection",
                     help="detection (yolov5), instance or semantic segmentation (seg-in-one; imbalanced pool)")
     ap.add_argument("--pool", choices=sorted(POOLS), default="uniform")
-    ap.add_argument("--executor", choices=["yolov5", "mmdet"], help="detection: yolov5 (yolov5n, the default) or "
-                    "mmdet (its default YOLOX-tiny, at --size as the demo trains it)")
+    ap.add_argument("--executor", choices=["yolov5", "mmdet", "mmyolo"], help="detection: yolov5 (yolov5n, the "
+                    "default), mmdet (its default YOLOX-tiny, at --size as the demo trains it) or mmyolo (YOLOv8-n)")
     ap.add_argument("--work", help="default: bench-al (uniform), bench-al-imbalanced, bench-al-<task>")
     ap.add_argument("--algorithms", help="default: random and the task's algorithms")
     ap.add_argument("--images", type=int, help="training images (the start set and the pool)")
