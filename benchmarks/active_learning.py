@@ -61,19 +61,29 @@ TASKS = {"detection": dict(executor="yolov5", object_type=None, algorithms="rand
 INSTANCE_HYP = {"lr0": 0.03, "mosaic": 0.0, "warmup_epochs": 1.0, "scale": 0.2}
 
 
+def training_length(task: str, executor: str, n: int) -> dict:
+    """The ``--set`` values of a training of ``n`` epochs (semantic: iterations) and the validations that go with
+    its length: the rounds' (``--epochs``) and the starting model's (``--source-epochs``)."""
+    if task == "semantic":
+        return {"max_iters": str(n), "interval": str(max(1, n // 2))}
+    if executor in ("mmdet", "mmyolo"):
+        return {"max_epochs": str(n), "val_interval": str(max(1, n // 4))}
+    return {"epochs": str(n)}
+
+
 def task_sets(task: str, args, work: str) -> dict:
     """The ``--set`` values of every task of the simulation (a round's training length in ``args.epochs``)."""
+    length = training_length(task, args.executor, args.epochs)
     if task == "semantic":
         size = args.size
-        return {"samples_per_gpu": str(args.batch), "workers_per_gpu": "2", "max_iters": str(args.epochs),
-                "interval": str(max(1, args.epochs // 2)),
+        return {"samples_per_gpu": str(args.batch), "workers_per_gpu": "2", **length,
                 "cfg_options": f"crop_size=({size},{size}) train_dataloader.dataset.pipeline.2.scale=({2 * size},"
                                f"{size}) val_dataloader.dataset.pipeline.1.scale=({size},{size}) "
                                f"test_dataloader.dataset.pipeline.1.scale=({size},{size})"}
     if task == "detection" and args.executor in ("mmdet", "mmyolo"):
         size = args.size
-        sets = {"samples_per_gpu": str(args.batch), "workers_per_gpu": "2", "max_epochs": str(args.epochs),
-                "val_interval": str(max(1, args.epochs // 4)), "args_options": "--seed 0", "conf_threshold": "0.1"}
+        sets = {"samples_per_gpu": str(args.batch), "workers_per_gpu": "2", **length, "args_options": "--seed 0",
+                "conf_threshold": "0.1"}
         if args.executor == "mmyolo":  # YOLOv8-n; a 40-iteration warm-up, not the config's 1000
             return {**sets, "model_name": "yolov8_n", "cfg_options": f"img_scale=({size},{size}) "
                     "default_hooks.param_scheduler.warmup_mim_iter=40"}
@@ -81,7 +91,7 @@ def task_sets(task: str, args, work: str) -> dict:
                                        f"random_size_range=({size * 3 // 4},{size * 5 // 4}) "
                                        f"val_dataloader.dataset.pipeline.1.scale=({size},{size}) "
                                        f"test_dataloader.dataset.pipeline.1.scale=({size},{size})"}
-    sets = {"img_size": str(args.size), "epochs": str(args.epochs), "batch_size_per_gpu": str(args.batch),
+    sets = {"img_size": str(args.size), **length, "batch_size_per_gpu": str(args.batch),
             "num_workers_per_gpu": "2", "save_period": "1000", "conf_thres": "0.1"}
     if task == "detection":
         return {"model": "yolov5n", **sets}
@@ -115,13 +125,8 @@ def source_model(work: str, task: str, executor: str, sets: dict, source_length:
     if not os.path.exists(os.path.join(data, "classes.txt" if task == "detection" else "val.json")):
         write_imbalanced_dataset(data, n_train=320, n_val=40, size=(size, size), background=0.2, seed=100,
                                  rare_share=rare_share, coco=task != "detection")
-    length = "max_iters" if task == "semantic" else "max_epochs" if "max_epochs" in sets else "epochs"
     sets = {k: v for k, v in sets.items() if k not in ("conf_thres", "conf_threshold")}
-    sets[length] = str(source_length)
-    if task == "semantic":
-        sets["interval"] = str(max(1, source_length // 2))
-    if "val_interval" in sets:
-        sets["val_interval"] = str(max(1, source_length // 4))
+    sets.update(training_length(task, executor, source_length))
     if task == "instance":  # from scratch: the learning test's hyper-parameters
         sets["args_options"] = f"--hyp {instance_hyp(work)}"
     spec = TASKS[task]
